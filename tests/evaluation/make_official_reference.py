@@ -26,7 +26,7 @@ from davis2017.metrics import db_eval_boundary, db_eval_iou
 
 CASES = {
     'osvos': [(1, ), (2, ), (1, 2)],
-    'rvos': [(1, ), (2, ), (3, ), (1, 2)],
+    'rvos': [(1, ), (2, ), (3, ), (4, ), (1, 2)],
 }
 FRAMES = {'00000': 1, '00005': 2, '00008': 3, '00013': 4}
 

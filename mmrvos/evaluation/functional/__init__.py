@@ -1,7 +1,15 @@
 """mmrvos.evaluation.functional: metric math without mmdet (numpy / pycocotools)."""
 from .davis import (boundary_f, boundary_map, boundary_radius, disk,
                     region_jaccard)
+from .mask_io import (conform_to_shape, decode_rle, image_size,
+                      read_binary_png, read_index_png)
+from .rvos import evaluate_expression, format_rvos_table, summarize_rvos
+from .rvos_files import evaluate_prediction_dir
+from .rvos_gt import RVOSGroundTruth
 
 __all__ = [
-    'boundary_f', 'boundary_map', 'boundary_radius', 'disk', 'region_jaccard'
+    'boundary_f', 'boundary_map', 'boundary_radius', 'disk', 'region_jaccard',
+    'conform_to_shape', 'decode_rle', 'image_size', 'read_binary_png',
+    'read_index_png', 'evaluate_expression', 'format_rvos_table',
+    'summarize_rvos', 'evaluate_prediction_dir', 'RVOSGroundTruth'
 ]
