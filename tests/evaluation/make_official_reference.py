@@ -9,7 +9,7 @@ Usage (outside the repository, the official code checked out somewhere)::
     PYTHONPATH=davis2017-evaluation:/tmp/site python \
         tests/evaluation/make_official_reference.py ../shared/fixtures/davis-judo
 
-It prints the ``OFFICIAL`` dict pasted into ``tests/evaluation/test_davis_fixture.py``.
+It prints the ``OFFICIAL`` dicts pasted into ``tests/evaluation/eval_fixture_reference.py``.
 Ground truth of a frame is ``annotation == obj_id``; the prediction is the union
 of the listed ids of a method's palette PNG. ``Annotations/judo/00005.png`` is
 one column narrower than the frame, so ground truth is zero-padded on the right

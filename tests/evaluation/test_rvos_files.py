@@ -1,7 +1,7 @@
 """Scoring a prediction folder against the real fixture: protocol and errors.
 
 Expected per-expression numbers are the official per-frame values of
-``test_davis_fixture.OFFICIAL`` (each fixture expression has exactly one
+``eval_fixture_reference.OFFICIAL`` (each fixture expression has exactly one
 annotated frame), so the protocol (sparse frames, padding of the 853-wide
 ``00005.png``, object-id layout) is checked against the official code too.
 """
@@ -17,7 +17,7 @@ from mmrvos.evaluation.functional.rvos import (format_rvos_table,
                                                summarize_rvos)
 from mmrvos.evaluation.functional.rvos_files import evaluate_prediction_dir
 from mmrvos.evaluation.functional.rvos_gt import RVOSGroundTruth
-from test_davis_fixture import FIXTURE, OFFICIAL
+from eval_fixture_reference import FIXTURE, OFFICIAL
 
 pytestmark = pytest.mark.skipif(
     not osp.isdir(FIXTURE),

@@ -1,0 +1,76 @@
+"""Score a folder of predicted PNG masks with the DAVIS J&F protocol.
+
+Examples::
+
+    # Ref-YouTube-VOS / MeViS layout: <pred_dir>/<video>/<exp_id>/<frame>.png
+    python tools/eval_masks.py data/ref-youtube-vos/valid work_dirs/preds \\
+        --out work_dirs/preds_jf.json
+    # MeViS (targets from mask_dict.json)
+    python tools/eval_masks.py data/mevis/valid_u preds --mask-dict mask_dict.json
+    # DAVIS layout (one PNG per frame, pixel = object id), Ref-DAVIS annotators
+    python tools/eval_masks.py ../shared/fixtures/davis-judo \\
+        ../shared/fixtures/davis-judo/predictions/rvos --layout object
+
+Prints a table (overall, per annotator, per expression type) and writes
+per-expression / per-frame J and F as JSON. A missing prediction PNG is an
+error naming the file unless ``--missing empty`` (scored as empty, warned).
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+
+from mmrvos.evaluation.functional import (RVOSGroundTruth,
+                                          evaluate_prediction_dir,
+                                          format_rvos_table, summarize_rvos)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('data_root', help='dataset folder (meta file, Annotations)')
+    p.add_argument('pred_dir', help='folder of predicted PNGs')
+    p.add_argument('--meta-file', default='meta_expressions.json')
+    p.add_argument('--ann-dir', default='Annotations')
+    p.add_argument('--img-dir', default=None,
+                   help='frames giving the frame size (default: '
+                   '<data_root>/JPEGImages when present)')
+    p.add_argument('--mask-dict', default=None,
+                   help='MeViS mask_dict.json (relative to data_root)')
+    p.add_argument('--layout', choices=['expression', 'object'],
+                   default='expression')
+    p.add_argument('--missing', choices=['error', 'empty'], default='error')
+    p.add_argument('--annotators', action='store_true',
+                   help='Ref-DAVIS: mean per annotator, then over the four')
+    p.add_argument('--videos', nargs='+', default=None)
+    p.add_argument('--bound-th', type=float, default=0.008)
+    p.add_argument('--out', default=None,
+                   help='JSON output (default: <pred_dir>_jf.json)')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace an existing JSON output')
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out = args.out or osp.normpath(args.pred_dir) + '_jf.json'
+    if osp.exists(out) and not args.overwrite:
+        sys.exit(f'error: {out} exists; pass --overwrite to replace it')
+    img_dir = args.img_dir
+    if img_dir is None and osp.isdir(osp.join(args.data_root, 'JPEGImages')):
+        img_dir = osp.join(args.data_root, 'JPEGImages')
+    gt = RVOSGroundTruth(args.data_root, meta_file=args.meta_file,
+                         ann_dir=args.ann_dir, mask_dict_file=args.mask_dict)
+    records = evaluate_prediction_dir(
+        gt, args.pred_dir, layout=args.layout, missing=args.missing,
+        img_dir=img_dir, with_annotator=args.annotators, videos=args.videos,
+        bound_th=args.bound_th)
+    summary = summarize_rvos(records)
+    print(format_rvos_table(summary, f'J&F of {args.pred_dir}'))
+    with open(out, 'w') as f:
+        json.dump(dict(summary=summary, expressions=records), f, indent=1)
+    print(f'per-expression results written to {out}')
+    return summary
+
+
+if __name__ == '__main__':
+    main()
