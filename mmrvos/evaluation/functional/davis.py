@@ -14,8 +14,8 @@ value for value:
   used as the radius itself when it is ``>= 1``). Degenerate cases: both
   boundaries empty -> ``F = 1``; exactly one empty -> ``F = 0``.
 
-Everything is vectorised over frames and pixels; the only Python loop is the
-one over frames that calls :func:`cv2.dilate`.
+Everything is vectorised over pixels; the only Python loops are over frames
+(``cv2.dilate`` and the per-frame pixel counts).
 """
 from typing import Optional, Tuple
 
@@ -95,6 +95,16 @@ def boundary_map(seg: np.ndarray) -> np.ndarray:
     return bmap
 
 
+def _count(masks: np.ndarray) -> np.ndarray:
+    """Foreground pixels per frame of bool ``(T, H, W)`` -> int64 ``(T,)``.
+
+    ``np.count_nonzero`` without ``axis`` is several times faster than with
+    one (which casts and sums), hence the loop over frames.
+    """
+    return np.fromiter((np.count_nonzero(m) for m in masks), np.int64,
+                       count=len(masks))
+
+
 def _as_frames(gt: np.ndarray, pred: np.ndarray,
                void: Optional[np.ndarray]) -> tuple:
     """Check shapes, cast to bool and lift ``(H, W)`` inputs to ``(1, H, W)``."""
@@ -142,8 +152,8 @@ def region_jaccard(gt: np.ndarray,
     if void is not None:
         inter &= ~void
         union &= ~void
-    inter = np.count_nonzero(inter, axis=(-2, -1))
-    union = np.count_nonzero(union, axis=(-2, -1))
+    inter = _count(inter)
+    union = _count(union)
     j = np.ones(len(union), dtype=np.float64)
     nonempty = union > 0
     j[nonempty] = inter[nonempty] / union[nonempty]
@@ -182,8 +192,8 @@ def boundary_f(gt: np.ndarray,
             gt_c = gt_c & ~void[sl]
         fg_b = boundary_map(fg_c)
         gt_b = boundary_map(gt_c)
-        n_fg[sl] = np.count_nonzero(fg_b, axis=(-2, -1))
-        n_gt[sl] = np.count_nonzero(gt_b, axis=(-2, -1))
+        n_fg[sl] = _count(fg_b)
+        n_gt[sl] = _count(gt_b)
         for i in range(fg_b.shape[0]):
             t = start + i
             if n_fg[t] == 0 or n_gt[t] == 0:
