@@ -152,13 +152,25 @@ def _gap_ok(a, b) -> bool:
             or b[3] + MIN_GAP <= a[1])
 
 
+def _fit_speed(speed: int, steps: int, extent: int, size: int) -> Optional[int]:
+    """Largest speed <= ``speed`` whose travel over ``steps`` frames fits in ``extent``."""
+    if steps <= 0:
+        return speed
+    max_speed = (extent - 2 * CROP_MARGIN - size) // steps
+    return min(speed, max_speed) if max_speed >= 1 else None
+
+
 def _trajectory(rng, motion: str, size: int, num_frames: int, width: int,
-                height: int) -> np.ndarray:
-    """Top-left corners (T, 2) for one motion type."""
+                height: int) -> Optional[np.ndarray]:
+    """Top-left corners (T, 2) for one motion type (None when it cannot fit the frame)."""
     speed = int(rng.integers(2, 5))
     t = np.arange(num_frames)
     if motion in DIRECTIONS:  # constant velocity (or still), fully inside the frame
         dx, dy = DIRECTIONS[motion]
+        if motion != 'still':
+            speed = _fit_speed(speed, num_frames - 1, width if dx else height, size)
+            if speed is None:
+                return None
         travel_x, travel_y = dx * speed * (num_frames - 1), dy * speed * (num_frames - 1)
         lo_x = CROP_MARGIN - min(0, travel_x)
         hi_x = width - CROP_MARGIN - size - max(0, travel_x)
@@ -171,6 +183,9 @@ def _trajectory(rng, motion: str, size: int, num_frames: int, width: int,
     if motion in ('stop', 'start'):  # moves for part of the video, still for the rest
         switch = int(rng.integers(2, num_frames - 2))
         steps = np.minimum(t, switch) if motion == 'stop' else np.maximum(t - switch, 0)
+        speed = _fit_speed(speed, int(steps[-1]), width if dx else height, size)
+        if speed is None:
+            return None
         travel = speed * int(steps[-1])
         lo_x = CROP_MARGIN - min(0, dx * travel)
         hi_x = width - CROP_MARGIN - size - max(0, dx * travel)
@@ -214,10 +229,12 @@ def _place_objects(rng, num_frames: int, width: int, height: int,
         if with_pair:
             colour, shape = looks.pop(0)
             motions = rng.choice(list(DIRECTIONS), size=2, replace=False)
+            paths = [_trajectory(rng, str(m), size, num_frames, width, height) for m in motions]
+            if any(xy is None for xy in paths):
+                continue
             for k in range(2):
-                xy = _trajectory(rng, str(motions[k]), size, num_frames, width, height)
                 objects.append(
-                    ToyObject(k + 1, colour, shape, size, str(motions[k]), xy,
+                    ToyObject(k + 1, colour, shape, size, str(motions[k]), paths[k],
                               distractor_of=2 - k))
         others = ('still', 'up', 'down', 'left', 'right', 'stop', 'start', 'enter', 'leave')
         while len(objects) < num_objects:
@@ -225,9 +242,11 @@ def _place_objects(rng, num_frames: int, width: int, height: int,
             motion = others[int(rng.integers(len(others)))]
             obj_size = int(rng.integers(14, 27))
             xy = _trajectory(rng, motion, obj_size, num_frames, width, height)
+            if xy is None:
+                break
             objects.append(
                 ToyObject(len(objects) + 1, colour, shape, obj_size, motion, xy))
-        if _valid_layout(objects, num_frames, width, height):
+        if len(objects) == num_objects and _valid_layout(objects, num_frames, width, height):
             return objects
     raise RuntimeError('could not place non-overlapping toy objects; enlarge the frame')
 

@@ -1,0 +1,13 @@
+"""mmrvos.datasets.transforms: clip sampling, per-frame loading, video-consistent augmentation
+and packing for RVOS. Everything is registered in mmdet's ``TRANSFORMS``."""
+from .augment import RVOSRandomChoice, RVOSRandomCrop, RVOSRandomFlip, swap_left_right
+from .clip_sample import ClipSample
+from .formatting import FilterClipWithoutTarget, PackRVOSInputs
+from .loading import AnnotationRepairWarning, LoadRVOSAnnotations, LoadRVOSFrame
+from .mask_sources import decode_mask_ref
+
+__all__ = [
+    'ClipSample', 'LoadRVOSFrame', 'LoadRVOSAnnotations', 'AnnotationRepairWarning',
+    'RVOSRandomFlip', 'RVOSRandomCrop', 'RVOSRandomChoice', 'swap_left_right', 'FilterClipWithoutTarget',
+    'PackRVOSInputs', 'decode_mask_ref'
+]
