@@ -1,0 +1,41 @@
+# A tiny ReferDINO for tests and CPU demos. Grounding DINO hard-codes a 256-d text position
+# embedding, so the transformer keeps d=256 and shrinks depth, queries, FFNs and the backbone;
+# the text model is the offline tiny BERT shipped under tests/data/tiny_bert.
+_base_ = './referdino_swin-t.py'
+embed_dims = 256
+
+model = dict(
+    num_queries=24,
+    language_model=dict(name='{{fileDirname}}/../../../tests/data/tiny_bert'),
+    backbone=dict(
+        embed_dims=32,
+        depths=[1, 1, 1, 1],
+        num_heads=[1, 2, 4, 8],
+        window_size=4,
+        drop_path_rate=0.0),
+    neck=dict(in_channels=[64, 128, 256]),
+    encoder=dict(
+        num_layers=1,
+        layer_cfg=dict(
+            self_attn_cfg=dict(num_levels=4, num_points=2),
+            ffn_cfg=dict(feedforward_channels=256)),
+        text_layer_cfg=dict(ffn_cfg=dict(feedforward_channels=256)),
+        fusion_layer_cfg=dict(embed_dim=256)),
+    decoder=dict(
+        num_layers=3,
+        drop_rate=0.5,
+        layer_cfg=dict(
+            cross_attn_cfg=dict(num_points=2),
+            ffn_cfg=dict(feedforward_channels=256))),
+    pixel_decoder=dict(stride4_channels=32),
+    temporal_enhancer=dict(temporal_decoder=dict(num_layers=1)),
+    bbox_head=dict(
+        mask_decoder=dict(
+            num_layers=1,
+            layer_cfg=dict(
+                cross_attn_cfg=dict(num_points=4),
+                ffn_cfg=dict(feedforward_channels=256)))),
+    test_cfg=dict(chunk_size=8),
+    # trained from scratch on CPU: no LoRA, everything trainable
+    lora=None,
+    trainable=None)

@@ -1,0 +1,7 @@
+"""ReferDINO and its building blocks (registered in mmdet's MODELS / TASK_UTILS)."""
+from .detectors import *  # noqa: F401,F403
+from .heads import *  # noqa: F401,F403
+from .layers import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
+from .necks import *  # noqa: F401,F403
+from .task_modules import *  # noqa: F401,F403

@@ -1,0 +1,3 @@
+from .referdino import ReferDINO
+
+__all__ = ['ReferDINO']

@@ -1,0 +1,485 @@
+"""ReferDINO: Grounding DINO per frame + temporal enhancer + grounding-guided mask decoder."""
+import copy
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmdet.models.detectors import GroundingDINO
+from mmdet.registry import MODELS
+from mmdet.structures import TrackDataSample
+from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_xyxy_to_cxcywh
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from ..layers.lora import apply_trainable, inject_lora, reset_lora
+from ..layers.pruning_decoder import PruningGroundingDinoDecoder
+
+TEXT_KEYS = ('embedded', 'masks', 'position_ids', 'text_token_mask', 'hidden')
+
+
+def _repeat_text(text_dict: dict, times: int) -> dict:
+    """Repeat every per-clip text tensor ``times`` times along the batch (clip -> frames)."""
+    return {k: (v.repeat_interleave(times, 0) if isinstance(v, Tensor) else v)
+            for k, v in text_dict.items()}
+
+
+def _slice_text(text_dict: dict, index: int, times: int) -> dict:
+    """The text of clip ``index`` repeated for ``times`` frames."""
+    return {k: (v[index:index + 1].expand(times, *v.shape[1:]) if isinstance(v, Tensor) else v)
+            for k, v in text_dict.items()}
+
+
+def _gather(x: Tensor, index: Tensor) -> Tensor:
+    """Gather along dim 2 of ``x`` (N, T, Q, ...) with ``index`` (N, T, K)."""
+    shape = index.shape + x.shape[3:]
+    idx = index.reshape(index.shape + (1, ) * (x.dim() - 3)).expand(shape)
+    return torch.gather(x, 2, idx)
+
+
+@MODELS.register_module()
+class ReferDINO(GroundingDINO):
+    """ReferDINO for referring video object segmentation.
+
+    Inputs are clips: ``batch_inputs`` (N, T, 3, H, W) and ``N`` :class:`TrackDataSample` s,
+    each with one sentence (``.text``). The sentence is encoded once per clip and shared by
+    its ``T`` frames. Every frame runs Grounding DINO (backbone -> cross-modal encoder ->
+    :class:`PruningGroundingDinoDecoder`, no denoising queries); the
+    :class:`TemporalEnhancer` tracks and refines the per-frame queries over the clip; the head
+    predicts class (max over tokens), boxes and masks (:class:`GroundingMaskDecoder` on the
+    :class:`RVOSPixelDecoder` map).
+
+    Args:
+        pixel_decoder (dict): :class:`RVOSPixelDecoder` config.
+        temporal_enhancer (dict, optional): :class:`TemporalEnhancer` config; None disables.
+        enc_mask_loss (bool): also predict masks for the encoder proposals in training.
+        lora (dict, optional): :func:`inject_lora` arguments (``targets``, ``rank``,
+            ``alpha``, ``exclude``); None trains without LoRA.
+        trainable (list[str], optional): regexes of the parameter names left trainable;
+            all others are frozen. None trains everything.
+        **kwargs: ``GroundingDINO`` arguments. ``decoder`` accepts ``drop_rate`` and
+            ``prune_mode``. The backbone must output 4 levels (stride 4 first); the neck takes
+            the last three. ``test_cfg``: ``chunk_size`` (frames per chunk, 36),
+            ``select`` ('top1' | 'threshold' | 'all'), ``score_thr`` (0.2, threshold mode),
+            ``mask_thr`` (0.5).
+    """
+
+    def __init__(self, *args, pixel_decoder: dict,
+                 temporal_enhancer: Optional[dict] = dict(type='TemporalEnhancer'),
+                 enc_mask_loss: bool = True, lora: Optional[dict] = None,
+                 trainable: Optional[Sequence[str]] = None, **kwargs) -> None:
+        # DINO requires a denoising generator; ReferDINO uses no denoising queries and
+        # removes it after construction.
+        kwargs.setdefault('dn_cfg', dict(label_noise_scale=0.5, box_noise_scale=1.0,
+                                         group_cfg=dict(dynamic=True, num_dn_queries=1)))
+        super().__init__(*args, **kwargs)
+        del self.dn_query_generator
+        self.pixel_decoder = MODELS.build(pixel_decoder)
+        self.temporal = MODELS.build(temporal_enhancer) if temporal_enhancer else None
+        self.enc_mask_loss = enc_mask_loss
+        self.test_cfg = {**dict(chunk_size=36, select='top1', score_thr=0.2, mask_thr=0.5),
+                         **(self.test_cfg or {})}
+        self.num_lora_layers = inject_lora(self, **lora) if lora else 0
+        apply_trainable(self, trainable)
+
+    def init_weights(self) -> None:
+        """Grounding DINO's initialisation; LoRA adapters are then reset (B = 0) so that a
+        freshly initialised LoRA model equals its base model."""
+        super().init_weights()
+        reset_lora(self)
+
+    def _init_layers(self) -> None:
+        cfg = copy.deepcopy(dict(self.decoder))
+        prune = dict(drop_rate=cfg.pop('drop_rate', 0.5),
+                     prune_mode=cfg.pop('prune_mode', 'confidence'))
+        self.decoder = cfg
+        super()._init_layers()
+        self.decoder = PruningGroundingDinoDecoder(**cfg, **prune)
+
+    # ------------------------------------------------------------------ text
+    def encode_text(self, texts: Sequence[str]) -> Dict[str, Tensor]:
+        """Encode one sentence per clip.
+
+        Returns:
+            dict: ``embedded`` (N, L, C) mapped to the transformer width, ``masks`` (N, L, L)
+            sub-sentence attention, ``position_ids`` (N, L), ``text_token_mask`` (N, L).
+        """
+        for text in texts:
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f'ReferDINO needs a non-empty referring expression, got {text!r}')
+        captions = [t.strip() if t.strip().endswith('.') else t.strip() + '.' for t in texts]
+        text_dict = self.language_model(captions)
+        text_dict['embedded'] = self.text_feat_map(text_dict['embedded'])
+        return {k: v for k, v in text_dict.items() if k in TEXT_KEYS}
+
+    # ------------------------------------------------------------------ frames
+    def extract_frame_feats(self, frames: Tensor) -> Tuple[Tuple[Tensor], Tensor]:
+        """Backbone + neck.
+
+        Args:
+            frames (Tensor): (B, 3, H, W).
+
+        Returns:
+            tuple: neck levels (each (B, C, H_l, W_l), strides 8..64) and the stride-4
+            backbone feature (B, C_4, H/4, W/4).
+        """
+        x = self.backbone(frames)
+        return self.neck(x[1:]), x[0]
+
+    def pre_decoder(self, memory: Tensor, memory_mask: Tensor, spatial_shapes: Tensor,
+                    memory_text: Tensor, text_token_mask: Tensor,
+                    batch_data_samples=None) -> Tuple[Dict, Dict]:
+        """Two-stage query selection without denoising queries.
+
+        Returns:
+            tuple: decoder inputs (``query`` (B, Q, C), ``reference_points`` (B, Q, 4),
+            ``memory``, ``memory_text``, ``text_attention_mask``) and encoder-proposal outputs
+            (``enc_cls`` (B, Q) logits, ``enc_boxes`` (B, Q, 4), ``enc_embed`` (B, Q, C)).
+        """
+        bsz = memory.shape[0]
+        layer = self.decoder.num_layers
+        output_memory, output_proposals = self.gen_encoder_output_proposals(
+            memory, memory_mask, spatial_shapes)
+        enc_logits = self.bbox_head.cls_branches[layer](output_memory, memory_text,
+                                                        text_token_mask).max(-1).values
+        enc_coord_unact = self.bbox_head.reg_branches[layer](output_memory) + output_proposals
+        topk = torch.topk(enc_logits, k=min(self.num_queries, enc_logits.shape[1]), dim=1)[1]
+        enc_cls = torch.gather(enc_logits, 1, topk)
+        coords = torch.gather(enc_coord_unact, 1, topk[..., None].expand(-1, -1, 4))
+        enc_embed = torch.gather(output_memory, 1,
+                                 topk[..., None].expand(-1, -1, output_memory.shape[-1]))
+        query = self.query_embedding.weight[None, :topk.shape[1]].expand(bsz, -1, -1)
+        decoder_inputs = dict(query=query, memory=memory,
+                              reference_points=coords.detach().sigmoid(),
+                              memory_text=memory_text, text_attention_mask=~text_token_mask)
+        enc_outputs = dict(enc_cls=enc_cls, enc_boxes=coords.sigmoid(), enc_embed=enc_embed)
+        return decoder_inputs, enc_outputs
+
+    def _split_memory(self, memory: Tensor, spatial_shapes: Tensor) -> List[Tensor]:
+        """(B, S, C) flattened memory -> list of (B, C, H_l, W_l), fine to coarse."""
+        sizes = [int(h * w) for h, w in spatial_shapes.tolist()]
+        levels = memory.split(sizes, dim=1)
+        return [lvl.transpose(1, 2).reshape(memory.shape[0], -1, int(h), int(w))
+                for lvl, (h, w) in zip(levels, spatial_shapes.tolist())]
+
+    def _mask_geometry(self, frame_samples, mask_feats: Tensor) -> Tuple[Optional[Tensor], Tensor]:
+        """Padding mask (B, h, w) of F_seg (None without padding) and valid ratios (B, 2)."""
+        pad_h, pad_w = frame_samples[0].batch_input_shape
+        h, w = mask_feats.shape[-2:]
+        shapes = torch.tensor([s.img_shape for s in frame_samples], dtype=torch.float32,
+                              device=mask_feats.device)
+        ratio = torch.stack([shapes[:, 1] / pad_w, shapes[:, 0] / pad_h], -1)
+        if bool((ratio == 1).all()):
+            return None, ratio
+        ys = torch.arange(h, device=mask_feats.device)[None, :, None]
+        xs = torch.arange(w, device=mask_feats.device)[None, None, :]
+        padding = (ys >= (ratio[:, 1] * h).ceil()[:, None, None]) | \
+                  (xs >= (ratio[:, 0] * w).ceil()[:, None, None])
+        return padding, ratio
+
+    def encode_frames(self, frames: Tensor, frame_samples: list, text_dict: Dict[str, Tensor],
+                      feats: Optional[Tuple[Tuple[Tensor], Tensor]] = None) -> Dict:
+        """Backbone, cross-modal encoder and pixel decoder of a batch of frames.
+
+        Args:
+            frames (Tensor): (B, 3, H, W). frame_samples (list[DetDataSample]): B samples.
+            text_dict (dict): per-frame text (B leading).
+            feats (tuple, optional): precomputed :meth:`extract_frame_feats` of ``frames``
+                (the backbone does not depend on the text, so expressions share it).
+
+        Returns:
+            dict with encoder outputs, ``memory_text`` (B, L, C) fused text,
+            ``text_token_mask`` (B, L), ``mask_feats`` (B, C, H/4, W/4), ``mask_padding``,
+            ``valid_ratio`` (B, 2), and the decoder inputs.
+        """
+        feats, stride4 = feats if feats is not None else self.extract_frame_feats(frames)
+        enc_in, dec_in = self.pre_transformer(feats, frame_samples)
+        enc_out = self.forward_encoder(**enc_in, text_dict=text_dict)
+        memory_levels = self._split_memory(enc_out['memory'], enc_out['spatial_shapes'])
+        mask_feats = self.pixel_decoder(memory_levels, stride4)
+        padding, ratio = self._mask_geometry(frame_samples, mask_feats)
+        return dict(enc_out=enc_out, dec_in=dec_in, memory_text=enc_out['memory_text'],
+                    text_token_mask=enc_out['text_token_mask'], mask_feats=mask_feats,
+                    mask_padding=padding, valid_ratio=ratio)
+
+    def decode_frames(self, encoded: Dict) -> Dict:
+        """Query selection + pruning decoder on encoded frames (see :meth:`encode_frames`).
+
+        Returns:
+            dict: decoder outputs (per-layer lists ``hidden_states`` (B, Q_l, C),
+            ``references`` (B, Q_l, 4), ``query_indices``) and the encoder proposals.
+        """
+        dec_inputs, enc_outputs = self.pre_decoder(**encoded['enc_out'])
+        dec_in = dict(encoded['dec_in'])
+        dec_in.update(dec_inputs)
+        out = self.decoder(
+            query=dec_in['query'], value=dec_in['memory'],
+            key_padding_mask=dec_in['memory_mask'], self_attn_mask=None,
+            reference_points=dec_in['reference_points'],
+            spatial_shapes=dec_in['spatial_shapes'],
+            level_start_index=dec_in['level_start_index'],
+            valid_ratios=dec_in['valid_ratios'], reg_branches=self.bbox_head.reg_branches,
+            cls_branches=self.bbox_head.cls_branches, memory_text=dec_in['memory_text'],
+            text_attention_mask=dec_in['text_attention_mask'])
+        out.update(enc_outputs)
+        return out
+
+    # ------------------------------------------------------------------ video level
+    def _text_per_clip(self, memory_text: Tensor, token_mask: Tensor, n: int, t: int):
+        text = memory_text.reshape(n, t, *memory_text.shape[1:])
+        mask = token_mask.reshape(n, t, -1)
+        return text, mask, text[:, :, 0]
+
+    def temporal_layer(self, hidden: Tensor, reference: Tensor, memory_text: Tensor,
+                       token_mask: Tensor, n: int, t: int) -> Tuple[Tensor, Tensor, Tensor]:
+        """Track and refine one decoder layer's queries over the clip.
+
+        Args:
+            hidden (Tensor): (N*T, Q, C). reference (Tensor): (N*T, Q, 4).
+            memory_text (Tensor): (N*T, L, C). token_mask (Tensor): (N*T, L).
+
+        Returns:
+            tuple: refined hidden (N*T, Q, C), track-ordered reference (N*T, Q, 4) and the
+            permutation (N, T, Q) applied to the per-frame queries.
+        """
+        q = hidden.shape[1]
+        hs = hidden.reshape(n, t, q, -1)
+        ref = reference.reshape(n, t, q, 4)
+        if self.temporal is None:
+            perm = torch.arange(q, device=hidden.device).expand(n, t, q)
+            return hidden, reference, perm
+        text, mask, sentence = self._text_per_clip(memory_text, token_mask, n, t)
+        perm = self.temporal.track(hs, text, mask, sentence)
+        hs, ref = _gather(hs, perm), _gather(ref, perm)
+        hs = self.temporal.refine(hs, sentence)
+        return hs.reshape(n * t, q, -1), ref.reshape(n * t, q, 4), perm
+
+    def predict_masks(self, hidden: Tensor, boxes: Tensor, encoded: Dict) -> Tensor:
+        """Mask logits (B, Q, H/4, W/4) for (B, Q, C) embeddings and (B, Q, 4) boxes."""
+        return self.bbox_head.mask_decoder(
+            hidden, boxes, encoded['mask_feats'], encoded['memory_text'],
+            ~encoded['text_token_mask'], encoded['mask_padding'], encoded['valid_ratio'])
+
+    def forward_clips(self, batch_inputs: Tensor, batch_data_samples: List[TrackDataSample],
+                      with_enc: bool = True) -> List[Dict[str, Tensor]]:
+        """All prediction sets of a batch of clips (training).
+
+        Returns:
+            list[dict]: one per decoder layer (+ encoder proposals, ``name='enc'``), each
+            with ``cls`` (N, T, Q), ``boxes`` (N, T, Q, 4), ``masks`` (N, T, Q, h, w).
+        """
+        n, t = batch_inputs.shape[:2]
+        frames = batch_inputs.flatten(0, 1)
+        frame_samples = [f for clip in batch_data_samples for f in clip.video_data_samples]
+        text_dict = _repeat_text(self.encode_text([self._clip_text(s) for s in
+                                                   batch_data_samples]), t)
+        encoded = self.encode_frames(frames, frame_samples, text_dict)
+        decoded = self.decode_frames(encoded)
+        mem_text, tmask = encoded['memory_text'], encoded['text_token_mask']
+        outputs = []
+        for lid, (hidden, ref) in enumerate(zip(decoded['hidden_states'],
+                                                decoded['references'])):
+            hidden, ref, _ = self.temporal_layer(hidden, ref, mem_text, tmask, n, t)
+            cls = self.bbox_head.class_logits(lid, hidden, mem_text, tmask)
+            boxes = self.bbox_head.boxes(lid, hidden, ref)
+            masks = self.predict_masks(hidden, boxes, encoded) \
+                if self.bbox_head.mask_decoder is not None else None
+            outputs.append(self._to_clip_shape(dict(cls=cls, boxes=boxes, masks=masks), n, t))
+        if with_enc:
+            masks = None
+            if self.enc_mask_loss and self.bbox_head.mask_decoder is not None:
+                masks = self.predict_masks(decoded['enc_embed'], decoded['enc_boxes'], encoded)
+            enc = self._to_clip_shape(dict(cls=decoded['enc_cls'], boxes=decoded['enc_boxes'],
+                                           masks=masks), n, t)
+            enc['name'] = 'enc'
+            outputs.append(enc)
+        return outputs
+
+    @staticmethod
+    def _to_clip_shape(out: Dict, n: int, t: int) -> Dict:
+        return {k: (v.reshape(n, t, *v.shape[1:]) if isinstance(v, Tensor) else v)
+                for k, v in out.items()}
+
+    @staticmethod
+    def _clip_text(sample: TrackDataSample) -> str:
+        text = sample.metainfo.get('text')
+        if text is None and len(sample.video_data_samples):
+            text = sample.video_data_samples[0].metainfo.get('text')
+        return text
+
+    # ------------------------------------------------------------------ training
+    def build_targets(self, batch_data_samples: List[TrackDataSample],
+                      mask_size: Tuple[int, int]) -> Dict[str, Tensor]:
+        """Targets of the clips.
+
+        GT masks are padded to the batch input shape and subsampled at stride 4 starting at
+        pixel 2 (as the official code) to the (h, w) = ``mask_size`` of the predicted masks.
+
+        Returns:
+            dict: ``boxes`` (N, T, 4) normalised cxcywh, ``masks`` (N, T, h, w) float,
+            ``valid`` (N, T) bool, ``annotated`` (N, T) bool.
+        """
+        boxes, masks, valid, annotated = [], [], [], []
+        h, w = mask_size
+        for clip in batch_data_samples:
+            for frame in clip.video_data_samples:
+                gt = frame.gt_instances
+                img_h, img_w = frame.img_shape
+                bbox = torch.as_tensor(gt.bboxes, dtype=torch.float32).reshape(-1, 4)[:1]
+                bbox = bbox / bbox.new_tensor([img_w, img_h, img_w, img_h])
+                boxes.append(bbox_xyxy_to_cxcywh(bbox)[0])
+                m = gt.masks
+                m = m.to_tensor(torch.float32, bbox.device) if hasattr(m, 'to_tensor') \
+                    else torch.as_tensor(m, dtype=torch.float32)
+                full = m.new_zeros(h * 4, w * 4)
+                mh, mw = min(m.shape[-2], h * 4), min(m.shape[-1], w * 4)
+                full[:mh, :mw] = m[0, :mh, :mw]
+                masks.append(full[2::4, 2::4])
+                valid.append(bool(torch.as_tensor(gt.valid).reshape(-1)[0]))
+                annotated.append(bool(torch.as_tensor(gt.annotated).reshape(-1)[0])
+                                 if 'annotated' in gt else True)
+        n = len(batch_data_samples)
+        device = self.query_embedding.weight.device
+        return dict(boxes=torch.stack(boxes).to(device).reshape(n, -1, 4),
+                    masks=torch.stack(masks).to(device).reshape(n, -1, h, w),
+                    valid=torch.tensor(valid, device=device).reshape(n, -1),
+                    annotated=torch.tensor(annotated, device=device).reshape(n, -1))
+
+    def loss(self, batch_inputs: Tensor, batch_data_samples: List[TrackDataSample]) -> dict:
+        """Losses of a batch of clips (N, T, 3, H, W)."""
+        outputs = self.forward_clips(batch_inputs, batch_data_samples)
+        h, w = batch_inputs.shape[-2] // 4, batch_inputs.shape[-1] // 4
+        targets = self.build_targets(batch_data_samples, (h, w))
+        img_shape = batch_data_samples[0].video_data_samples[0].img_shape
+        return self.bbox_head.loss_by_outputs(outputs, targets, img_shape)
+
+    # ------------------------------------------------------------------ inference
+    def predict(self, batch_inputs: Tensor, batch_data_samples: List[TrackDataSample],
+                rescale: bool = True) -> List[TrackDataSample]:
+        """Segment the referred object in every frame of every clip.
+
+        Sets ``video_data_samples[t].pred_instances`` with ``masks`` (k, H, W) bool at the
+        original resolution, ``bboxes`` (k, 4) xyxy and ``scores`` (k,).
+        """
+        for n, clip in enumerate(batch_data_samples):
+            text_dict = self.encode_text([self._clip_text(clip)])
+            results = self.predict_video(batch_inputs[n], clip.video_data_samples,
+                                         [text_dict])[0]
+            for frame, res in zip(clip.video_data_samples, results):
+                frame.pred_instances = res
+        return batch_data_samples
+
+    def _track_whole_video(self, hidden: Tensor, ref: Tensor, text: Tensor,
+                           tmask: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Tracker + temporal decoder + head over the whole video (last layer).
+
+        Args:
+            hidden (Tensor): (T, Q, C). ref (Tensor): (T, Q, 4). text (Tensor): (T, L, C)
+            fused text. tmask (Tensor): (T, L).
+
+        Returns:
+            tuple: refined hidden (T, Q, C), logits (T, Q), boxes (T, Q, 4).
+        """
+        t = hidden.shape[0]
+        lid = self.decoder.num_layers - 1
+        hidden, ref, _ = self.temporal_layer(hidden, ref, text, tmask, 1, t)
+        cls = self.bbox_head.class_logits(lid, hidden, text, tmask)
+        boxes = self.bbox_head.boxes(lid, hidden, ref)
+        return hidden, cls, boxes
+
+    def select_queries(self, cls: Tensor) -> Tensor:
+        """Indices of the selected query sequences from (T, Q) logits (best first)."""
+        scores = cls.sigmoid().mean(0)
+        mode = self.test_cfg['select']
+        if mode == 'all':
+            return scores.argsort(descending=True)
+        if mode == 'threshold':
+            keep = (scores > self.test_cfg['score_thr']).nonzero()[:, 0]
+            if len(keep):
+                return keep[scores[keep].argsort(descending=True)]
+        elif mode != 'top1':
+            raise ValueError(f"test_cfg.select must be 'top1', 'threshold' or 'all', got {mode!r}")
+        return scores.argmax()[None]
+
+    @torch.no_grad()
+    def predict_video(self, video: Tensor, frame_samples: list,
+                      text_dicts: Sequence[Dict[str, Tensor]]) -> List[List[InstanceData]]:
+        """Chunked inference of one or several expressions over one video.
+
+        Pass 1 runs the backbone once per chunk of ``test_cfg.chunk_size`` frames (shared by
+        all expressions), then the encoder and decoder per expression, keeping only the last
+        layer's queries; the tracker and temporal decoder then run over the whole video;
+        pass 2 predicts masks per chunk for the selected sequences only (re-encoding the chunk
+        when the video has more than one chunk, so memory does not grow with video length).
+
+        Args:
+            video (Tensor): (T, 3, H, W) normalised frames.
+            frame_samples (list[DetDataSample]): T samples (``img_shape``, ``ori_shape``,
+                ``batch_input_shape``).
+            text_dicts (list[dict]): E encoded expressions (:meth:`encode_text`, leading dim 1).
+
+        Returns:
+            list[list[InstanceData]]: E lists of T per-frame results.
+        """
+        num_frames = video.shape[0]
+        chunk = int(self.test_cfg['chunk_size'])
+        starts = list(range(0, num_frames, chunk))
+        single = len(starts) == 1
+        num_exp = len(text_dicts)
+        pieces = [dict(hidden=[], refs=[], text=[], tmask=[]) for _ in range(num_exp)]
+        kept = [None] * num_exp
+        for s in starts:
+            part = slice(s, s + chunk)
+            size = len(frame_samples[part])
+            feats = self.extract_frame_feats(video[part])
+            for e, text_dict in enumerate(text_dicts):
+                encoded = self.encode_frames(video[part], frame_samples[part],
+                                             _slice_text(text_dict, 0, size), feats)
+                decoded = self.decode_frames(encoded)
+                pieces[e]['hidden'].append(decoded['hidden_states'][-1])
+                pieces[e]['refs'].append(decoded['references'][-1])
+                pieces[e]['text'].append(encoded['memory_text'])
+                pieces[e]['tmask'].append(encoded['text_token_mask'])
+                if single:
+                    kept[e] = encoded
+            del feats
+        tracked = []
+        for piece in pieces:
+            text, tmask = torch.cat(piece['text']), torch.cat(piece['tmask'])
+            hidden, cls, boxes = self._track_whole_video(torch.cat(piece['hidden']),
+                                                         torch.cat(piece['refs']), text, tmask)
+            tracked.append((hidden, cls, boxes, self.select_queries(cls)))
+        results = [[] for _ in range(num_exp)]
+        for s in starts:
+            part = slice(s, s + chunk)
+            size = len(frame_samples[part])
+            feats = None if single else self.extract_frame_feats(video[part])
+            for e, (hidden, cls, boxes, sel) in enumerate(tracked):
+                encoded = kept[e] if single else self.encode_frames(
+                    video[part], frame_samples[part], _slice_text(text_dicts[e], 0, size), feats)
+                masks = self.predict_masks(hidden[part][:, sel], boxes[part][:, sel], encoded)
+                for i, frame in enumerate(frame_samples[part]):
+                    results[e].append(self._frame_result(masks[i], boxes[s + i, sel],
+                                                         cls[s + i, sel].sigmoid(), frame))
+                del encoded, masks
+        return results
+
+    def _frame_result(self, mask_logits: Tensor, boxes: Tensor, scores: Tensor,
+                      frame) -> InstanceData:
+        """Rescale one frame's (k, h, w) mask logits and (k, 4) boxes to the original size;
+        merges the selection into one mask unless ``test_cfg.select == 'all'``."""
+        pad_h, pad_w = frame.batch_input_shape
+        img_h, img_w = frame.img_shape
+        ori_h, ori_w = frame.ori_shape
+        logits = F.interpolate(mask_logits[None], size=(pad_h, pad_w), mode='bilinear',
+                               align_corners=False)[..., :img_h, :img_w]
+        logits = F.interpolate(logits, size=(ori_h, ori_w), mode='bilinear',
+                               align_corners=False)[0]
+        masks = logits.sigmoid() > self.test_cfg['mask_thr']
+        xyxy = bbox_cxcywh_to_xyxy(boxes) * boxes.new_tensor([ori_w, ori_h, ori_w, ori_h])
+        if self.test_cfg['select'] != 'all' and len(masks) > 1:
+            masks = masks.any(0, keepdim=True)
+            xyxy = torch.cat([xyxy[:, :2].min(0).values, xyxy[:, 2:].max(0).values])[None]
+            scores = scores.max()[None]
+        return InstanceData(masks=masks, bboxes=xyxy, scores=scores,
+                            labels=torch.zeros(len(masks), dtype=torch.long,
+                                               device=masks.device))

@@ -1,0 +1,91 @@
+"""Grounding-guided deformable mask decoder."""
+import copy
+from typing import Optional
+
+import torch
+import torch.nn as nn
+from mmdet.models.layers.transformer.utils import MLP, coordinate_to_encoding
+from mmdet.registry import MODELS
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from ..layers.decoder_layer import SwitchableGroundingDecoderLayer
+
+DEFAULT_MASK_LAYER = dict(
+    self_attn_cfg=dict(embed_dims=256, num_heads=8, dropout=0.0),
+    cross_attn_text_cfg=dict(embed_dims=256, num_heads=8, dropout=0.0),
+    cross_attn_cfg=dict(embed_dims=256, num_levels=1, num_points=16, dropout=0.0),
+    ffn_cfg=dict(embed_dims=256, feedforward_channels=2048, ffn_drop=0.0))
+
+
+@MODELS.register_module()
+class GroundingMaskDecoder(BaseModule):
+    """``num_layers`` Grounding-DINO decoder layers over the single-level map F_seg.
+
+    Each layer: self-attention among the queries -> cross-attention to the text ->
+    1-level deformable cross-attention on F_seg (16 points) whose reference is the query's
+    *predicted box* (cx, cy, w, h), not detached, so mask gradients reach the box branch ->
+    FFN. The mask of a query is the dot product of its refined embedding with F_seg.
+
+    Args:
+        num_layers (int): N_m. Defaults to 3.
+        layer_cfg (dict): ``GroundingDinoTransformerDecoderLayer`` arguments.
+        with_text_cross_attn (bool): ablation switch. Defaults to True.
+        with_deformable_attn (bool): ablation switch (False: no image cross-attention, masks
+            come from the dot product of the un-refined-by-image embeddings). Defaults to True.
+    """
+
+    def __init__(self, num_layers: int = 3, layer_cfg: dict = DEFAULT_MASK_LAYER,
+                 with_text_cross_attn: bool = True, with_deformable_attn: bool = True,
+                 init_cfg=None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        layer_cfg = copy.deepcopy(layer_cfg)
+        self.layers = nn.ModuleList([
+            SwitchableGroundingDecoderLayer(
+                with_text_cross_attn=with_text_cross_attn,
+                with_image_cross_attn=with_deformable_attn, **copy.deepcopy(layer_cfg))
+            for _ in range(num_layers)
+        ])
+        embed_dims = self.layers[0].embed_dims
+        self.embed_dims = embed_dims
+        self.ref_point_head = MLP(embed_dims * 2, embed_dims, embed_dims, 2)
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        for layer in self.layers:
+            layer.cross_attn.init_weights()
+
+    def forward(self, queries: Tensor, boxes: Tensor, mask_feats: Tensor,
+                memory_text: Tensor, text_attention_mask: Optional[Tensor],
+                mask_padding: Optional[Tensor] = None,
+                valid_ratio: Optional[Tensor] = None) -> Tensor:
+        """Predict mask logits.
+
+        Args:
+            queries (Tensor): (B, Q, C) object embeddings.
+            boxes (Tensor): (B, Q, 4) predicted boxes, normalised cxcywh.
+            mask_feats (Tensor): (B, C, h, w) F_seg at stride 4.
+            memory_text (Tensor): (B, L, C) text features.
+            text_attention_mask (Tensor): (B, L) True on padded tokens.
+            mask_padding (Tensor, optional): (B, h, w) True on padded pixels.
+            valid_ratio (Tensor, optional): (B, 2) valid (w, h) fraction of F_seg.
+
+        Returns:
+            Tensor: (B, Q, h, w) mask logits.
+        """
+        bsz, _, h, w = mask_feats.shape
+        value = mask_feats.flatten(2).transpose(1, 2)
+        if valid_ratio is None:
+            valid_ratio = mask_feats.new_ones(bsz, 2)
+        ref = boxes[:, :, None] * torch.cat([valid_ratio, valid_ratio], -1)[:, None, None]
+        query_pos = self.ref_point_head(coordinate_to_encoding(ref[:, :, 0]))
+        spatial_shapes = torch.as_tensor([[h, w]], device=mask_feats.device, dtype=torch.long)
+        level_start = spatial_shapes.new_zeros(1)
+        padding = None if mask_padding is None else mask_padding.flatten(1)
+        x = queries
+        for layer in self.layers:
+            x = layer(x, query_pos=query_pos, value=value, key_padding_mask=padding,
+                      spatial_shapes=spatial_shapes, level_start_index=level_start,
+                      reference_points=ref, memory_text=memory_text,
+                      text_attention_mask=text_attention_mask)
+        return torch.einsum('bqc,bchw->bqhw', x, mask_feats)

@@ -1,0 +1,3 @@
+from .pixel_decoder import RVOSPixelDecoder
+
+__all__ = ['RVOSPixelDecoder']
