@@ -34,7 +34,7 @@ def make_train_pipeline(num_frames=6, flip_prob=0.5, share=True, crop=True, phot
         aug.append(dict(type='RandomChoiceResize', scales=[(320, s) for s in (96, 128, 160)],
                         keep_ratio=True, resize_type='mmdet.Resize'))
     if photometric:
-        aug.append(dict(type='PhotoMetricDistortion'))
+        aug.append(dict(type='RVOSPhotoMetricDistortion'))
     steps = [
         dict(type='ClipSample', num_frames=num_frames),
         dict(type='TransformBroadcaster', share_random_params=share,

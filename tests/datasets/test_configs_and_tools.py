@@ -49,6 +49,14 @@ def test_every_dataset_config_parses_with_paper_settings():
     assert ytvos.val_dataloader.dataset.expected_num_videos == 202
     test_resize = ytvos.test_pipeline[1]['transforms'][1]
     assert test_resize == dict(type='Resize', scale=(640, 360), keep_ratio=True)
+    # colours are named in expressions: no hue jitter anywhere (as in the official code)
+    for name in names:
+        text = open(osp.join(CONFIG_DIR, name)).read()
+        assert "'PhotoMetricDistortion'" not in text, name  # mmdet's swaps channels
+        assert text.count('hue_delta=0') == text.count("'RVOSPhotoMetricDistortion'"), name
+    # the toy's motion words would be contradicted by reversed clips
+    toy = Config.fromfile(osp.join(CONFIG_DIR, 'toy_rvos.py'))
+    assert toy.train_dataloader.dataset.pipeline[0].reverse_prob == 0.0
 
 
 @pytest.mark.filterwarnings('ignore::mmrvos.datasets.transforms.AnnotationRepairWarning')

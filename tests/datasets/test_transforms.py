@@ -8,7 +8,7 @@ from rvos_dataset_helpers import make_test_pipeline  # noqa: F401  (registers, d
 from mmdet.structures import DetDataSample, TrackDataSample
 from mmdet.structures.mask import BitmapMasks
 from mmrvos.datasets.toy_rvos import davis_palette
-from mmrvos.datasets.transforms import (ClipSample, FilterClipWithoutTarget, LoadRVOSAnnotations,
+from mmrvos.datasets.transforms import (ClipSample, RVOSPhotoMetricDistortion, FilterClipWithoutTarget, LoadRVOSAnnotations,
                                         LoadRVOSFrame, PackRVOSInputs, RVOSRandomCrop,
                                         decode_mask_ref, swap_left_right)
 
@@ -210,3 +210,46 @@ def test_pack_rejects_frames_of_different_sizes():
     res['img'][1] = np.zeros((9, 10, 3), np.uint8)
     with pytest.raises(ValueError, match="video 'v' have different shapes"):
         PackRVOSInputs()(res)
+
+
+def test_photometric_keeps_colours_and_shares_parameters():
+    from mmcv.transforms import TransformBroadcaster
+    from mmdet.datasets.transforms import PhotoMetricDistortion
+    red = np.zeros((4, 4, 3), np.uint8)
+    red[..., 2] = 200  # BGR
+    keep = RVOSPhotoMetricDistortion(hue_delta=0)
+    swap = RVOSPhotoMetricDistortion(hue_delta=0, channel_swap_prob=1.0)
+    swapped = 0
+    for seed in range(20):
+        np.random.seed(seed)
+        out = keep(dict(img=red.copy()))['img']
+        assert out[..., 2].mean() > out[..., 0].mean() and out[..., 2].mean() > \
+            out[..., 1].mean()
+        np.random.seed(seed)
+        out = swap(dict(img=red.copy()))['img']
+        swapped += int(out[..., 2].mean() < max(out[..., 0].mean(), out[..., 1].mean()))
+    assert swapped >= 8
+    # shared over a clip, and mmdet's own class left intact
+    tb = TransformBroadcaster(transforms=[dict(type='RVOSPhotoMetricDistortion')],
+                              share_random_params=True)
+    out = tb(dict(img=[red.copy() for _ in range(4)]))['img']
+    assert all(np.array_equal(out[0], o) for o in out)
+    assert PhotoMetricDistortion._methods_with_randomness == ['_random_flags']
+    assert RVOSPhotoMetricDistortion._methods_with_randomness == ['_random_flags']
+
+
+def test_rvos_random_choice_shared_over_a_clip():
+    from mmcv.transforms import TransformBroadcaster
+    tb = TransformBroadcaster(
+        transforms=[dict(type='RVOSRandomChoice',
+                         transforms=[[dict(type='Resize', scale=(8, 8), keep_ratio=False)],
+                                     [dict(type='Resize', scale=(6, 6), keep_ratio=False)]])],
+        share_random_params=True)
+    sizes = set()
+    for seed in range(10):
+        np.random.seed(seed)
+        out = tb(dict(img=[np.zeros((4, 4, 3), np.uint8)] * 3, img_shape=[(4, 4)] * 3))
+        shapes = {im.shape for im in out['img']}
+        assert len(shapes) == 1
+        sizes |= shapes
+    assert len(sizes) == 2

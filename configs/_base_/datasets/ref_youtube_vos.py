@@ -1,7 +1,10 @@
 # Ref-YouTube-VOS (PAPER_NOTES "Training"): T=6 clips (key + 2 local + 3 global frames,
 # reversed with p=0.3), one set of random parameters per clip (TransformBroadcaster with
 # share_random_params=True), hflip that swaps left/right in the sentence, short side
-# random {288..512} with long side <= 640 or resize + random crop, photometric distortion;
+# random {288..512} with long side <= 640 or resize + random crop, photometric distortion
+# with the official code's ranges (brightness 32, contrast and saturation 0.8-1.2, no hue;
+# channel swaps, which the official code does with p=0.2 and mmdet's PhotoMetricDistortion
+# with p=0.5, are off: they change the colours the sentences name);
 # test: the whole video, short side 360 (long side <= 640). Padding to a multiple of 32 and
 # normalisation are done by the model's TrackDataPreprocessor.
 dataset_type = 'RefYouTubeVOSDataset'
@@ -26,7 +29,8 @@ train_augment = [
                      keep_ratio=True, resize_type='mmdet.Resize'),
             ],
         ]),
-    dict(type='PhotoMetricDistortion'),
+    dict(type='RVOSPhotoMetricDistortion', brightness_delta=32, contrast_range=(0.8, 1.2),
+         saturation_range=(0.8, 1.2), hue_delta=0),
 ]
 train_pipeline = [
     dict(type='ClipSample', num_frames=6, local_range=3, reverse_prob=0.3),

@@ -2,11 +2,14 @@
 # 10 frames per video, Ref-YouTube-VOS layout, dense annotation (an object missing from a
 # frame's PNG has left the frame: annotated, not valid). Small scales so that a tiny model
 # trains on CPU; the flip swaps left/right in "on the left" and "moving left" alike.
+# Two departures from the paper's augmentation, because the toy's words depend on them:
+# no clip reversal (a reversed clip shows "moving up" as moving down, and the motion target's
+# distractor looks identical). Hue is not jittered in any config (as in the official code).
 dataset_type = 'RefYouTubeVOSDataset'
 data_root = 'data/toy_rvos/'
 
 train_pipeline = [
-    dict(type='ClipSample', num_frames=6, local_range=3, reverse_prob=0.3),
+    dict(type='ClipSample', num_frames=6, local_range=3, reverse_prob=0.0),
     dict(type='TransformBroadcaster', share_random_params=True,
          transforms=[
              dict(type='LoadRVOSFrame'),
@@ -14,7 +17,8 @@ train_pipeline = [
              dict(type='RVOSRandomFlip', prob=0.5),
              dict(type='RandomChoiceResize', scales=[(192, 112), (192, 128), (192, 144)],
                   keep_ratio=True, resize_type='mmdet.Resize'),
-             dict(type='PhotoMetricDistortion'),
+             dict(type='RVOSPhotoMetricDistortion', brightness_delta=32, contrast_range=(0.8, 1.2),
+                  saturation_range=(0.8, 1.2), hue_delta=0),
          ]),
     dict(type='FilterClipWithoutTarget'),
     dict(type='PackRVOSInputs'),

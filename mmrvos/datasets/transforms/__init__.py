@@ -1,6 +1,7 @@
 """mmrvos.datasets.transforms: clip sampling, per-frame loading, video-consistent augmentation
 and packing for RVOS. Everything is registered in mmdet's ``TRANSFORMS``."""
-from .augment import RVOSRandomChoice, RVOSRandomCrop, RVOSRandomFlip, swap_left_right
+from .augment import (RVOSPhotoMetricDistortion, RVOSRandomChoice, RVOSRandomCrop,
+                      RVOSRandomFlip, swap_left_right)
 from .clip_sample import ClipSample
 from .formatting import FilterClipWithoutTarget, PackRVOSInputs
 from .loading import AnnotationRepairWarning, LoadRVOSAnnotations, LoadRVOSFrame
@@ -8,6 +9,7 @@ from .mask_sources import decode_mask_ref
 
 __all__ = [
     'ClipSample', 'LoadRVOSFrame', 'LoadRVOSAnnotations', 'AnnotationRepairWarning',
-    'RVOSRandomFlip', 'RVOSRandomCrop', 'RVOSRandomChoice', 'swap_left_right', 'FilterClipWithoutTarget',
+    'RVOSRandomFlip', 'RVOSRandomCrop', 'RVOSRandomChoice',
+    'RVOSPhotoMetricDistortion', 'swap_left_right', 'FilterClipWithoutTarget',
     'PackRVOSInputs', 'decode_mask_ref'
 ]

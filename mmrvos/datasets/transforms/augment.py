@@ -8,7 +8,8 @@ import re
 
 import numpy as np
 from mmcv.transforms import RandomChoice
-from mmdet.datasets.transforms import RandomCrop, RandomFlip
+from mmcv.transforms.utils import cache_randomness
+from mmdet.datasets.transforms import PhotoMetricDistortion, RandomCrop, RandomFlip
 from mmdet.registry import TRANSFORMS
 
 _LEFT_RIGHT = re.compile(r'\b(left|right)(?=\b|most\b|ward)', re.IGNORECASE)
@@ -90,3 +91,34 @@ class RVOSRandomChoice(RandomChoice):
     owns a correct list; the behaviour is otherwise mmcv's.
     """
     _methods_with_randomness = ['random_pipeline_index']
+
+
+@TRANSFORMS.register_module()
+class RVOSPhotoMetricDistortion(PhotoMetricDistortion):
+    """mmdet ``PhotoMetricDistortion`` whose random channel swap can be turned off.
+
+    mmdet's version permutes the colour channels half of the time, which turns "the red car"
+    into a blue one; RVOS sentences name colours, so the swap happens here with probability
+    ``channel_swap_prob`` (default 0). Other steps and arguments are mmdet's; use
+    ``hue_delta=0`` to keep hues too (as the official ReferDINO code does).
+
+    Args:
+        channel_swap_prob (float): probability of permuting the channels. Defaults to 0.
+        **kwargs: ``PhotoMetricDistortion`` arguments.
+    """
+    # own list: ``cache_randomness`` below would otherwise append to the parent's list
+    _methods_with_randomness: list = []
+
+    def __init__(self, channel_swap_prob: float = 0.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        assert 0 <= channel_swap_prob <= 1
+        self.channel_swap_prob = channel_swap_prob
+
+    @cache_randomness
+    def _random_flags(self):
+        flags = list(PhotoMetricDistortion.__dict__['_random_flags'].func(self))
+        flags[5] = int(np.random.rand() < self.channel_swap_prob)  # swap_flag
+        return tuple(flags)
+
+    def __repr__(self) -> str:
+        return super().__repr__()[:-1] + f', channel_swap_prob={self.channel_swap_prob})'
