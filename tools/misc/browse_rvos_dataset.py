@@ -1,7 +1,7 @@
 """Write overlays of a few RVOS samples after the data pipeline (to check augmentation).
 
 For each sample one PNG is written: the T frames of the clip side by side, the target mask
-in colour on valid frames, its box, the frame name / index and valid/annotated flags, and the
+outlined on valid frames, its box (white), the frame name / index and valid/annotated flags, and the
 sentence (after any left/right swap of the flip) above.
 
 Example::
@@ -41,10 +41,11 @@ def render_sample(inputs, sample, max_width: Optional[int] = None) -> np.ndarray
             valid, annotated = bool(gt.valid.item()), bool(gt.annotated.item())
             flags = f' v{int(valid)} a{int(annotated)}'
             if valid:
-                m = gt.masks.masks[0].astype(bool)
-                img[m] = (0.5 * img[m] + 0.5 * np.array(COLOUR)).astype(np.uint8)
+                m = gt.masks.masks[0].astype(np.uint8)
+                contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+                cv2.drawContours(img, contours, -1, COLOUR, 1)  # mask outline
                 x1, y1, x2, y2 = [int(round(v)) for v in gt.bboxes[0].tolist()]
-                cv2.rectangle(img, (x1, y1), (x2 - 1, y2 - 1), COLOUR, 1)
+                cv2.rectangle(img, (x1 - 2, y1 - 2), (x2 + 1, y2 + 1), (255, 255, 255), 1)
         label = f'{frame.frame_id}#{frame.frame_index}{flags}'
         cv2.putText(img, label, (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1,
                     cv2.LINE_AA)
