@@ -56,7 +56,7 @@ def test_loss_has_all_terms_for_every_layer_and_backpropagates():
             assert torch.isfinite(losses[prefix + term])
     total = sum(losses.values())
     total.backward()
-    for name in ('text_feat_map.weight', 'pixel_decoder.top.conv.weight',
+    for name in ('text_feat_map.weight', 'pixel_decoder.stem.0.conv.weight',
                  'temporal.temporal_decoder.blocks.0.self_attn.in_proj_weight'):
         grad = dict(model.named_parameters())[name].grad
         assert grad is not None and grad.abs().sum() > 0, name
@@ -127,7 +127,9 @@ def test_inference_on_real_judo_fixture(judo_root):
     model = build_tiny().eval()
     meta = json.load(open(osp.join(judo_root, 'meta_expressions.json')))['videos']['judo']
     texts = [e['exp'] for e in meta['expressions'].values()]
-    results = inference_rvos(model, osp.join(judo_root, 'JPEGImages', 'judo'), texts)
+    # a small working resolution keeps the test fast; masks come back at 480x854
+    results = inference_rvos(model, osp.join(judo_root, 'JPEGImages', 'judo'), texts,
+                             scale=(320, 180))
     assert len(results) == 4
     for res, text in zip(results, texts):
         assert res['text'] == text

@@ -257,7 +257,8 @@ class ReferDINO(GroundingDINO):
         """Mask logits (B, Q, H/4, W/4) for (B, Q, C) embeddings and (B, Q, 4) boxes."""
         return self.bbox_head.mask_decoder(
             hidden, boxes, encoded['mask_feats'], encoded['memory_text'],
-            ~encoded['text_token_mask'], encoded['mask_padding'], encoded['valid_ratio'])
+            ~encoded['text_token_mask'], encoded['mask_padding'], encoded['valid_ratio'],
+            query_pos_head=self.decoder.ref_point_head)
 
     def forward_clips(self, batch_inputs: Tensor, batch_data_samples: List[TrackDataSample],
                       with_enc: bool = True) -> List[Dict[str, Tensor]]:

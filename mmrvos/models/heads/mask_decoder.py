@@ -33,11 +33,14 @@ class GroundingMaskDecoder(BaseModule):
         with_text_cross_attn (bool): ablation switch. Defaults to True.
         with_deformable_attn (bool): ablation switch (False: no image cross-attention, masks
             come from the dot product of the un-refined-by-image embeddings). Defaults to True.
+        with_ref_point_head (bool): own the MLP that embeds the reference boxes into query
+            positions. False (default, as the official code) uses the ``query_pos_head`` given
+            to :meth:`forward`: the transformer decoder's ``ref_point_head``.
     """
 
     def __init__(self, num_layers: int = 3, layer_cfg: dict = DEFAULT_MASK_LAYER,
                  with_text_cross_attn: bool = True, with_deformable_attn: bool = True,
-                 init_cfg=None) -> None:
+                 with_ref_point_head: bool = False, init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         layer_cfg = copy.deepcopy(layer_cfg)
         self.layers = nn.ModuleList([
@@ -48,7 +51,8 @@ class GroundingMaskDecoder(BaseModule):
         ])
         embed_dims = self.layers[0].embed_dims
         self.embed_dims = embed_dims
-        self.ref_point_head = MLP(embed_dims * 2, embed_dims, embed_dims, 2)
+        self.ref_point_head = MLP(embed_dims * 2, embed_dims, embed_dims, 2) \
+            if with_ref_point_head else None
 
     def init_weights(self) -> None:
         super().init_weights()
@@ -58,7 +62,8 @@ class GroundingMaskDecoder(BaseModule):
     def forward(self, queries: Tensor, boxes: Tensor, mask_feats: Tensor,
                 memory_text: Tensor, text_attention_mask: Optional[Tensor],
                 mask_padding: Optional[Tensor] = None,
-                valid_ratio: Optional[Tensor] = None) -> Tensor:
+                valid_ratio: Optional[Tensor] = None,
+                query_pos_head: Optional[nn.Module] = None) -> Tensor:
         """Predict mask logits.
 
         Args:
@@ -69,6 +74,8 @@ class GroundingMaskDecoder(BaseModule):
             text_attention_mask (Tensor): (B, L) True on padded tokens.
             mask_padding (Tensor, optional): (B, h, w) True on padded pixels.
             valid_ratio (Tensor, optional): (B, 2) valid (w, h) fraction of F_seg.
+            query_pos_head (nn.Module, optional): box -> query-position MLP, required when the
+                decoder has no ``ref_point_head`` of its own.
 
         Returns:
             Tensor: (B, Q, h, w) mask logits.
@@ -78,7 +85,11 @@ class GroundingMaskDecoder(BaseModule):
         if valid_ratio is None:
             valid_ratio = mask_feats.new_ones(bsz, 2)
         ref = boxes[:, :, None] * torch.cat([valid_ratio, valid_ratio], -1)[:, None, None]
-        query_pos = self.ref_point_head(coordinate_to_encoding(ref[:, :, 0]))
+        pos_head = self.ref_point_head if self.ref_point_head is not None else query_pos_head
+        if pos_head is None:
+            raise ValueError('GroundingMaskDecoder without its own ref_point_head needs '
+                             'query_pos_head')
+        query_pos = pos_head(coordinate_to_encoding(ref[:, :, 0]))
         spatial_shapes = torch.as_tensor([[h, w]], device=mask_feats.device, dtype=torch.long)
         level_start = spatial_shapes.new_zeros(1)
         padding = None if mask_padding is None else mask_padding.flatten(1)
