@@ -1,4 +1,5 @@
+from .dynamic_mask_head import DynamicMaskHead, StaticMaskHead
 from .mask_decoder import GroundingMaskDecoder
 from .referdino_head import ReferDINOHead
 
-__all__ = ['GroundingMaskDecoder', 'ReferDINOHead']
+__all__ = ['DynamicMaskHead', 'GroundingMaskDecoder', 'ReferDINOHead', 'StaticMaskHead']
