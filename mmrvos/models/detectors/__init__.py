@@ -1,3 +1,4 @@
+from .pruned_grounding_dino import PrunedGroundingDINO, PrunedGroundingDINOHead
 from .referdino import ReferDINO
 
-__all__ = ['ReferDINO']
+__all__ = ['ReferDINO', 'PrunedGroundingDINO', 'PrunedGroundingDINOHead']
