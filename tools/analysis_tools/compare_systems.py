@@ -48,6 +48,9 @@ def parse_args(argv=None):
     parser.add_argument('--readme', default=osp.join(REPO, 'README.md'))
     parser.add_argument('--no-readme', action='store_true', help='only print the block')
     parser.add_argument('--skip-train', action='store_true', help='memory figures only')
+    parser.add_argument('--reuse', action='store_true',
+                        help='reuse the result JSONs of a previous run in --work-dir when '
+                        'they were made with the same budget (re-renders the block)')
     parser.add_argument('--mem-queries', type=int, default=900)
     parser.add_argument('--mem-size', type=int, nargs=2, default=[360, 640],
                         metavar=('H', 'W'), help='input frame size of the memory test')
@@ -104,8 +107,13 @@ def train_and_test(name: str, args) -> dict:
     runner.train()
     train_s = time.time() - start
     metrics = runner.test()
-    return dict(system=name, config=SYSTEMS[name], iters=iters, train_s=train_s,
-                metrics={k: float(v) for k, v in metrics.items()})
+    return dict(system=name, config=SYSTEMS[name], iters=iters, num_eval=args.num_eval,
+                train_s=train_s, metrics={k: float(v) for k, v in metrics.items()})
+
+
+def _percent(metrics: dict) -> dict:
+    """RVOSMetric results ('rvos/J&F' ... in [0, 1]) -> {'J&F': percent, ...}."""
+    return {k.split('/')[-1]: 100.0 * v for k, v in metrics.items()}
 
 
 # ---------------------------------------------------------------------- mask-head memory
@@ -158,15 +166,28 @@ def _subprocess(flag: str, value: str, args, out: str) -> dict:
         cmd += ['--num-eval', str(args.num_eval)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [REPO] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
-    subprocess.run(cmd, check=True, cwd=REPO, env=env)
+    if not (args.reuse and _reusable(out, args)):
+        subprocess.run(cmd, check=True, cwd=REPO, env=env)
     with open(out) as f:
         return json.load(f)
+
+
+def _reusable(path: str, args) -> bool:
+    if not osp.exists(path):
+        return False
+    with open(path) as f:
+        old = json.load(f)
+    if 'system' not in old:
+        return old.get('queries') == args.mem_queries and old.get('frames') == args.mem_frames \
+            and old.get('input_hw') == list(args.mem_size)
+    return old.get('iters') == args.iters and old.get('num_eval', args.num_eval) == args.num_eval
 
 
 def format_block(runs, memory, args) -> str:
     """Markdown of the comparison (table by expression type + memory figures)."""
     lines = [START, '']
     if runs:
+        runs = [dict(r, metrics=_percent(r['metrics'])) for r in runs]
         types = sorted({k[4:] for r in runs for k in r['metrics'] if k.startswith('J&F_')})
         evaluated = f'the first {args.num_eval} valid expressions' if args.num_eval \
             else 'all valid expressions'
@@ -179,6 +200,7 @@ def format_block(runs, memory, args) -> str:
             'The budget is far too small for converged models: the numbers check that the '
             'four systems train and are scored by the same pipeline; they are not the '
             "papers' results.", '',
+            'Scores in %.', '',
             '| System | Config | J&F | J | F | ' + ' | '.join(f'J&F {t}' for t in types)
             + ' | train (s) |',
             '|---|---|---|---|---|' + '---|' * len(types) + '---|']
@@ -245,7 +267,7 @@ def main(argv=None):
         for name in args.systems:
             out = osp.join(args.work_dir, re.sub(r'[^A-Za-z0-9]+', '_', name) + '.json')
             runs.append(_subprocess('--run-system', name, args, out))
-            print(f"{name}: J&F {runs[-1]['metrics'].get('J&F')}", flush=True)
+            print(f"{name}: {_percent(runs[-1]['metrics'])}", flush=True)
     memory = []
     for kind in ('deformable', 'dynamic', 'static'):
         out = osp.join(args.work_dir, f'memory_{kind}.json')
