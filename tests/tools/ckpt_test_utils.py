@@ -1,12 +1,15 @@
 """Helpers shared by the converter / merge / publish tests: tiny ReferDINO with LoRA, clips."""
 import copy
+import importlib.util
+import os.path as osp
+import sys
 
 import torch
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample, TrackDataSample
 from mmengine.config import Config
 
-from rvos_test_utils import TINY_CONFIG
+from rvos_test_utils import REPO_ROOT, TINY_CONFIG
 
 TINY_LORA = dict(targets=['encoder', 'decoder'], rank=4, alpha=1.0,
                  exclude=['out_proj', 'bbox_embed', 'reg_branches'])
@@ -25,8 +28,9 @@ def tiny_config(lora=TINY_LORA):
 
 
 def build_tiny(lora=TINY_LORA, seed=0):
-    """A fresh tiny ReferDINO (built once per (lora, seed), then deep-copied: fast)."""
-    key = (repr(lora), seed)
+    """A fresh tiny ReferDINO, built once per LoRA setting and then deep-copied (building is
+    slow; tests overwrite the weights or :func:`randomize` them with their own seed)."""
+    key = repr(lora)
     if key not in _BUILT:
         torch.manual_seed(seed)
         model = MODELS.build(tiny_config(lora).model)
@@ -51,7 +55,7 @@ def randomize(model, seed=1, share_box_mlp=True):
     return model
 
 
-def make_clip(t=2, h=64, w=96, text='the red circle on the left'):
+def make_clip(t=2, h=32, w=64, text='the red circle on the left'):
     """A TrackDataSample with ``t`` frames (no annotations needed for inference)."""
     clip = TrackDataSample()
     clip.video_data_samples = [
@@ -80,3 +84,16 @@ def assert_outputs_equal(a, b, exact=True):
                 assert torch.equal(oa[k], ob[k]), k
             else:
                 torch.testing.assert_close(oa[k], ob[k], rtol=1e-4, atol=1e-4)
+
+
+TOOLS = osp.join(REPO_ROOT, 'tools', 'model_converters')
+
+
+def load_tool(name):
+    """Import ``tools/model_converters/<name>.py`` (its ``main(argv)`` is the CLI)."""
+    if TOOLS not in sys.path:
+        sys.path.insert(0, TOOLS)
+    spec = importlib.util.spec_from_file_location(f'_tool_{name}', osp.join(TOOLS, name + '.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

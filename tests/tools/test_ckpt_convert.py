@@ -13,7 +13,7 @@ from mmrvos.models.utils.lora_convert import loralib_modules
 def source():
     """A randomised tiny ReferDINO with LoRA, its outputs and its official-layout dict."""
     model = randomize(build_tiny())
-    inputs = torch.randn(1, 2, 3, 64, 96, generator=torch.Generator().manual_seed(3))
+    inputs = torch.randn(1, 2, 3, 32, 64, generator=torch.Generator().manual_seed(3))
     clip = make_clip()
     official, report = mmrvos_to_official(model.state_dict())
     return model, inputs, clip, outputs(model, inputs, clip), official
@@ -90,7 +90,8 @@ def test_shared_listings_must_be_identical(source):
     with pytest.raises(CheckpointConversionError, match='bbox_embed.2.layers.0.bias'):
         official_to_mmrvos(bad)
     bad = dict(official)
-    bad['temporal_decoder.1.layer.0.norm.weight'] = bad['temporal_decoder.1.layer.0.norm.weight'] * 2
+    key = 'temporal_decoder.1.layer.0.norm.weight'
+    bad[key] = bad[key] * 2
     with pytest.raises(CheckpointConversionError, match='shared module'):
         official_to_mmrvos(bad)
 
@@ -135,3 +136,23 @@ def test_incomplete_lora_pair_is_an_error(source):
     del official['transformer.encoder.layers.0.linear1.lora_B']
     with pytest.raises(KeyError, match=r'encoder\.layers\.0\.ffn\.layers\.0\.0\.lora_B'):
         official_to_mmrvos(official)
+
+
+def test_referdino_to_mmrvos_cli(source, tmp_path):
+    """The CLI reads an official release file ({'model_state_dict': ...}), converts it and
+    refuses to overwrite its output."""
+    from ckpt_test_utils import load_tool
+    from mmrvos.compat import load_checkpoint_file
+    model, official = source[0], source[4]
+    src = str(tmp_path / 'ryvos_tiny.pth')
+    torch.save(dict(model_state_dict=official, epoch=1), src)
+    tool = load_tool('referdino_to_mmrvos')
+    dst = str(tmp_path / 'converted.pth')
+    tool.main([src, dst, '--lora', 'keep'])
+    converted = load_checkpoint_file(dst)['state_dict']
+    assert converted.keys() == model.state_dict().keys()
+    assert all(torch.equal(converted[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(SystemExit, match='--overwrite'):
+        tool.main([src, dst])
+    tool.main([src, dst, '--lora', 'merge', '--overwrite'])
+    build_tiny(lora=None).load_state_dict(load_checkpoint_file(dst)['state_dict'], strict=True)

@@ -1,31 +1,17 @@
 """merge_lora.py, publish_model.py and groundingdino_to_referdino.py on a tiny model."""
 import hashlib
-import importlib.util
 import os.path as osp
 
 import pytest
 import torch
 import yaml
 
-from ckpt_test_utils import (TINY_LORA, assert_outputs_equal, build_tiny, make_clip,
-                             outputs, randomize, tiny_config)
+from ckpt_test_utils import (TINY_LORA, assert_outputs_equal, build_tiny, load_tool,
+                             make_clip, outputs, randomize, tiny_config)
 from mmrvos.compat import load_checkpoint_file
 from mmrvos.models.utils import (REFERDINO_NEW_MODULES, CheckpointConversionError,
                                  check_against, mmrvos_to_official, peft_modules)
-from rvos_test_utils import REPO_ROOT, TINY_CONFIG
-
-TOOLS = osp.join(REPO_ROOT, 'tools', 'model_converters')
-
-
-def load_tool(name):
-    import sys
-    if TOOLS not in sys.path:
-        sys.path.insert(0, TOOLS)
-    spec = importlib.util.spec_from_file_location(f'_tool_{name}', osp.join(TOOLS, name + '.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
+from rvos_test_utils import TINY_CONFIG
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
@@ -40,7 +26,7 @@ def trained(tmp_path_factory):
     torch.save(dict(meta=dict(epoch=1, mmdet_version='3.3.0', work_dir='/secret/path'),
                     state_dict=model.state_dict(), optimizer=optim.state_dict(),
                     param_schedulers=[dict(last_epoch=1)]), path)
-    inputs = torch.randn(1, 2, 3, 64, 96, generator=torch.Generator().manual_seed(4))
+    inputs = torch.randn(1, 2, 3, 32, 64, generator=torch.Generator().manual_seed(4))
     clip = make_clip()
     return model, path, inputs, clip, outputs(model, inputs, clip)
 
@@ -139,7 +125,8 @@ def test_grounding_dino_initialises_referdino(layout, tmp_path):
     src = str(tmp_path / 'gdino.pth')
     torch.save(dict(model=gdino) if layout == 'official' else dict(state_dict=gdino), src)
     config = tmp_path / 'referdino_tiny_lora.py'  # the tiny config with LoRA on
-    config.write_text(f'_base_ = [{TINY_CONFIG!r}]\nmodel = dict(lora=dict(_delete_=True, **{TINY_LORA!r}), '
+    config.write_text(f'_base_ = [{TINY_CONFIG!r}]\n'
+                      f'model = dict(lora=dict(_delete_=True, **{TINY_LORA!r}), '
                       'bbox_head=dict(contrastive_cfg=dict(_delete_=True, max_text_len=256)))\n')
     tool = load_tool('groundingdino_to_referdino')
     dst = str(tmp_path / 'init.pth')

@@ -20,7 +20,7 @@ layer runs ``self_attn -> norm2 -> ca_text -> catext_norm -> cross_attn -> norm1
 """
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -169,7 +169,8 @@ def official_rules(num_decoder_layers: int = 6, num_neck_ins: int = 3,
     """
     rules: List[KeyRule] = []
     # Swin backbone
-    rules += [KeyRule('backbone.0.patch_embed.proj.{rest}', 'backbone.patch_embed.projection.{rest}'),
+    rules += [KeyRule('backbone.0.patch_embed.proj.{rest}',
+                      'backbone.patch_embed.projection.{rest}'),
               KeyRule('backbone.0.patch_embed.norm.{rest}', 'backbone.patch_embed.norm.{rest}'),
               KeyRule('backbone.0.norm{i}.{rest}', 'backbone.norm{i}.{rest}')]
     rules += _prefixed(_SWIN_BLOCK, 'backbone.0.layers.{i}.blocks.{j}.',
@@ -259,13 +260,3 @@ def rename_ours(key: str, rules: List[KeyRule]) -> List[Tuple[str, KeyRule]]:
 def same_tensor(a: Tensor, b: Tensor) -> bool:
     """Identical shape, dtype and values."""
     return a.shape == b.shape and a.dtype == b.dtype and bool(torch.equal(a, b))
-
-
-def group_by_template(keys: List[str], rules: List[KeyRule]) -> Dict[str, List[str]]:
-    """Official keys grouped by the mmrvos key they map to (shared modules = groups > 1)."""
-    groups: Dict[str, List[str]] = {}
-    for key in keys:
-        new, _ = rename_official(key, rules)
-        if new is not None:
-            groups.setdefault(new, []).append(key)
-    return groups

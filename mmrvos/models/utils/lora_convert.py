@@ -16,7 +16,6 @@ code uses loralib's default ``lora_alpha = 1`` (rank 32 -> 1/32), mmrvos configs
 import re
 from typing import Dict, Iterable, List, Optional, Sequence, Set
 
-import torch
 from torch import Tensor
 
 PEFT_SUFFIXES = {'base_layer.weight': 'weight', 'base_layer.bias': 'bias',
