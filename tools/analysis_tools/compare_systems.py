@@ -196,13 +196,14 @@ def format_block(runs, memory, args) -> str:
             + (f' --num-eval {args.num_eval}' if args.num_eval else '') + '` on the synthetic '
             f'toy benchmark (`tools/make_toy_dataset.py`): tiny configs trained from scratch on '
             f'CPU with the **same small budget** ({args.iters} iterations, batch '
-            f'{args.batch_size}, AdamW lr {args.lr:g}, seed 0), evaluated on {evaluated}. '
+            f'{args.batch_size}, AdamW lr {args.lr:g}, seed 0), evaluated on {evaluated}; '
+            'training times are wall clock on a shared CPU. '
             'The budget is far too small for converged models: the numbers check that the '
             'four systems train and are scored by the same pipeline; they are not the '
             "papers' results.", '',
             'Scores in %.', '',
             '| System | Config | J&F | J | F | ' + ' | '.join(f'J&F {t}' for t in types)
-            + ' | train (s) |',
+            + ' | train (s, wall clock) |',
             '|---|---|---|---|---|' + '---|' * len(types) + '---|']
         for r in runs:
             m = r['metrics']
