@@ -9,6 +9,7 @@ import glob
 import os
 import os.path as osp
 
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -62,6 +63,14 @@ def build_cfg(args) -> Config:
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+    if args.launcher != 'none' and not torch.cuda.is_available():
+        # distributed on CPU (debugging, CI): gloo, and DDP over CPU modules (no device ids)
+        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+        if cfg.get('model_wrapper_cfg') is None:
+            cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
+                                         broadcast_buffers=False,
+                                         find_unused_parameters=cfg.get(
+                                             'find_unused_parameters', False))
     existing = glob.glob(osp.join(cfg.work_dir, '*.pth'))
     if existing and not cfg.get('resume', False) and not args.overwrite:
         raise FileExistsError(

@@ -1,6 +1,9 @@
 """Write the tiny offline BERT (config, WordPiece vocab, weights) used by tests and the demo.
 
     python tools/misc/make_tiny_bert.py [--out tests/data/tiny_bert] [--seed 0]
+    # a BERT-base-sized stand-in (random weights) for offline full-size benchmarks:
+    python tools/misc/make_tiny_bert.py --out /tmp/bert_base_random --hidden-size 768 \
+        --layers 12 --heads 12 --intermediate-size 3072
 
 The result loads with ``transformers.AutoTokenizer/BertModel.from_pretrained(<dir>)`` and thus
 with mmdet's ``BertModel(name=<dir>)``. The vocabulary holds BERT's special tokens, punctuation,
@@ -52,6 +55,9 @@ def main() -> None:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--hidden-size', type=int, default=64)
     parser.add_argument('--layers', type=int, default=2)
+    parser.add_argument('--heads', type=int, default=2)
+    parser.add_argument('--intermediate-size', type=int, default=None,
+                        help='FFN width (default: 2 x hidden size)')
     args = parser.parse_args()
 
     import torch
@@ -69,8 +75,8 @@ def main() -> None:
         vocab_size=len(vocab),
         hidden_size=args.hidden_size,
         num_hidden_layers=args.layers,
-        num_attention_heads=2,
-        intermediate_size=args.hidden_size * 2,
+        num_attention_heads=args.heads,
+        intermediate_size=args.intermediate_size or args.hidden_size * 2,
         max_position_embeddings=256,
         type_vocab_size=2,
     )

@@ -30,6 +30,10 @@ model = dict(
     pixel_decoder=dict(stride4_channels=32),
     temporal_enhancer=dict(temporal_decoder=dict(num_layers=1)),
     bbox_head=dict(
+        # trained from scratch: normalise the contrastive logits by sqrt(d) and start them at
+        # a prior of 0.01 (learnable bias), instead of the unnormalised dot product of the
+        # pretrained model whose logits start around 1e2-1e3
+        contrastive_cfg=dict(max_text_len=256, log_scale='auto', bias=True),
         mask_decoder=dict(
             num_layers=1,
             layer_cfg=dict(

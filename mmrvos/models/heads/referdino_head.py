@@ -28,6 +28,9 @@ class ReferDINOHead(GroundingDINOHead):
         mask_decoder (dict): mask decoder config; None for a box-only model.
         loss_mask (dict): per-pixel loss (mmdet ``FocalLoss`` with ``reduction='none'``).
         loss_dice (dict): mmdet ``DiceLoss``. loss_proj (dict): :class:`ProjectionLoss`.
+        share_decoder_reg_branch (bool): one box MLP shared by all decoder layers (the official
+            ``dec_pred_bbox_embed_share``); the encoder proposals keep their own. Defaults to
+            True.
         **kwargs: ``GroundingDINOHead`` arguments (``contrastive_cfg``, ``loss_cls``,
             ``loss_bbox``, ``loss_iou``, ``train_cfg`` ...).
     """
@@ -40,12 +43,22 @@ class ReferDINOHead(GroundingDINOHead):
                                         eps=1.0, reduction='mean', loss_weight=5.0),
                  loss_proj: Optional[dict] = dict(type='ProjectionLoss', reduction='sum',
                                                   loss_weight=5.0),
+                 share_decoder_reg_branch: bool = True,
                  **kwargs) -> None:
+        self.share_decoder_reg_branch = share_decoder_reg_branch
         super().__init__(**kwargs)
         self.mask_decoder = MODELS.build(mask_decoder) if mask_decoder else None
         self.loss_mask = MODELS.build(loss_mask) if mask_decoder else None
         self.loss_dice = MODELS.build(loss_dice) if mask_decoder else None
         self.loss_proj = MODELS.build(loss_proj) if (mask_decoder and loss_proj) else None
+
+    def _init_layers(self) -> None:
+        super()._init_layers()
+        if self.share_decoder_reg_branch:
+            num_dec = self.num_pred_layer - 1 if self.as_two_stage else self.num_pred_layer
+            shared = self.reg_branches[0]
+            self.reg_branches = torch.nn.ModuleList(
+                [shared] * num_dec + list(self.reg_branches[num_dec:]))
 
     # ------------------------------------------------------------------ prediction
     def class_logits(self, layer_id: int, hidden: Tensor, memory_text: Tensor,

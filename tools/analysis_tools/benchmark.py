@@ -1,0 +1,197 @@
+"""Speed, FLOPs and peak memory of ReferDINO inference, per query drop rate.
+
+    # full Swin-T size (BERT-base-sized random text model built offline), 360p, T = 6
+    python tools/analysis_tools/benchmark.py --drop-rates 0 0.15 0.3 0.5 --out bench.json
+    # chunking: peak memory against video length with the tiny config
+    python tools/analysis_tools/benchmark.py --config configs/_base_/models/referdino_tiny.py \\
+        --frames 36 200 --drop-rates 0.5 --no-flops
+
+Every (drop rate, video length) point runs in a fresh subprocess so that its peak memory
+(CPU: the process' max RSS; CUDA: ``torch.cuda.max_memory_allocated``) is its own. Weights are
+random (seeded): speed and memory do not depend on them. Latency is the wall time of
+``predict_video`` (backbone, encoder, pruning decoder, tracker, temporal decoder, masks for
+the selected sequence) divided by the number of frames; FPS is its inverse. FLOPs are counted
+with mmengine's ``FlopAnalyzer`` when it can trace the model, else with
+``torch.utils.flop_counter`` (both reported as multiply-accumulates, the fvcore/mmengine
+convention of "FLOPs").
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import resource
+import subprocess
+import sys
+import time
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEFAULT_CONFIG = osp.join(ROOT, 'configs', '_base_', 'models', 'referdino_swin-t.py')
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Benchmark ReferDINO inference')
+    p.add_argument('--config', default=DEFAULT_CONFIG)
+    p.add_argument('--bert', help='local BERT dir (default: a BERT-base-sized random model '
+                   'built once under ~/.cache/mmrvos/bert_base_random); ignored when the '
+                   'config already points to a local dir')
+    p.add_argument('--drop-rates', type=float, nargs='+', default=[0.0, 0.15, 0.3, 0.5])
+    p.add_argument('--frames', type=int, nargs='+', default=[6], help='video lengths T')
+    p.add_argument('--size', type=int, nargs=2, default=[360, 640], metavar=('H', 'W'))
+    p.add_argument('--repeat', type=int, default=2, help='timed runs (after one warm-up)')
+    p.add_argument('--device', default='cuda' if _cuda() else 'cpu')
+    p.add_argument('--no-flops', action='store_true')
+    p.add_argument('--out', help='write the results as JSON (refuses to overwrite)')
+    p.add_argument('--single', help=argparse.SUPPRESS)  # internal: one point, JSON to stdout
+    return p.parse_args(argv)
+
+
+def _cuda():
+    try:
+        import torch
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+def bert_base_dir() -> str:
+    """A BERT-base-sized random text model (config, tiny vocab, weights), built offline once."""
+    out = osp.join(os.environ.get('XDG_CACHE_HOME', osp.expanduser('~/.cache')), 'mmrvos',
+                   'bert_base_random')
+    if not osp.isfile(osp.join(out, 'config.json')):
+        subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'misc', 'make_tiny_bert.py'),
+                        '--out', out, '--hidden-size', '768', '--layers', '12', '--heads', '12',
+                        '--intermediate-size', '3072'], check=True)
+    return out
+
+
+def build(config, drop_rate, bert, device):
+    import torch
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+    register_all_modules()
+    import mmrvos  # noqa: F401
+    cfg = Config.fromfile(config)
+    cfg.model.decoder.drop_rate = drop_rate
+    name = cfg.model.language_model.name
+    if not osp.isdir(name):
+        cfg.model.language_model.name = bert or bert_base_dir()
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    return model.to(device).eval()
+
+
+def count_flops(model, video, samples, text):
+    """Multiply-accumulates of one ``predict_video`` call, and the counter used."""
+    import torch
+
+    class Wrapper(torch.nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            res = self.model.predict_video(x, samples, [text])
+            return torch.stack([r.scores for r in res[0]])
+
+    try:
+        from mmengine.analysis import FlopAnalyzer
+        analyzer = FlopAnalyzer(Wrapper(), (video, ))
+        analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        return float(analyzer.total()), 'mmengine.analysis.FlopAnalyzer'
+    except Exception as err:  # tracing a model with scipy / python control flow can fail
+        from torch.utils.flop_counter import FlopCounterMode
+        with FlopCounterMode(display=False) as counter:
+            Wrapper()(video)
+        return counter.get_total_flops() / 2.0, f'torch FlopCounterMode/2 ({type(err).__name__})'
+
+
+def run_single(args, point):
+    import torch
+    from mmdet.structures import DetDataSample
+    drop, frames = point['drop_rate'], point['frames']
+    h, w = args.size
+    model = build(args.config, drop, args.bert, args.device)
+    pad_h, pad_w = (h + 31) // 32 * 32, (w + 31) // 32 * 32
+    samples = [DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
+                                           batch_input_shape=(pad_h, pad_w)))
+               for _ in range(frames)]
+    torch.manual_seed(1)
+    video = torch.zeros(frames, 3, pad_h, pad_w, device=args.device)
+    video[:, :, :h, :w] = torch.randn(frames, 3, h, w, device=args.device)
+    sync = torch.cuda.synchronize if args.device.startswith('cuda') else (lambda: None)
+    with torch.no_grad():
+        text = model.encode_text(['the person on the left riding a bike'])
+        model.predict_video(video, samples, [text])  # warm-up
+        if args.device.startswith('cuda'):
+            torch.cuda.reset_peak_memory_stats()
+        times = []
+        for _ in range(args.repeat):
+            sync()
+            t0 = time.perf_counter()
+            model.predict_video(video, samples, [text])
+            sync()
+            times.append(time.perf_counter() - t0)
+        flops, counter = (None, None)
+        if not args.no_flops:
+            flops, counter = count_flops(model, video, samples, text)
+    best = min(times)
+    if args.device.startswith('cuda'):
+        peak = torch.cuda.max_memory_allocated() / 2**20
+        peak_kind = 'cuda max allocated'
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak_kind = 'cpu max RSS'
+    return dict(drop_rate=drop, frames=frames, size=[h, w], device=args.device,
+                seconds=best, latency_ms_per_frame=1000 * best / frames, fps=frames / best,
+                gflops_per_frame=None if flops is None else flops / 1e9 / frames,
+                flop_counter=counter, peak_mib=peak, peak_kind=peak_kind,
+                queries_last_layer=model.decoder.query_counts(model.num_queries)[-1],
+                torch_threads=torch.get_num_threads())
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.single:
+        print('RESULT ' + json.dumps(run_single(args, json.loads(args.single))))
+        return
+    if args.out and osp.exists(args.out):
+        raise FileExistsError(f'{args.out} exists; choose another --out')
+    results = []
+    for frames in args.frames:
+        for drop in args.drop_rates:
+            point = json.dumps(dict(drop_rate=drop, frames=frames))
+            cmd = [sys.executable, osp.abspath(__file__), '--single', point, '--config',
+                   args.config, '--size', *map(str, args.size), '--repeat', str(args.repeat),
+                   '--device', args.device] + (['--no-flops'] if args.no_flops else []) + \
+                (['--bert', args.bert] if args.bert else [])
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            line = [l for l in proc.stdout.splitlines() if l.startswith('RESULT ')]
+            if proc.returncode != 0 or not line:
+                raise RuntimeError(f'benchmark point {point} failed:\n{proc.stderr[-3000:]}')
+            res = json.loads(line[-1][len('RESULT '):])
+            results.append(res)
+            print(f'T={frames:4d} drop={drop:.2f}: {res["latency_ms_per_frame"]:9.1f} ms/frame '
+                  f'{res["fps"]:7.2f} FPS  '
+                  + ('' if res['gflops_per_frame'] is None else
+                     f'{res["gflops_per_frame"]:8.1f} GFLOPs/frame  ')
+                  + f'peak {res["peak_mib"]:8.0f} MiB ({res["peak_kind"]})', flush=True)
+    base = {r['frames']: r for r in results if r['drop_rate'] == 0.0}
+    print(f'\n{"T":>4} {"drop":>5} {"ms/frame":>10} {"FPS":>8} {"speed-up":>9} '
+          f'{"GFLOPs/frame":>13} {"peak MiB":>9}')
+    for r in results:
+        ref = base.get(r['frames'])
+        speed = f'{r["fps"] / ref["fps"]:.2f}x' if ref else '-'
+        gf = '-' if r['gflops_per_frame'] is None else f'{r["gflops_per_frame"]:.1f}'
+        print(f'{r["frames"]:>4} {r["drop_rate"]:>5.2f} {r["latency_ms_per_frame"]:>10.1f} '
+              f'{r["fps"]:>8.2f} {speed:>9} {gf:>13} {r["peak_mib"]:>9.0f}')
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(dict(config=args.config, results=results), f, indent=2)
+        print(f'wrote {args.out}')
+
+
+if __name__ == '__main__':
+    main()
