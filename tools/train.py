@@ -80,9 +80,19 @@ def build_cfg(args) -> Config:
     return cfg
 
 
+def init_cpu_distributed(launcher: str) -> None:
+    """On a machine without CUDA, join the torchrun process group with gloo ourselves:
+    mmengine's ``init_dist`` calls ``torch.cuda.set_device``, which a CPU build lacks, and it
+    is skipped when a process group already exists."""
+    import torch.distributed as dist
+    if launcher == 'pytorch' and not torch.cuda.is_available() and not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_cfg(args)
+    init_cpu_distributed(args.launcher)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
     return runner

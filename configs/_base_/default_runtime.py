@@ -22,4 +22,4 @@ log_level = 'INFO'
 load_from = None
 resume = False
 
-custom_hooks = [dict(type='ParameterTableHook')]
+custom_hooks = [dict(type='ParameterTableHook'), dict(type='RNGStateHook')]

@@ -1,4 +1,4 @@
 """Training-loop helpers (hooks) registered in mmdet's HOOKS."""
-from .hooks import ParameterTableHook
+from .hooks import ParameterTableHook, RNGStateHook
 
-__all__ = ['ParameterTableHook']
+__all__ = ['ParameterTableHook', 'RNGStateHook']

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from ckpt_test_utils import (assert_outputs_equal, build_tiny, make_clip, outputs,
-                             randomize)
+                             randomize, tiny_config)
+from mmdet.registry import MODELS
 from mmrvos.models.utils import (CheckpointConversionError, check_against, merge_loralib,
                                  mmrvos_to_official, official_to_mmrvos, peft_modules)
 from mmrvos.models.utils.lora_convert import loralib_modules
@@ -125,10 +126,19 @@ def test_missing_tensor_is_reported_not_silently_initialised(source):
 
 
 def test_per_layer_box_mlps_cannot_be_exported(source):
-    model = build_tiny()
+    """The official model has one box MLP for all decoder layers; a model built with
+    independent per-layer MLPs (``share_decoder_reg_branch=False``) cannot be exported."""
+    cfg = tiny_config()
+    cfg.model.bbox_head.share_decoder_reg_branch = False
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
     randomize(model, share_box_mlp=False)
     with pytest.raises(CheckpointConversionError, match='reg_branches'):
         mmrvos_to_official(model.state_dict())
+    # the default model ties them, so its state dict exports
+    shared = build_tiny()
+    assert shared.bbox_head.reg_branches[0] is shared.bbox_head.reg_branches[1]
+    mmrvos_to_official(shared.state_dict())
 
 
 def test_incomplete_lora_pair_is_an_error(source):

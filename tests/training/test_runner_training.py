@@ -18,28 +18,45 @@ HERE = osp.dirname(osp.abspath(__file__))
 @pytest.fixture(scope='module')
 def toy_root(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('toy'))
-    make_toy_rvos(root, seed=3, num_train=3, num_valid=1, num_frames=4, size=(96, 64))
+    make_toy_rvos(root, seed=3, num_train=3, num_valid=1, num_frames=6, size=(96, 64))
     return root
 
 
-def _options(toy_root, work_dir, max_iters, extra=()):
-    """--cfg-options of a micro run: tiny data, 2-frame clips, no validation."""
-    return [
-        '--work-dir', work_dir, '--cfg-options',
-        f'train_dataloader.dataset.data_root={toy_root}/',
-        'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-        'train_dataloader.batch_size=1',
-        'train_dataloader.dataset.pipeline.0.num_frames=2',
-        'train_dataloader.dataset.pipeline.1.transforms.3.scales=[(96,64)]',
-        'model.num_queries=8', 'model.decoder.num_layers=2',
-        f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={10 * max_iters}',
-        'val_dataloader=None', 'val_evaluator=None', 'val_cfg=None',
-        'test_dataloader=None', 'test_evaluator=None', 'test_cfg=None',
-        'default_hooks.checkpoint.interval=2', 'default_hooks.checkpoint.max_keep_ckpts=5',
-        'default_hooks.logger.interval=1', 'randomness.seed=0',
-        'custom_imports.imports=[mmrvos,runner_probe]',
-        'custom_hooks=[dict(type=SaveRankParamsHook)]', *extra
-    ]
+MICRO = """
+_base_ = [{base!r}]
+custom_imports = dict(imports=['mmrvos', 'runner_probe'], allow_failed_imports=False)
+custom_hooks = [dict(type='RNGStateHook'), dict(type='SaveRankParamsHook'),
+                dict(type='RecordBatchesHook')]
+model = dict(num_queries=8, decoder=dict(num_layers=2))
+train_dataloader = dict(
+    batch_size=1, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root={root!r}, pipeline=[
+        dict(type='ClipSample', num_frames=2, local_range=2, reverse_prob=0.0),
+        dict(type='TransformBroadcaster', share_random_params=True, transforms=[
+            dict(type='LoadRVOSFrame'), dict(type='LoadRVOSAnnotations'),
+            dict(type='RVOSRandomFlip', prob=0.5),
+            dict(type='Resize', scale=(96, 64), keep_ratio=True)]),
+        dict(type='FilterClipWithoutTarget'),
+        dict(type='PackRVOSInputs')]))
+train_cfg = dict(max_iters={iters}, val_interval={never})
+val_dataloader = None
+val_evaluator = None
+val_cfg = None
+test_dataloader = None
+test_evaluator = None
+test_cfg = None
+default_hooks = dict(checkpoint=dict(interval=2, max_keep_ckpts=5), logger=dict(interval=1))
+randomness = dict(seed=0)
+"""
+
+
+def _micro_config(tmp_path, toy_root, max_iters):
+    """A micro run of the toy config: 8 queries, 2 decoder layers, 2-frame 96x64 clips, no
+    validation, a hook that saves every rank's parameters at the end."""
+    path = tmp_path / f'micro_{max_iters}.py'
+    path.write_text(MICRO.format(base=CONFIG, root=toy_root + '/', iters=max_iters,
+                                 never=100 * max_iters))
+    return str(path)
 
 
 def _run_train(args):
@@ -50,7 +67,7 @@ def _run_train(args):
                                                   osp.join(REPO_ROOT, 'tools', 'train.py'))
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)
-    return cli.main([CONFIG] + args)
+    return cli.main(args)
 
 
 def _load(path):
@@ -59,7 +76,8 @@ def _load(path):
 
 def test_kill_and_resume_matches_uninterrupted_run(toy_root, tmp_path):
     full = str(tmp_path / 'full')
-    _run_train(_options(toy_root, full, 4))
+    config = _micro_config(tmp_path, toy_root, 4)
+    _run_train([config, '--work-dir', full])
     ref = _load(osp.join(full, 'iter_4.pth'))
 
     # "killed" after iteration 2: a second run resumes from iter_2.pth
@@ -68,7 +86,7 @@ def test_kill_and_resume_matches_uninterrupted_run(toy_root, tmp_path):
     for name in ('iter_2.pth', ):
         with open(osp.join(full, name), 'rb') as src, open(osp.join(part, name), 'wb') as dst:
             dst.write(src.read())
-    runner = _run_train(_options(toy_root, part, 4) + ['--resume', osp.join(part, 'iter_2.pth')])
+    runner = _run_train([config, '--work-dir', part, '--resume', osp.join(part, 'iter_2.pth')])
     assert runner.iter == 4
     got = _load(osp.join(part, 'iter_4.pth'))
     assert got['meta']['iter'] == ref['meta']['iter'] == 4
@@ -91,15 +109,15 @@ def test_train_refuses_to_overwrite_checkpoints_without_resume(toy_root, tmp_pat
     os.makedirs(work)
     open(osp.join(work, 'iter_2.pth'), 'wb').close()
     with pytest.raises(FileExistsError, match='already holds checkpoints'):
-        _run_train(_options(toy_root, work, 2))
+        _run_train([_micro_config(tmp_path, toy_root, 2), '--work-dir', work])
 
 
 def test_two_process_ddp_with_gloo_keeps_ranks_identical(toy_root, tmp_path):
     work = str(tmp_path / 'ddp')
     env = dict(os.environ, PYTHON=sys.executable, PORT='29517', OMP_NUM_THREADS='1',
                PYTHONPATH=os.pathsep.join([HERE, REPO_ROOT, os.environ.get('PYTHONPATH', '')]))
-    cmd = ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), CONFIG, '2'] + \
-        _options(toy_root, work, 5)
+    cmd = ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'),
+           _micro_config(tmp_path, toy_root, 5), '2', '--work-dir', work]
     proc = subprocess.run(cmd, env=env, cwd=REPO_ROOT, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
