@@ -3,7 +3,7 @@
     python tools/misc/make_tiny_bert.py [--out tests/data/tiny_bert] [--seed 0]
     # a BERT-base-sized stand-in (random weights) for offline full-size benchmarks:
     python tools/misc/make_tiny_bert.py --out /tmp/bert_base_random --hidden-size 768 \
-        --layers 12 --heads 12 --intermediate-size 3072
+        --layers 12 --heads 12 --intermediate-size 3072 --vocab-size 30522
 
 The result loads with ``transformers.AutoTokenizer/BertModel.from_pretrained(<dir>)`` and thus
 with mmdet's ``BertModel(name=<dir>)``. The vocabulary holds BERT's special tokens, punctuation,
@@ -56,6 +56,9 @@ def main() -> None:
     parser.add_argument('--hidden-size', type=int, default=64)
     parser.add_argument('--layers', type=int, default=2)
     parser.add_argument('--heads', type=int, default=2)
+    parser.add_argument('--vocab-size', type=int, default=None,
+                        help='pad the vocabulary with [unusedN] tokens to this size (30522 '
+                        'for a bert-base-uncased-sized embedding table)')
     parser.add_argument('--intermediate-size', type=int, default=None,
                         help='FFN width (default: 2 x hidden size)')
     args = parser.parse_args()
@@ -65,6 +68,8 @@ def main() -> None:
 
     os.makedirs(args.out, exist_ok=True)
     vocab = build_vocab()
+    if args.vocab_size:
+        vocab += [f'[unused{i}]' for i in range(args.vocab_size - len(vocab))]
     vocab_file = os.path.join(args.out, 'vocab.txt')
     with open(vocab_file, 'w', encoding='utf-8') as f:
         f.write('\n'.join(vocab) + '\n')

@@ -83,13 +83,13 @@ EOF
     log "reusing cached mmcv wheel from $WHEEL_DIR"
   fi
   "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-*.whl
-  # mmcv's own (pure-Python) requirements
-  "${PIP[@]}" install -q -c "$CONSTRAINTS" addict yapf pyyaml Pillow packaging opencv-python-headless
-  mmcv_ok || { echo "[setup_env] mmcv $MMCV_VERSION with ops failed to import" >&2; exit 1; }
 fi
 
 log "runtime and test requirements"
-"${PIP[@]}" install -q -c "$CONSTRAINTS" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
+# mmcv's own pure-Python requirements (mmengine, opencv, addict, yapf) come with these
+"${PIP[@]}" install -q -c "$CONSTRAINTS" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt" \
+  addict yapf
+mmcv_ok || { echo "[setup_env] mmcv $MMCV_VERSION with its compiled ops failed to import" >&2; exit 1; }
 
 log "mmrvos (editable)"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"

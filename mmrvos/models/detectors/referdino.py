@@ -60,7 +60,9 @@ class ReferDINO(GroundingDINO):
             ``prune_mode``. The backbone must output 4 levels (stride 4 first); the neck takes
             the last three. ``test_cfg``: ``chunk_size`` (frames per chunk, 36),
             ``select`` ('top1' | 'threshold' | 'all'), ``score_thr`` (0.2, threshold mode),
-            ``mask_thr`` (0.5).
+            ``mask_thr`` (0.5), ``mask_all_queries`` (False: masks only for the selected
+            sequences; True: for every surviving query as the official code, same result,
+            used to benchmark the paper's protocol).
     """
 
     def __init__(self, *args, pixel_decoder: dict,
@@ -457,7 +459,12 @@ class ReferDINO(GroundingDINO):
             for e, (hidden, cls, boxes, sel) in enumerate(tracked):
                 encoded = kept[e] if single else self.encode_frames(
                     video[part], frame_samples[part], _slice_text(text_dicts[e], 0, size), feats)
-                masks = self.predict_masks(hidden[part][:, sel], boxes[part][:, sel], encoded)
+                if self.test_cfg.get('mask_all_queries', False):
+                    # official protocol: masks for every surviving query, selection after
+                    masks = self.predict_masks(hidden[part], boxes[part], encoded)[:, sel]
+                else:
+                    masks = self.predict_masks(hidden[part][:, sel], boxes[part][:, sel],
+                                               encoded)
                 for i, frame in enumerate(frame_samples[part]):
                     results[e].append(self._frame_result(masks[i], boxes[s + i, sel],
                                                          cls[s + i, sel].sigmoid(), frame))
