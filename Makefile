@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mmrvos-setup
 SETUP_INPUTS := tools/misc/setup_env.sh pyproject.toml $(wildcard requirements/*.txt)
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 .PHONY: setup test demo clean-venv
 
@@ -18,7 +19,7 @@ test: $(STAMP)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(PY) tools/misc/smoke_demo.py
+	$(PY) tools/misc/run_demo.py $(DEMO_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -17,8 +17,8 @@ from mmrvos.models.heads.dynamic_mask_head import relative_coords
 from rvos_test_utils import REPO_ROOT
 
 CONFIGS = {
-    'sh': osp.join(REPO_ROOT, 'configs', 'referdino', 'gdino-sh_tiny_toy-rvos.py'),
-    'dh': osp.join(REPO_ROOT, 'configs', 'referdino', 'gdino-dh_tiny_toy-rvos.py'),
+    'sh': osp.join(REPO_ROOT, 'configs', 'referdino', 'gdino-sh_tiny_1xb2_toy-rvos.py'),
+    'dh': osp.join(REPO_ROOT, 'configs', 'referdino', 'gdino-dh_tiny_1xb2_toy-rvos.py'),
 }
 
 

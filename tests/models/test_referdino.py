@@ -99,11 +99,14 @@ def test_chunked_inference_equals_single_pass():
     whole = model.predict_video(video, clip.video_data_samples, text)
     model.test_cfg['chunk_size'] = 3
     chunked = model.predict_video(video, clip.video_data_samples, text)
-    model.test_cfg['mask_all_queries'] = True  # the official protocol gives the same result
-    official = model.predict_video(video, clip.video_data_samples, text)
-    for exp_a, exp_c in zip(whole, official):
+    # the cheaper 'selected' protocol keeps the selection (scores and boxes do not depend on
+    # the mask decoder) but its masks see fewer queries in the mask decoder's self-attention
+    model.test_cfg['mask_queries'] = 'selected'
+    cheap = model.predict_video(video, clip.video_data_samples, text)
+    for exp_a, exp_c in zip(whole, cheap):
         for a, c in zip(exp_a, exp_c):
-            assert torch.equal(a.masks, c.masks)
+            torch.testing.assert_close(a.scores, c.scores)
+            assert a.masks.shape == c.masks.shape
     assert len(whole) == len(chunked) == 2
     for exp_a, exp_b in zip(whole, chunked):
         assert len(exp_a) == len(exp_b) == 7

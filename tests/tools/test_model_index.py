@@ -23,8 +23,8 @@ def test_metafile_entries():
     meta = _load('configs/referdino/metafile.yml')
     collections = {c['Name'] for c in meta['Collections']}
     models = {m['Name']: m for m in meta['Models']}
-    assert set(models) == {'referdino_swin-t_ref-ytvos', 'referdino_swin-b_ref-ytvos'}
-    paper = {'referdino_swin-t_ref-ytvos': 67.5, 'referdino_swin-b_ref-ytvos': 69.3}
+    assert set(models) == {'referdino_swin-t_8xb1-2e_ref-ytvos', 'referdino_swin-b_8xb1-2e_ref-ytvos'}
+    paper = {'referdino_swin-t_8xb1-2e_ref-ytvos': 67.5, 'referdino_swin-b_8xb1-2e_ref-ytvos': 69.3}
     for name, entry in models.items():
         assert entry['In Collection'] in collections
         assert entry['Config'] == f'configs/referdino/{name}.py'

@@ -11,7 +11,7 @@ import torch
 from mmrvos.datasets.toy_rvos import make_toy_rvos
 from rvos_test_utils import REPO_ROOT
 
-CONFIG = osp.join(REPO_ROOT, 'configs', 'referdino', 'referdino_tiny_8xiters_toy-rvos.py')
+CONFIG = osp.join(REPO_ROOT, 'configs', 'referdino', 'referdino_tiny_1xb2_toy-rvos.py')
 HERE = osp.dirname(osp.abspath(__file__))
 
 

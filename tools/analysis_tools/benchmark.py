@@ -40,9 +40,9 @@ def parse_args(argv=None):
     p.add_argument('--repeat', type=int, default=2, help='timed runs (after one warm-up)')
     p.add_argument('--device', default='cuda' if _cuda() else 'cpu')
     p.add_argument('--no-flops', action='store_true')
-    p.add_argument('--mask-all-queries', action='store_true',
-                   help="the official code's protocol: masks for every surviving query of the "
-                   'last layer, selection afterwards (default: masks for the selected one)')
+    p.add_argument('--mask-queries', choices=['all', 'selected'], default='all',
+                   help="'all' (default, the official protocol): every surviving query of the "
+                   "last layer goes through the mask decoder; 'selected': only the chosen one")
     p.add_argument('--out', help='write the results as JSON (refuses to overwrite)')
     p.add_argument('--single', help=argparse.SUPPRESS)  # internal: one point, JSON to stdout
     return p.parse_args(argv)
@@ -67,7 +67,7 @@ def bert_base_dir() -> str:
     return out
 
 
-def build(config, drop_rate, bert, device, mask_all=False):
+def build(config, drop_rate, bert, device, mask_queries='all'):
     import torch
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
@@ -76,7 +76,7 @@ def build(config, drop_rate, bert, device, mask_all=False):
     import mmrvos  # noqa: F401
     cfg = Config.fromfile(config)
     cfg.model.decoder.drop_rate = drop_rate
-    cfg.model.test_cfg['mask_all_queries'] = mask_all
+    cfg.model.test_cfg['mask_queries'] = mask_queries
     name = cfg.model.language_model.name
     if not osp.isdir(name):
         cfg.model.language_model.name = bert or bert_base_dir()
@@ -117,7 +117,7 @@ def run_single(args, point):
     from mmdet.structures import DetDataSample
     drop, frames = point['drop_rate'], point['frames']
     h, w = args.size
-    model = build(args.config, drop, args.bert, args.device, args.mask_all_queries)
+    model = build(args.config, drop, args.bert, args.device, args.mask_queries)
     pad_h, pad_w = (h + 31) // 32 * 32, (w + 31) // 32 * 32
     samples = [DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
                                            batch_input_shape=(pad_h, pad_w)))
@@ -149,7 +149,7 @@ def run_single(args, point):
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         peak_kind = 'cpu max RSS'
     return dict(drop_rate=drop, frames=frames, size=[h, w], device=args.device,
-                mask_all_queries=args.mask_all_queries,
+                mask_queries=args.mask_queries,
                 seconds=best, latency_ms_per_frame=1000 * best / frames, fps=frames / best,
                 gflops_per_frame=None if flops is None else flops / 1e9 / frames,
                 flop_counter=counter, peak_mib=peak, peak_kind=peak_kind,
@@ -171,7 +171,7 @@ def main(argv=None):
             cmd = [sys.executable, osp.abspath(__file__), '--single', point, '--config',
                    args.config, '--size', *map(str, args.size), '--repeat', str(args.repeat),
                    '--device', args.device] + (['--no-flops'] if args.no_flops else []) + \
-                (['--mask-all-queries'] if args.mask_all_queries else []) + \
+                ['--mask-queries', args.mask_queries] + \
                 (['--bert', args.bert] if args.bert else [])
             proc = subprocess.run(cmd, capture_output=True, text=True)
             line = [l for l in proc.stdout.splitlines() if l.startswith('RESULT ')]
@@ -195,7 +195,7 @@ def main(argv=None):
               f'{r["fps"]:>8.2f} {speed:>9} {gf:>13} {r["peak_mib"]:>9.0f}')
     if args.out:
         with open(args.out, 'w') as f:
-            json.dump(dict(config=args.config, mask_all_queries=args.mask_all_queries,
+            json.dump(dict(config=args.config, mask_queries=args.mask_queries,
                            results=results), f, indent=2)
         print(f'wrote {args.out}')
 

@@ -24,9 +24,9 @@ import time
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SYSTEMS = {
-    'ReferDINO': 'configs/referdino/referdino_tiny_8xiters_toy-rvos.py',
-    'G-DINO+SH': 'configs/referdino/gdino-sh_tiny_toy-rvos.py',
-    'G-DINO+DH': 'configs/referdino/gdino-dh_tiny_toy-rvos.py',
+    'ReferDINO': 'configs/referdino/referdino_tiny_1xb2_toy-rvos.py',
+    'G-DINO+SH': 'configs/referdino/gdino-sh_tiny_1xb2_toy-rvos.py',
+    'G-DINO+DH': 'configs/referdino/gdino-dh_tiny_1xb2_toy-rvos.py',
     'ReferFormer': 'projects/ReferFormer/configs/referformer_tiny_toy-rvos.py',
 }
 START, END = '<!-- comparison:start -->', '<!-- comparison:end -->'

@@ -60,9 +60,10 @@ class ReferDINO(GroundingDINO):
             ``prune_mode``. The backbone must output 4 levels (stride 4 first); the neck takes
             the last three. ``test_cfg``: ``chunk_size`` (frames per chunk, 36),
             ``select`` ('top1' | 'threshold' | 'all'), ``score_thr`` (0.2, threshold mode),
-            ``mask_thr`` (0.5), ``mask_all_queries`` (False: masks only for the selected
-            sequences; True: for every surviving query as the official code, same result,
-            used to benchmark the paper's protocol).
+            ``mask_thr`` (0.5), ``mask_queries`` ('all': every surviving query goes through
+            the mask decoder, whose self-attention then sees the same queries as in training,
+            as the official code; 'selected': only the selected sequences, cheaper, an
+            approximation).
     """
 
     def __init__(self, *args, pixel_decoder: dict,
@@ -78,8 +79,11 @@ class ReferDINO(GroundingDINO):
         self.pixel_decoder = MODELS.build(pixel_decoder)
         self.temporal = MODELS.build(temporal_enhancer) if temporal_enhancer else None
         self.enc_mask_loss = enc_mask_loss
-        self.test_cfg = {**dict(chunk_size=36, select='top1', score_thr=0.2, mask_thr=0.5),
-                         **(self.test_cfg or {})}
+        self.test_cfg = {**dict(chunk_size=36, select='top1', score_thr=0.2, mask_thr=0.5,
+                                mask_queries='all'), **(self.test_cfg or {})}
+        if self.test_cfg['mask_queries'] not in ('all', 'selected'):
+            raise ValueError("test_cfg.mask_queries must be 'all' or 'selected', got "
+                             f"{self.test_cfg['mask_queries']!r}")
         self.num_lora_layers = inject_lora(self, **lora) if lora else 0
         apply_trainable(self, trainable)
 
@@ -459,10 +463,11 @@ class ReferDINO(GroundingDINO):
             for e, (hidden, cls, boxes, sel) in enumerate(tracked):
                 encoded = kept[e] if single else self.encode_frames(
                     video[part], frame_samples[part], _slice_text(text_dicts[e], 0, size), feats)
-                if self.test_cfg.get('mask_all_queries', False):
-                    # official protocol: masks for every surviving query, selection after
+                if self.test_cfg['mask_queries'] == 'all':
+                    # as in training and the official code: every surviving query goes through
+                    # the mask decoder (its self-attention sees them all), selection after
                     masks = self.predict_masks(hidden[part], boxes[part], encoded)[:, sel]
-                else:
+                else:  # 'selected': cheaper approximation, the selected sequences only
                     masks = self.predict_masks(hidden[part][:, sel], boxes[part][:, sel],
                                                encoded)
                 for i, frame in enumerate(frame_samples[part]):

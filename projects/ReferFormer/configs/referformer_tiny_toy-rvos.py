@@ -2,7 +2,7 @@
 # synthetic toy benchmark (python tools/make_toy_dataset.py data/toy_rvos): a ResNet-18 of
 # width 16, d=64, 1+2 transformer layers, the offline tiny RoBERTa
 # (projects/ReferFormer/tools/make_tiny_roberta.py). Same toy recipe as
-# configs/referdino/referdino_tiny_8xiters_toy-rvos.py.
+# configs/referdino/referdino_tiny_1xb2_toy-rvos.py.
 _base_ = [
     './_base_/referformer_r50.py', '../../../configs/_base_/datasets/toy_rvos.py',
     '../../../configs/_base_/default_runtime.py'

@@ -1,6 +1,6 @@
 # Generate the data first: python tools/make_toy_dataset.py data/toy_rvos
 # Tiny G-DINO+SH on the synthetic toy benchmark (CPU; tests and tools/analysis_tools/
-# compare_systems.py). Same mask head and temporal setting as gdino-sh_swin-t_ref-ytvos.py:
+# compare_systems.py). Same mask head and temporal setting as gdino-sh_swin-t_8xb1-2e_ref-ytvos.py:
 # TemporalEnhancer without the tracker, with the temporal decoder (temporal self-attention).
 _base_ = [
     '../_base_/models/referdino_tiny.py', '../_base_/datasets/toy_rvos.py',
@@ -14,7 +14,7 @@ model = dict(
             _delete_=True, type='StaticMaskHead', embed_dims=embed_dims,
             mask_channels=embed_dims, num_mlp_layers=3)))
 
-# the toy recipe of referdino_tiny_8xiters_toy-rvos.py (from scratch on CPU)
+# the toy recipe of referdino_tiny_1xb2_toy-rvos.py (from scratch on CPU)
 max_iters = 2000
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters,
                  val_interval=max_iters)
