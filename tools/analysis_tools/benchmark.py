@@ -39,6 +39,7 @@ def parse_args(argv=None):
     p.add_argument('--size', type=int, nargs=2, default=[360, 640], metavar=('H', 'W'))
     p.add_argument('--repeat', type=int, default=2, help='timed runs (after one warm-up)')
     p.add_argument('--device', default='cuda' if _cuda() else 'cpu')
+    p.add_argument('--chunk-size', type=int, help='override test_cfg.chunk_size (frames)')
     p.add_argument('--no-flops', action='store_true')
     p.add_argument('--mask-queries', choices=['all', 'selected'], default='all',
                    help="'all' (default, the official protocol): every surviving query of the "
@@ -67,7 +68,7 @@ def bert_base_dir() -> str:
     return out
 
 
-def build(config, drop_rate, bert, device, mask_queries='all'):
+def build(config, drop_rate, bert, device, mask_queries='all', chunk_size=None):
     import torch
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
@@ -77,6 +78,8 @@ def build(config, drop_rate, bert, device, mask_queries='all'):
     cfg = Config.fromfile(config)
     cfg.model.decoder.drop_rate = drop_rate
     cfg.model.test_cfg['mask_queries'] = mask_queries
+    if chunk_size:
+        cfg.model.test_cfg['chunk_size'] = chunk_size
     name = cfg.model.language_model.name
     if not osp.isdir(name):
         cfg.model.language_model.name = bert or bert_base_dir()
@@ -117,7 +120,8 @@ def run_single(args, point):
     from mmdet.structures import DetDataSample
     drop, frames = point['drop_rate'], point['frames']
     h, w = args.size
-    model = build(args.config, drop, args.bert, args.device, args.mask_queries)
+    model = build(args.config, drop, args.bert, args.device, args.mask_queries,
+                  args.chunk_size)
     pad_h, pad_w = (h + 31) // 32 * 32, (w + 31) // 32 * 32
     samples = [DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
                                            batch_input_shape=(pad_h, pad_w)))
@@ -149,7 +153,7 @@ def run_single(args, point):
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         peak_kind = 'cpu max RSS'
     return dict(drop_rate=drop, frames=frames, size=[h, w], device=args.device,
-                mask_queries=args.mask_queries,
+                mask_queries=args.mask_queries, chunk_size=model.test_cfg['chunk_size'],
                 seconds=best, latency_ms_per_frame=1000 * best / frames, fps=frames / best,
                 gflops_per_frame=None if flops is None else flops / 1e9 / frames,
                 flop_counter=counter, peak_mib=peak, peak_kind=peak_kind,
@@ -172,6 +176,7 @@ def main(argv=None):
                    args.config, '--size', *map(str, args.size), '--repeat', str(args.repeat),
                    '--device', args.device] + (['--no-flops'] if args.no_flops else []) + \
                 ['--mask-queries', args.mask_queries] + \
+                (['--chunk-size', str(args.chunk_size)] if args.chunk_size else []) + \
                 (['--bert', args.bert] if args.bert else [])
             proc = subprocess.run(cmd, capture_output=True, text=True)
             line = [l for l in proc.stdout.splitlines() if l.startswith('RESULT ')]
