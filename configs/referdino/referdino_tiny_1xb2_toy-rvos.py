@@ -27,3 +27,20 @@ default_hooks = dict(
     visualization=dict(type='DetVisualizationHook', draw=False))
 log_processor = dict(by_epoch=False)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
+
+# CPU budget: 4-frame clips at the benchmark's native 160x128 (motion needs >= 2 frames)
+train_dataloader = dict(
+    dataset=dict(pipeline=[
+        dict(type='ClipSample', num_frames=4, local_range=3, reverse_prob=0.0),
+        dict(type='TransformBroadcaster', share_random_params=True,
+             transforms=[
+                 dict(type='LoadRVOSFrame'),
+                 dict(type='LoadRVOSAnnotations'),
+                 dict(type='RVOSRandomFlip', prob=0.5),
+                 dict(type='Resize', scale=(160, 128), keep_ratio=True),
+                 dict(type='RVOSPhotoMetricDistortion', brightness_delta=32,
+                      contrast_range=(0.8, 1.2), saturation_range=(0.8, 1.2), hue_delta=0),
+             ]),
+        dict(type='FilterClipWithoutTarget'),
+        dict(type='PackRVOSInputs'),
+    ]))

@@ -150,3 +150,19 @@ def test_empty_text_is_rejected():
     model = build_tiny()
     with pytest.raises(ValueError, match='non-empty'):
         model.encode_text(['   '])
+
+
+def test_encoder_activation_checkpointing_gives_the_same_gradients():
+    plain = build_tiny()
+    ckpt = build_tiny(encoder_cp=1)
+    assert type(ckpt.encoder.layers[0]).__name__ == 'ActivationCheckpoint'
+    plain.train()
+    ckpt.train()
+    inputs = torch.randn(1, 2, 3, 64, 96)
+    grads = []
+    for model in (plain, ckpt):
+        torch.manual_seed(0)
+        loss = sum(model.loss(inputs, [make_clip(t=2)]).values())
+        loss.backward()
+        grads.append(model.text_feat_map.weight.grad.clone())
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)

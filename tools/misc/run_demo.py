@@ -9,7 +9,7 @@
 6. runs ``tools/demo.py`` on the real DAVIS ``judo`` frames beside the repository;
 7. prints the numbers and where the outputs are (``outputs/demo/<timestamp>/summary.json``).
 
-    python tools/misc/run_demo.py [--iters 600] [--eval-points 3] [--out outputs/demo]
+    python tools/misc/run_demo.py [--iters 600] [--eval-points 2] [--out outputs/demo]
 
 Every run writes into a new timestamped folder (nothing is overwritten).
 """
@@ -113,7 +113,7 @@ def render_examples(model, run_dir, num=3):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--iters', type=int, default=600, help='training iterations per run')
-    parser.add_argument('--eval-points', type=int, default=3,
+    parser.add_argument('--eval-points', type=int, default=2,
                         help='valid evaluations per run (learning curve points)')
     parser.add_argument('--out', default=osp.join(ROOT, 'outputs', 'demo'))
     parser.add_argument('--skip-ablation', action='store_true')

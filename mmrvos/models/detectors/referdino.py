@@ -11,6 +11,7 @@ from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_xyxy_to_cxcywh
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from ..layers.checkpoint_wrapper import wrap_encoder_checkpointing
 from ..layers.lora import apply_trainable, inject_lora, reset_lora
 from ..layers.pruning_decoder import PruningGroundingDinoDecoder
 
@@ -56,6 +57,8 @@ class ReferDINO(GroundingDINO):
             ``alpha``, ``exclude``); None trains without LoRA.
         trainable (list[str], optional): regexes of the parameter names left trainable;
             all others are frozen. None trains everything.
+        encoder_cp (int): activation checkpointing (torch.utils.checkpoint) of the first
+            ``encoder_cp`` visual and fusion layers of the encoder, to save training memory.
         **kwargs: ``GroundingDINO`` arguments. ``decoder`` accepts ``drop_rate`` and
             ``prune_mode``. The backbone must output 4 levels (stride 4 first); the neck takes
             the last three. ``test_cfg``: ``chunk_size`` (frames per chunk, 36),
@@ -69,7 +72,8 @@ class ReferDINO(GroundingDINO):
     def __init__(self, *args, pixel_decoder: dict,
                  temporal_enhancer: Optional[dict] = dict(type='TemporalEnhancer'),
                  enc_mask_loss: bool = True, lora: Optional[dict] = None,
-                 trainable: Optional[Sequence[str]] = None, **kwargs) -> None:
+                 trainable: Optional[Sequence[str]] = None, encoder_cp: int = 0,
+                 **kwargs) -> None:
         # DINO requires a denoising generator; ReferDINO uses no denoising queries and
         # removes it after construction.
         kwargs.setdefault('dn_cfg', dict(label_noise_scale=0.5, box_noise_scale=1.0,
@@ -86,6 +90,7 @@ class ReferDINO(GroundingDINO):
                              f"{self.test_cfg['mask_queries']!r}")
         self.num_lora_layers = inject_lora(self, **lora) if lora else 0
         apply_trainable(self, trainable)
+        wrap_encoder_checkpointing(self.encoder, encoder_cp)
 
     def init_weights(self) -> None:
         """Grounding DINO's initialisation; LoRA adapters are then reset (B = 0) so that a

@@ -1,0 +1,30 @@
+# ReferDINO, Swin-B, A2D-Sentences (paper mAP/oIoU/mIoU 61.1/82.1/73.6): 1-frame clips, 6 epochs,
+# loss / matching weights cls/L1/GIoU/mask/dice/proj = 1/3/3/5/4/4 (official code), temporal
+# decoder with 1 block, all surviving queries submitted with their scores (mAP).
+_base_ = [
+    '../_base_/models/referdino_swin-b.py', '../_base_/datasets/a2d_sentences.py',
+    '../_base_/schedules/schedule_rvos_2e.py', '../_base_/default_runtime.py'
+]
+w_cls, w_l1, w_giou, w_mask, w_dice, w_proj = 1.0, 3.0, 3.0, 5.0, 4.0, 4.0
+model = dict(
+    temporal_enhancer=dict(temporal_decoder=dict(num_layers=1)),
+    bbox_head=dict(
+        loss_cls=dict(loss_weight=w_cls), loss_bbox=dict(loss_weight=w_l1),
+        loss_iou=dict(loss_weight=w_giou), loss_mask=dict(loss_weight=w_mask),
+        loss_dice=dict(loss_weight=w_dice), loss_proj=dict(loss_weight=w_proj)),
+    train_cfg=dict(
+        assigner=dict(match_costs=[
+            dict(type='FocalLossCost', weight=w_cls),
+            dict(type='BBoxL1Cost', weight=w_l1, box_format='xywh'),
+            dict(type='IoUCost', iou_mode='giou', weight=w_giou),
+            dict(type='FocalLossCost', weight=w_mask, binary_input=True),
+            dict(type='DiceCost', weight=w_dice, pred_act=True, eps=1.0),
+            dict(type='ProjectionDiceCost', weight=w_proj),
+        ])),
+    test_cfg=dict(select='all'))
+max_epochs = 6
+train_cfg = dict(max_epochs=max_epochs)
+param_scheduler = [
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[3, 5],
+         gamma=0.1)
+]

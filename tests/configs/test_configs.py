@@ -1,0 +1,32 @@
+"""Every shipped config parses, and the model configs build the registered classes."""
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+from rvos_test_utils import REPO_ROOT
+
+CONFIGS = sorted(glob.glob(osp.join(REPO_ROOT, 'configs', 'referdino', '*.py')))
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=[osp.basename(p) for p in CONFIGS])
+def test_config_parses_with_mmrvos_imports(path):
+    cfg = Config.fromfile(path)
+    assert cfg.default_scope == 'mmdet'
+    assert 'mmrvos' in cfg.custom_imports['imports']
+    assert cfg.model.type == 'ReferDINO'
+    costs = cfg.model.train_cfg.assigner.match_costs
+    # the matching cost uses the loss weights (official code: set_cost_* = *_loss_coef)
+    assert costs[0]['weight'] == cfg.model.bbox_head.loss_cls.loss_weight
+    assert costs[1]['weight'] == cfg.model.bbox_head.loss_bbox.loss_weight
+
+
+def test_dataset_presets_follow_the_official_weights():
+    def weights(name):
+        head = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'referdino', name)).model.bbox_head
+        return [head[k].loss_weight for k in ('loss_cls', 'loss_bbox', 'loss_iou', 'loss_mask',
+                                              'loss_dice', 'loss_proj')]
+    assert weights('referdino_swin-t_8xb1-2e_ref-ytvos.py') == [4, 5, 2, 5, 5, 5]
+    assert weights('referdino_swin-t_8xb1-15e_mevis.py') == [2, 1, 1, 5, 5, 2]
+    assert weights('referdino_swin-b_8xb1-6e_a2d-sentences.py') == [1, 3, 3, 5, 4, 4]
