@@ -39,7 +39,11 @@ def _tool(name):
 def train(work_dir, iters, eval_points, extra=()):
     """Train with tools/train.py in this process; return the runner."""
     interval = max(1, iters // max(eval_points, 1))
+    # a visualizer of its own per run: mmengine's visualizer is a named singleton whose
+    # backend would otherwise keep writing into the first run's folder
+    vis_name = 'visualizer_' + re.sub(r'[^a-zA-Z0-9]+', '_', work_dir)
     args = [CONFIG, '--work-dir', work_dir, '--cfg-options', f'train_cfg.max_iters={iters}',
+            f'visualizer.name={vis_name}',
             f'train_cfg.val_interval={interval}', 'train_dataloader.num_workers=1',
             'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
             f'default_hooks.checkpoint.interval={iters}',
@@ -53,6 +57,8 @@ def read_curve(work_dir):
     logs = sorted(
         (osp.join(dp, f) for dp, _, fs in os.walk(work_dir) for f in fs if f == 'scalars.json'),
         key=osp.getmtime)
+    if not logs:
+        raise FileNotFoundError(f'no scalars.json under {work_dir}: the run logged nothing')
     losses, evals = [], []
     for line in open(logs[-1]):
         rec = json.loads(line)
