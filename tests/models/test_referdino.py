@@ -166,3 +166,15 @@ def test_encoder_activation_checkpointing_gives_the_same_gradients():
         loss.backward()
         grads.append(model.text_feat_map.weight.grad.clone())
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
+
+
+def test_assigner_ranks_non_finite_costs_last():
+    from mmdet.registry import TASK_UTILS
+    assigner = TASK_UTILS.build(dict(type='SequenceHungarianAssigner',
+                                     match_costs=[dict(type='FocalLossCost', weight=1.0)]))
+    scores = torch.tensor([[float('nan')], [2.0], [-1.0]])
+    preds = [InstanceData(scores=scores)]
+    gts = [InstanceData(labels=torch.zeros(1, dtype=torch.long))]
+    with pytest.warns(UserWarning, match='non-finite'):
+        q, t = assigner.assign(preds, gts, [dict(img_shape=(8, 8))], torch.ones(1, 1, dtype=bool))
+    assert q.tolist() == [1] and t.tolist() == [0]  # the confident finite query wins

@@ -1,4 +1,5 @@
 """Sequence-level Hungarian matching of query sequences to target sequences."""
+import warnings
 from typing import List, Sequence, Tuple
 
 import torch
@@ -87,6 +88,12 @@ class SequenceHungarianAssigner:
             tuple: ``query_index`` (K,) long and ``target_index`` (K,) long, the matched pairs.
         """
         cost = self.sequence_cost(preds, gts, img_metas, valid)
+        if not bool(torch.isfinite(cost).all()):
+            # degenerate predictions (e.g. saturated logits or boxes early in training) can
+            # make a cost term non-finite; such pairs are ranked last instead of crashing scipy
+            warnings.warn(f'{int((~torch.isfinite(cost)).sum())} non-finite sequence matching '
+                          'costs replaced by a large value')
+            cost = torch.nan_to_num(cost, nan=1e8, posinf=1e8, neginf=-1e8)
         rows, cols = linear_sum_assignment(cost.cpu().float().numpy())
         device = cost.device
         return (torch.as_tensor(rows, dtype=torch.long, device=device),
