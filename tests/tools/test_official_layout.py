@@ -68,7 +68,9 @@ def full_size(tmp_path_factory):
     cfg.model.language_model.name = bert
     assert cfg.model.lora['rank'] == 32
     torch.manual_seed(0)
-    return MODELS.build(cfg.model).state_dict()
+    model = MODELS.build(cfg.model)
+    model.init_weights()  # else e.g. level_embed is uninitialised memory (may hold NaN)
+    return model.state_dict()
 
 
 def test_official_swin_t_key_counts(full_size):
