@@ -6,19 +6,19 @@
 """
 import argparse
 import glob
-import os
 import os.path as osp
 
-import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
+
+from mmrvos.apis.run_config import (add_common_args, init_cpu_distributed,
+                                    load_run_config, parse_with_rank)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train an mmrvos (RVOS) model')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and checkpoints')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by (total batch) / auto_scale_lr.base_batch_size')
@@ -27,29 +27,13 @@ def parse_args(argv=None):
                         'when no path is given')
     parser.add_argument('--overwrite', action='store_true',
                         help='allow starting a fresh run in a work dir that holds checkpoints')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. train_cfg.max_iters=10')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_common_args(parser)
+    return parse_with_rank(parser, argv)
 
 
 def build_cfg(args) -> Config:
     """Config of the run from the command line (see :func:`parse_args`)."""
-    import mmrvos  # noqa: F401  (registers mmrvos into mmdet's registries)
-
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_run_config(args)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
@@ -63,14 +47,6 @@ def build_cfg(args) -> Config:
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
-    if args.launcher != 'none' and not torch.cuda.is_available():
-        # distributed on CPU (debugging, CI): gloo, and DDP over CPU modules (no device ids)
-        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
-        if cfg.get('model_wrapper_cfg') is None:
-            cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
-                                         broadcast_buffers=False,
-                                         find_unused_parameters=cfg.get(
-                                             'find_unused_parameters', False))
     existing = glob.glob(osp.join(cfg.work_dir, '*.pth'))
     if existing and not cfg.get('resume', False) and not args.overwrite:
         raise FileExistsError(
@@ -78,15 +54,6 @@ def build_cfg(args) -> Config:
             'pass --resume to continue that run, --work-dir for a new one, or --overwrite '
             'to start over there.')
     return cfg
-
-
-def init_cpu_distributed(launcher: str) -> None:
-    """On a machine without CUDA, join the torchrun process group with gloo ourselves:
-    mmengine's ``init_dist`` calls ``torch.cuda.set_device``, which a CPU build lacks, and it
-    is skipped when a process group already exists."""
-    import torch.distributed as dist
-    if launcher == 'pytorch' and not torch.cuda.is_available() and not dist.is_initialized():
-        dist.init_process_group(backend='gloo')
 
 
 def main(argv=None):
