@@ -55,4 +55,5 @@ class RefDAVISDataset(RefYouTubeVOSDataset):
         return annotator
 
     def keep_expression(self, info: dict) -> bool:
-        return self.annotators is None or info['annotator'] in self.annotators
+        return super().keep_expression(info) and (self.annotators is None
+                                                  or info["annotator"] in self.annotators)

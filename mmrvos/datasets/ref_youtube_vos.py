@@ -1,6 +1,6 @@
 """Ref-YouTube-VOS (and every dataset in its layout: converted Ref-DAVIS17, the toy benchmark)."""
 import os.path as osp
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from mmdet.registry import DATASETS
 
@@ -45,6 +45,9 @@ class RefYouTubeVOSDataset(BaseRVOSDataset):
         sparse_annotations (bool): see above. Defaults to True.
         expected_num_videos (int, optional): raise if the split does not hold this many videos
             (202 for the Ref-YouTube-VOS valid split).
+        exp_types (Sequence[str], optional): keep only expressions whose ``exp_type`` is one
+            of these (e.g. the toy benchmark's single-frame stage drops ``'motion'``, which no
+            single frame can resolve). None keeps all.
         **kwargs: :class:`BaseRVOSDataset` / mmengine ``BaseDataset`` arguments.
     """
 
@@ -54,8 +57,10 @@ class RefYouTubeVOSDataset(BaseRVOSDataset):
                  exclude_ann_file: Optional[str] = None,
                  data_prefix: dict = dict(img='JPEGImages', ann='Annotations'),
                  img_suffix: str = '.jpg', sparse_annotations: bool = True,
-                 expected_num_videos: Optional[int] = None, **kwargs) -> None:
+                 expected_num_videos: Optional[int] = None,
+                 exp_types: Optional[Sequence[str]] = None, **kwargs) -> None:
         self.meta_file = meta_file
+        self.exp_types = None if exp_types is None else tuple(exp_types)
         self.exclude_ann_file = exclude_ann_file
         self.img_suffix = img_suffix
         self.sparse_annotations = sparse_annotations
@@ -68,7 +73,7 @@ class RefYouTubeVOSDataset(BaseRVOSDataset):
         return None
 
     def keep_expression(self, info: dict) -> bool:
-        return True
+        return self.exp_types is None or info.get('exp_type') in self.exp_types
 
     # ------------------------------------------------------------------ loading
     def _videos(self) -> Dict[str, dict]:

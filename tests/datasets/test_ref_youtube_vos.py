@@ -377,3 +377,13 @@ def test_meta_file_not_valid_json(toy_root, tmp_path):
         f.write('[1, 2]')
     with pytest.raises(ValueError, match=r'meta_expressions\.json: expected a JSON object'):
         toy_dataset(root)
+
+
+def test_exp_types_keeps_only_the_listed_expression_types(toy_root):
+    meta = read_json(osp.join(toy_root, 'meta_expressions/train/meta_expressions.json'))
+    types = [e['exp_type'] for v in meta['videos'].values() for e in v['expressions'].values()]
+    ds = toy_dataset(toy_root, exp_types=['static', 'spatial'])
+    kept = [ds.get_data_info(i)['exp_type'] for i in range(len(ds))]
+    assert len(kept) == sum(t in ('static', 'spatial') for t in types) > 0
+    assert set(kept) <= {'static', 'spatial'}
+    assert len(toy_dataset(toy_root, exp_types=['motion'])) == types.count('motion')

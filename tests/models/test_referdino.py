@@ -46,6 +46,12 @@ def make_clip(t=3, h=64, w=96, text='the red circle on the left', absent=(), una
 def test_loss_has_all_terms_for_every_layer_and_backpropagates():
     model = build_tiny()
     model.train()
+    # the tiny config's temporal decoder starts gated off (gate 0, zero trajectory output
+    # layer: tested in test_temporal.py); open both so that every part gets a gradient
+    dec = model.temporal.temporal_decoder
+    with torch.no_grad():
+        dec.gate.fill_(0.5)
+        dec.motion_mlp[-1].weight.normal_(std=0.02)
     clips = [make_clip(), make_clip(text='the blue square', absent=(1, ), unannotated=(2, ))]
     inputs = torch.randn(2, 3, 3, 64, 96)
     losses = model.loss(inputs, clips)
@@ -57,7 +63,9 @@ def test_loss_has_all_terms_for_every_layer_and_backpropagates():
     total = sum(losses.values())
     total.backward()
     for name in ('text_feat_map.weight', 'pixel_decoder.stem.0.conv.weight',
-                 'temporal.temporal_decoder.blocks.0.self_attn.in_proj_weight'):
+                 'temporal.temporal_decoder.blocks.0.self_attn.in_proj_weight',
+                 'temporal.temporal_decoder.motion_mlp.0.weight',
+                 'temporal.temporal_decoder.gate'):
         grad = dict(model.named_parameters())[name].grad
         assert grad is not None and grad.abs().sum() > 0, name
 

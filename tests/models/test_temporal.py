@@ -1,9 +1,11 @@
 """Memory-augmented tracker and cross-modal temporal decoder."""
+import pytest
 import torch
 import torch.nn.functional as F
 
 from mmrvos.models.layers import (CrossModalTemporalDecoder, MemoryTracker,
                                   TemporalEnhancer)
+from mmrvos.models.layers.temporal import track_velocities
 
 
 def _permuted_clip(t=5, q=12, c=32, noise=0.05, seed=0):
@@ -72,3 +74,89 @@ def test_enhancer_switches():
     assert torch.equal(off.track(objects, text, mask, sent),
                        torch.arange(5).expand(1, 3, 5))
     assert torch.equal(off.refine(objects, sent), objects)
+
+
+def test_track_velocities_match_hand_computed_differences():
+    # one track moving +0.1 in cx per frame index, sampled at frames 0, 1, 3 (gap of 2)
+    boxes = torch.zeros(1, 3, 1, 4)
+    boxes[0, :, 0, 0] = torch.tensor([0.1, 0.2, 0.4])
+    times = torch.tensor([[0., 1., 3.]])
+    vel = track_velocities(boxes, times)
+    assert vel.shape == (1, 3, 1, 8)
+    torch.testing.assert_close(vel[0, :, 0, 0], torch.tensor([0.1, 0.1, 0.1]))  # backward
+    torch.testing.assert_close(vel[0, :, 0, 4], torch.tensor([0.1, 0.1, 0.1]))  # forward
+    assert vel[..., [1, 2, 3, 5, 6, 7]].abs().max() == 0
+    # a reversed clip (decreasing times) gives the same velocity; a repeated frame gives 0
+    rev = track_velocities(boxes.flip(1), times.flip(1))
+    torch.testing.assert_close(rev[0, :, 0, 0], torch.tensor([0.1, 0.1, 0.1]))
+    rep = track_velocities(boxes[:, [0, 0, 1]], torch.tensor([[0., 0., 1.]]))
+    torch.testing.assert_close(rep[0, :, 0, 0], torch.tensor([0.0, 0.0, 0.1]))
+    assert track_velocities(boxes[:, :1], times[:, :1]).abs().max() == 0
+
+
+def _lookalike_clip(t=6):
+    """Two objects with identical embeddings: A moves right along y=0.3, B moves down along
+    x=0.7; each frame lists them in a random order."""
+    g = torch.Generator().manual_seed(3)
+    emb = torch.randn(32, generator=g)
+    objects, boxes, orders = [], [], []
+    for i in range(t):
+        a = torch.tensor([0.2 + 0.02 * i, 0.3, 0.1, 0.1])
+        b = torch.tensor([0.7, 0.2 + 0.02 * i, 0.1, 0.1])
+        order = torch.randperm(2, generator=g) if i else torch.arange(2)
+        pair = torch.stack([a, b])[order]
+        boxes.append(pair)
+        objects.append(emb.expand(2, 32) + 1e-3 * torch.randn(2, 32, generator=g))
+        orders.append(order)
+    return torch.stack(objects)[None], torch.stack(boxes)[None], torch.stack(orders)
+
+
+def test_tracker_position_term_keeps_lookalikes_apart():
+    objects, boxes, orders = _lookalike_clip()
+    text, mask, sent = _text(objects.shape[1])
+    track = MemoryTracker(box_weight=5.0)(objects, text, mask, sent, boxes)
+    for t in range(objects.shape[1]):
+        # track k holds the frame-0 object k on every frame
+        assert torch.equal(orders[t][track[0, t]], torch.arange(2))
+    with pytest.raises(ValueError, match='needs the boxes'):
+        MemoryTracker(box_weight=5.0)(objects, text, mask, sent)
+
+
+def test_motion_embedding_starts_as_official_decoder_and_sees_direction():
+    torch.manual_seed(0)
+    official = CrossModalTemporalDecoder(embed_dims=32, num_heads=4, num_layers=1).eval()
+    motion = CrossModalTemporalDecoder(embed_dims=32, num_heads=4, num_layers=1,
+                                       motion_embed=True).eval()
+    motion.init_weights()
+    missing = motion.load_state_dict(official.state_dict(), strict=False).missing_keys
+    assert all(k.startswith('motion_mlp.') for k in missing) and missing
+    t = 6
+    objects = torch.randn(1, 1, 1, 32).expand(1, t, 2, 32)  # two identical tracks
+    path = torch.stack([torch.tensor([0.2 + 0.02 * i, 0.3, 0.1, 0.1]) for i in range(t)])
+    boxes = torch.stack([path, path.flip(0)], 1)[None]  # track 0 moves right, track 1 left
+    sentence = torch.randn(1, t, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(motion(objects, sentence, boxes), official(objects, sentence))
+        # the official decoder cannot tell the two identical tracks apart
+        out = official(objects, sentence)
+        torch.testing.assert_close(out[:, :, 0], out[:, :, 1])
+        # once the motion MLP is trained (here: random last layer), opposite motions differ
+        torch.nn.init.normal_(motion.motion_mlp[-1].weight)
+        out = motion(objects, sentence, boxes)
+    assert (out[:, :, 0] - out[:, :, 1]).abs().max() > 0.1
+    with pytest.raises(ValueError, match='boxes'):
+        motion(objects, sentence)
+
+
+def test_zero_init_gate_starts_as_identity_and_learns():
+    torch.manual_seed(0)
+    dec = CrossModalTemporalDecoder(embed_dims=32, num_heads=4, num_layers=1,
+                                    motion_embed=True, zero_init_gate=True)
+    dec.init_weights()
+    objects = torch.randn(2, 4, 5, 32)
+    sentence = torch.randn(2, 4, 32)
+    boxes = torch.rand(2, 4, 5, 4)
+    out = dec(objects, sentence, boxes)
+    assert torch.equal(out, objects)
+    out.pow(2).sum().backward()
+    assert dec.gate.grad is not None and dec.gate.grad.abs() > 0

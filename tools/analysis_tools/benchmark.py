@@ -13,7 +13,9 @@ random (seeded): speed and memory do not depend on them. Latency is the wall tim
 the selected sequence) divided by the number of frames; FPS is its inverse. FLOPs are counted
 with mmengine's ``FlopAnalyzer`` when it can trace the model, else with
 ``torch.utils.flop_counter`` (both reported as multiply-accumulates, the fvcore/mmengine
-convention of "FLOPs").
+convention of "FLOPs"). One more run is timed per stage with forward hooks (backbone, neck,
+encoder, pixel decoder | decoder, tracker, temporal decoder, mask decoder): it shows which part
+of the time the number of queries, hence the drop rate, can change.
 """
 import argparse
 import json
@@ -115,6 +117,50 @@ def count_flops(model, video, samples, text):
         return counter.get_total_flops() / 2.0, f'torch FlopCounterMode/2 ({type(err).__name__})'
 
 
+# the stages of predict_video timed separately (module name -> label); the last four depend
+# on the number of queries, the others do not (the text is encoded once, outside the timing)
+STAGES = (('backbone', 'backbone'), ('neck', 'neck'), ('encoder', 'encoder'),
+          ('pixel_decoder', 'pixel decoder'), ('decoder', 'decoder'),
+          ('temporal.tracker', 'tracker'), ('temporal.temporal_decoder', 'temporal decoder'),
+          ('bbox_head.mask_decoder', 'mask decoder'))
+QUERY_STAGES = ('decoder', 'tracker', 'temporal decoder', 'mask decoder')
+
+
+def time_stages(model, run, sync):
+    """Seconds spent in each of :data:`STAGES` during ``run()`` (forward hooks)."""
+    spent, handles = {}, []
+    for name, label in STAGES:
+        if not _has(model, name):
+            continue
+        module = model.get_submodule(name)
+
+        def pre(mod, inputs, label=label):
+            sync()
+            mod._bench_t0 = time.perf_counter()
+
+        def post(mod, inputs, output, label=label):
+            sync()
+            spent[label] = spent.get(label, 0.0) + time.perf_counter() - mod._bench_t0
+
+        handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
+    sync()
+    t0 = time.perf_counter()
+    run()
+    sync()
+    total = time.perf_counter() - t0
+    for h in handles:
+        h.remove()
+    spent['other'] = max(0.0, total - sum(spent.values()))
+    return spent
+
+
+def _has(model, name):
+    try:
+        return model.get_submodule(name) is not None
+    except AttributeError:
+        return False
+
+
 def run_single(args, point):
     import torch
     from mmdet.structures import DetDataSample
@@ -142,6 +188,7 @@ def run_single(args, point):
             model.predict_video(video, samples, [text])
             sync()
             times.append(time.perf_counter() - t0)
+        stages = time_stages(model, lambda: model.predict_video(video, samples, [text]), sync)
         flops, counter = (None, None)
         if not args.no_flops:
             flops, counter = count_flops(model, video, samples, text)
@@ -158,6 +205,7 @@ def run_single(args, point):
                 gflops_per_frame=None if flops is None else flops / 1e9 / frames,
                 flop_counter=counter, peak_mib=peak, peak_kind=peak_kind,
                 queries_last_layer=model.decoder.query_counts(model.num_queries)[-1],
+                stages_ms_per_frame={k: 1000 * v / frames for k, v in stages.items()},
                 torch_threads=torch.get_num_threads())
 
 
@@ -198,6 +246,16 @@ def main(argv=None):
         gf = '-' if r['gflops_per_frame'] is None else f'{r["gflops_per_frame"]:.1f}'
         print(f'{r["frames"]:>4} {r["drop_rate"]:>5.2f} {r["latency_ms_per_frame"]:>10.1f} '
               f'{r["fps"]:>8.2f} {speed:>9} {gf:>13} {r["peak_mib"]:>9.0f}')
+    labels = [label for _, label in STAGES] + ['other']
+    print('\nper stage (ms/frame; one extra run timed with forward hooks): '
+          + ', '.join(f'{l}' for l in labels))
+    for r in results:
+        st = r['stages_ms_per_frame']
+        per_q = sum(st.get(k, 0.0) for k in QUERY_STAGES)
+        fixed = sum(v for k, v in st.items() if k not in QUERY_STAGES)
+        print(f'T={r["frames"]:4d} drop={r["drop_rate"]:.2f}: '
+              + ' '.join(f'{l}={st.get(l, 0.0):.1f}' for l in labels)
+              + f' | query-dependent {per_q:.1f}, query-independent {fixed:.1f}')
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(dict(config=args.config, mask_queries=args.mask_queries,

@@ -1,15 +1,18 @@
 """The main job end to end (``make demo``).
 
 1. generates the synthetic benchmark (``data/toy_rvos``, deterministic, seed 0) if absent;
-2. trains the tiny ReferDINO on it with ``tools/train.py`` for a fixed budget of iterations;
-3. trains the same budget without the temporal enhancer (tracker + temporal decoder off);
+2. stage 1 (shared): trains the tiny ReferDINO on single frames of the static and spatial
+   expressions (``referdino_tiny_1xb8-1f_toy-rvos.py``), as the paper pre-trains on images;
+3. stage 2: from that checkpoint, trains on clips (``referdino_tiny_1xb2_toy-rvos.py``) for a
+   fixed budget of iterations, once with the temporal enhancer and once without it (tracker +
+   temporal decoder off): both runs get the same stage 1 and the same stage-2 budget;
 4. evaluates both on the valid split: J&F overall and by expression type (static / spatial /
    motion), and plots the learning curve (loss and J&F against iteration) to a PNG;
 5. renders overlay GIFs of a few valid expressions with the trained model;
 6. runs ``tools/demo.py`` on the real DAVIS ``judo`` frames beside the repository;
 7. prints the numbers and where the outputs are (``outputs/demo/<timestamp>/summary.json``).
 
-    python tools/misc/run_demo.py [--iters 600] [--eval-points 2] [--out outputs/demo]
+    python tools/misc/run_demo.py [--frame-iters 800] [--clip-iters 400] [--out outputs/demo]
 
 Every run writes into a new timestamped folder (nothing is overwritten).
 """
@@ -24,6 +27,7 @@ import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'referdino', 'referdino_tiny_1xb2_toy-rvos.py')
+FRAME_CONFIG = osp.join(ROOT, 'configs', 'referdino', 'referdino_tiny_1xb8-1f_toy-rvos.py')
 DATA = osp.join(ROOT, 'data', 'toy_rvos')
 JUDO = osp.normpath(osp.join(ROOT, '..', 'shared', 'fixtures', 'davis-judo'))
 
@@ -36,18 +40,19 @@ def _tool(name):
     return mod
 
 
-def train(work_dir, iters, eval_points, extra=()):
-    """Train with tools/train.py in this process; return the runner."""
+def train(config, work_dir, iters, eval_points, extra=()):
+    """Train ``config`` with tools/train.py in this process for ``iters`` iterations (the
+    learning rate drops 10x at 7/8 of them); return the runner."""
     interval = max(1, iters // max(eval_points, 1))
     # a visualizer of its own per run: mmengine's visualizer is a named singleton whose
     # backend would otherwise keep writing into the first run's folder
     vis_name = 'visualizer_' + re.sub(r'[^a-zA-Z0-9]+', '_', work_dir)
-    args = [CONFIG, '--work-dir', work_dir, '--cfg-options', f'train_cfg.max_iters={iters}',
+    args = [config, '--work-dir', work_dir, '--cfg-options', f'train_cfg.max_iters={iters}',
             f'visualizer.name={vis_name}',
             f'train_cfg.val_interval={interval}', 'train_dataloader.num_workers=1',
             'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
             f'default_hooks.checkpoint.interval={iters}',
-            f'param_scheduler.1.end={iters}', f'param_scheduler.1.milestones=[{int(0.8 * iters)}]',
+            f'param_scheduler.1.end={iters}', f'param_scheduler.1.milestones=[{iters * 7 // 8}]',
             *extra]
     return _tool('train').main(args)
 
@@ -71,23 +76,25 @@ def read_curve(work_dir):
 
 
 def plot_curves(curves, path):
+    """Loss and J&F against iteration; ``curves`` maps a name to (losses, evals, offset),
+    the offset being where the run starts on the shared iteration axis."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, (ax_loss, ax_jf) = plt.subplots(1, 2, figsize=(11, 4))
-    for name, (losses, evals) in curves.items():
+    for name, (losses, evals, offset) in curves.items():
         if losses:
-            ax_loss.plot(*zip(*losses), label=name)
+            ax_loss.plot([offset + i for i, _ in losses], [v for _, v in losses], label=name)
         if evals:
-            ax_jf.plot([s for s, _ in evals], [100 * e['J&F'] for _, e in evals], 'o-',
-                       label=f'{name} (all)')
-            if evals and 'J&F_motion' in evals[0][1]:
-                ax_jf.plot([s for s, _ in evals], [100 * e['J&F_motion'] for _, e in evals],
-                           'x--', label=f'{name} (motion)')
+            steps = [offset + s for s, _ in evals]
+            ax_jf.plot(steps, [100 * e['J&F'] for _, e in evals], 'o-', label=f'{name} (all)')
+            if 'J&F_motion' in evals[0][1]:
+                ax_jf.plot(steps, [100 * e['J&F_motion'] for _, e in evals], 'x--',
+                           label=f'{name} (motion)')
     ax_loss.set(xlabel='iteration', ylabel='total loss', yscale='log', title='training loss')
     ax_jf.set(xlabel='iteration', ylabel='J&F (%)', title='valid J&F', ylim=(0, 100))
-    ax_loss.legend()
-    ax_jf.legend()
+    ax_loss.legend(fontsize=8)
+    ax_jf.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     return path
@@ -116,11 +123,18 @@ def render_examples(model, run_dir, num=3):
     return written
 
 
+def _slug(name):
+    return re.sub(r'[^a-z0-9]+', '_', name.lower()).strip('_')
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--iters', type=int, default=600, help='training iterations per run')
+    parser.add_argument('--frame-iters', type=int, default=800,
+                        help='stage-1 (single-frame) iterations, shared by both runs')
+    parser.add_argument('--clip-iters', type=int, default=400,
+                        help='stage-2 (clip) iterations per run')
     parser.add_argument('--eval-points', type=int, default=2,
-                        help='valid evaluations per run (learning curve points)')
+                        help='valid evaluations per stage-2 run (learning curve points)')
     parser.add_argument('--out', default=osp.join(ROOT, 'outputs', 'demo'))
     parser.add_argument('--skip-ablation', action='store_true')
     args = parser.parse_args()
@@ -133,17 +147,30 @@ def main():
         print(f'[demo] generating the synthetic benchmark in {DATA}', flush=True)
         make_toy_rvos(DATA, seed=0)
 
+    results, curves, runners = {}, {}, {}
+    stage1 = 'stage 1: frames (shared)'
+    work = osp.join(run_dir, 'stage1_frames')
+    print(f'[demo] {stage1}: {args.frame_iters} iterations -> {work}', flush=True)
+    t0 = time.time()
+    train(FRAME_CONFIG, work, args.frame_iters, 1)
+    losses, evals = read_curve(work)
+    curves[stage1] = (losses, evals, 0)
+    results[stage1] = dict(minutes=(time.time() - t0) / 60, work_dir=work,
+                           **{k: round(100 * v, 2) for k, v in evals[-1][1].items()})
+    stage1_ckpt = osp.join(work, f'iter_{args.frame_iters}.pth')
+
     runs = {'ReferDINO': [], 'w/o temporal enhancer': ['model.temporal_enhancer=None']}
     if args.skip_ablation:
         runs.pop('w/o temporal enhancer')
-    results, curves, runners = {}, {}, {}
     for name, extra in runs.items():
-        work = osp.join(run_dir, re.sub(r'[^a-z0-9]+', '_', name.lower()).strip('_'))
-        print(f'[demo] training {name}: {args.iters} iterations -> {work}', flush=True)
+        work = osp.join(run_dir, 'stage2_' + _slug(name))
+        print(f'[demo] stage 2, {name}: {args.clip_iters} iterations from {stage1_ckpt} -> '
+              f'{work}', flush=True)
         t0 = time.time()
-        runners[name] = train(work, args.iters, args.eval_points, extra)
+        runners[name] = train(CONFIG, work, args.clip_iters, args.eval_points,
+                              [f'load_from={stage1_ckpt}', *extra])
         losses, evals = read_curve(work)
-        curves[name] = (losses, evals)
+        curves[name] = (losses, evals, args.frame_iters)
         final = evals[-1][1] if evals else {}
         results[name] = dict(minutes=(time.time() - t0) / 60, work_dir=work,
                              **{k: round(100 * v, 2) for k, v in final.items()})
@@ -154,21 +181,22 @@ def main():
     judo_out = None
     if osp.isdir(JUDO):
         judo_out = osp.join(run_dir, 'judo')
-        ckpt = osp.join(results['ReferDINO']['work_dir'], f'iter_{args.iters}.pth')
+        ckpt = osp.join(results['ReferDINO']['work_dir'], f'iter_{args.clip_iters}.pth')
         _tool('demo').main([osp.join(JUDO, 'JPEGImages', 'judo'), '--text',
                             'the two judokas grappling in the middle of the mat', '--text',
                             'the person kneeling on the red mat at the left', '--config',
                             CONFIG, '--checkpoint', ckpt, '--out-dir', judo_out])
-    summary = dict(iterations=args.iters, results=results, learning_curve=curve_png,
+    summary = dict(frame_iterations=args.frame_iters, clip_iterations=args.clip_iters,
+                   results=results, learning_curve=curve_png,
                    overlays=gifs, judo_demo=judo_out, minutes=(time.time() - t_start) / 60)
     with open(osp.join(run_dir, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=1)
 
-    print('\n[demo] synthetic benchmark, valid split, J&F (%) after '
-          f'{args.iters} iterations per run:')
-    print(f'{"run":<24} {"all":>7} {"static":>7} {"spatial":>8} {"motion":>7} {"min":>6}')
+    print('\n[demo] synthetic benchmark, valid split, J&F (%): stage 1 '
+          f'{args.frame_iters} iterations on frames, then {args.clip_iters} on clips per run:')
+    print(f'{"run":<26} {"all":>7} {"static":>7} {"spatial":>8} {"motion":>7} {"min":>6}')
     for name, r in results.items():
-        print(f'{name:<24} {r.get("J&F", float("nan")):>7.2f} '
+        print(f'{name:<26} {r.get("J&F", float("nan")):>7.2f} '
               f'{r.get("J&F_static", float("nan")):>7.2f} '
               f'{r.get("J&F_spatial", float("nan")):>8.2f} '
               f'{r.get("J&F_motion", float("nan")):>7.2f} {r["minutes"]:>6.1f}')

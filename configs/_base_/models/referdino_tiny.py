@@ -28,7 +28,15 @@ model = dict(
             cross_attn_cfg=dict(num_points=2),
             ffn_cfg=dict(feedforward_channels=256))),
     pixel_decoder=dict(stride4_channels=32),
-    temporal_enhancer=dict(temporal_decoder=dict(num_layers=1)),
+    # extensions of the official enhancer (off in the full-size configs): the toy's motion
+    # expressions pair the target with a pixel-identical look-alike, so the tracker also
+    # matches on box position and the temporal decoder gets a trajectory (box + velocity)
+    # embedding (the official decoder sees neither frame order nor boxes); its output is
+    # blended in through a gate that starts at 0, so clip training starts from the
+    # single-frame model's predictions
+    temporal_enhancer=dict(
+        tracker=dict(box_weight=5.0),
+        temporal_decoder=dict(num_layers=1, motion_embed=True, zero_init_gate=True)),
     bbox_head=dict(
         # trained from scratch: normalise the contrastive logits by sqrt(d) and start them at
         # a prior of 0.01 (learnable bias), instead of the unnormalised dot product of the

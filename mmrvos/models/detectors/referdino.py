@@ -37,6 +37,12 @@ def _gather(x: Tensor, index: Tensor) -> Tensor:
     return torch.gather(x, 2, idx)
 
 
+def _frame_times(frame_samples: Sequence, n: int, t: int, device) -> Tensor:
+    """(N, T) frame indices in the video (``frame_index`` metainfo; 0..T-1 where absent)."""
+    times = [s.metainfo.get('frame_index', i % t) for i, s in enumerate(frame_samples)]
+    return torch.as_tensor(times, dtype=torch.float32, device=device).reshape(n, t)
+
+
 @MODELS.register_module()
 class ReferDINO(GroundingDINO):
     """ReferDINO for referring video object segmentation.
@@ -241,12 +247,14 @@ class ReferDINO(GroundingDINO):
         return text, mask, text[:, :, 0]
 
     def temporal_layer(self, hidden: Tensor, reference: Tensor, memory_text: Tensor,
-                       token_mask: Tensor, n: int, t: int) -> Tuple[Tensor, Tensor, Tensor]:
+                       token_mask: Tensor, n: int, t: int,
+                       times: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
         """Track and refine one decoder layer's queries over the clip.
 
         Args:
             hidden (Tensor): (N*T, Q, C). reference (Tensor): (N*T, Q, 4).
             memory_text (Tensor): (N*T, L, C). token_mask (Tensor): (N*T, L).
+            times (Tensor, optional): (N, T) frame indices in the video (0..T-1 if None).
 
         Returns:
             tuple: refined hidden (N*T, Q, C), track-ordered reference (N*T, Q, 4) and the
@@ -259,9 +267,9 @@ class ReferDINO(GroundingDINO):
             perm = torch.arange(q, device=hidden.device).expand(n, t, q)
             return hidden, reference, perm
         text, mask, sentence = self._text_per_clip(memory_text, token_mask, n, t)
-        perm = self.temporal.track(hs, text, mask, sentence)
+        perm = self.temporal.track(hs, text, mask, sentence, ref)
         hs, ref = _gather(hs, perm), _gather(ref, perm)
-        hs = self.temporal.refine(hs, sentence)
+        hs = self.temporal.refine(hs, sentence, ref, times)
         return hs.reshape(n * t, q, -1), ref.reshape(n * t, q, 4), perm
 
     def predict_masks(self, hidden: Tensor, boxes: Tensor, encoded: Dict) -> Tensor:
@@ -287,10 +295,11 @@ class ReferDINO(GroundingDINO):
         encoded = self.encode_frames(frames, frame_samples, text_dict)
         decoded = self.decode_frames(encoded)
         mem_text, tmask = encoded['memory_text'], encoded['text_token_mask']
+        times = _frame_times(frame_samples, n, t, frames.device)
         outputs = []
         for lid, (hidden, ref) in enumerate(zip(decoded['hidden_states'],
                                                 decoded['references'])):
-            hidden, ref, _ = self.temporal_layer(hidden, ref, mem_text, tmask, n, t)
+            hidden, ref, _ = self.temporal_layer(hidden, ref, mem_text, tmask, n, t, times)
             cls = self.bbox_head.class_logits(lid, hidden, mem_text, tmask)
             boxes = self.bbox_head.boxes(lid, hidden, ref)
             masks = self.predict_masks(hidden, boxes, encoded) \
@@ -380,20 +389,20 @@ class ReferDINO(GroundingDINO):
                 frame.pred_instances = res
         return batch_data_samples
 
-    def _track_whole_video(self, hidden: Tensor, ref: Tensor, text: Tensor,
-                           tmask: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    def _track_whole_video(self, hidden: Tensor, ref: Tensor, text: Tensor, tmask: Tensor,
+                           times: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
         """Tracker + temporal decoder + head over the whole video (last layer).
 
         Args:
             hidden (Tensor): (T, Q, C). ref (Tensor): (T, Q, 4). text (Tensor): (T, L, C)
-            fused text. tmask (Tensor): (T, L).
+            fused text. tmask (Tensor): (T, L). times (Tensor, optional): (1, T) frame indices.
 
         Returns:
             tuple: refined hidden (T, Q, C), logits (T, Q), boxes (T, Q, 4).
         """
         t = hidden.shape[0]
         lid = self.decoder.num_layers - 1
-        hidden, ref, _ = self.temporal_layer(hidden, ref, text, tmask, 1, t)
+        hidden, ref, _ = self.temporal_layer(hidden, ref, text, tmask, 1, t, times)
         cls = self.bbox_head.class_logits(lid, hidden, text, tmask)
         boxes = self.bbox_head.boxes(lid, hidden, ref)
         return hidden, cls, boxes
@@ -455,10 +464,12 @@ class ReferDINO(GroundingDINO):
                     kept[e] = encoded
             del feats
         tracked = []
+        times = _frame_times(frame_samples, 1, num_frames, video.device)
         for piece in pieces:
             text, tmask = torch.cat(piece['text']), torch.cat(piece['tmask'])
             hidden, cls, boxes = self._track_whole_video(torch.cat(piece['hidden']),
-                                                         torch.cat(piece['refs']), text, tmask)
+                                                         torch.cat(piece['refs']), text, tmask,
+                                                         times)
             tracked.append((hidden, cls, boxes, self.select_queries(cls)))
         results = [[] for _ in range(num_exp)]
         for s in starts:

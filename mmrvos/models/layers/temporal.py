@@ -25,27 +25,45 @@ class MemoryTracker(nn.Module):
         gate (str): how ``c`` is computed. ``'code'`` (official code, default): max dot product of
             the object with the text tokens, min-max normalised over the queries. ``'paper'``:
             cosine similarity of the object with the sentence feature ``f_cls^t``.
+        box_weight (float): weight of a position term in the matching cost: ``box_weight`` x
+            L1 distance between the box centres (normalised coordinates) of the object and of
+            the track's last matched box. 0 (default, as the official code) matches on
+            embeddings only; a positive weight keeps apart look-alike objects, whose
+            embeddings are nearly equal.
     """
 
-    def __init__(self, alpha: float = 0.1, gate: str = 'code') -> None:
+    def __init__(self, alpha: float = 0.1, gate: str = 'code', box_weight: float = 0.0) -> None:
         super().__init__()
         if gate not in ('code', 'paper'):
             raise ValueError(f"gate must be 'code' or 'paper', got {gate!r}")
+        if box_weight < 0:
+            raise ValueError(f'box_weight must be >= 0, got {box_weight}')
         self.alpha = alpha
         self.gate = gate
+        self.box_weight = float(box_weight)
 
     @staticmethod
-    def match(memory: Tensor, objects: Tensor) -> Tensor:
+    def match(memory: Tensor, objects: Tensor, memory_boxes: Optional[Tensor] = None,
+              boxes: Optional[Tensor] = None, box_weight: float = 0.0) -> Tensor:
         """Hungarian matching of one frame's objects to the memory.
+
+        Cost = ``1 - cos(memory, object)`` (+ ``box_weight`` x L1 distance of the box centres
+        when boxes are given).
 
         Args:
             memory (Tensor): (B, Q, C). objects (Tensor): (B, Q, C).
+            memory_boxes (Tensor, optional): (B, Q, 4) cxcywh of the tracks' last boxes.
+            boxes (Tensor, optional): (B, Q, 4) cxcywh of the frame's objects.
+            box_weight (float): weight of the centre distance.
 
         Returns:
             Tensor: (B, Q) long, ``objects[b, idx[b, k]]`` continues track ``k``.
         """
         cost = 1.0 - torch.einsum('bqc,bkc->bqk', F.normalize(memory.float(), dim=-1),
                                   F.normalize(objects.float(), dim=-1))
+        if box_weight > 0 and memory_boxes is not None and boxes is not None:
+            cost = cost + box_weight * torch.cdist(memory_boxes[..., :2].float(),
+                                                   boxes[..., :2].float(), p=1)
         cost = cost.detach().cpu().numpy()
         index = np.stack([linear_sum_assignment(c)[1] for c in cost])
         return torch.as_tensor(index, dtype=torch.long, device=memory.device)
@@ -71,7 +89,7 @@ class MemoryTracker(nn.Module):
 
     @torch.no_grad()
     def forward(self, objects: Tensor, text: Tensor, text_mask: Optional[Tensor],
-                sentence: Tensor) -> Tensor:
+                sentence: Tensor, boxes: Optional[Tensor] = None) -> Tensor:
         """Track the queries of a clip.
 
         Args:
@@ -79,6 +97,7 @@ class MemoryTracker(nn.Module):
             text (Tensor): (N, T, L, C) per-frame text features.
             text_mask (Tensor, optional): (N, T, L) True on valid tokens.
             sentence (Tensor): (N, T, C) per-frame sentence features.
+            boxes (Tensor, optional): (N, T, Q, 4) cxcywh boxes; used when ``box_weight > 0``.
 
         Returns:
             Tensor: (N, T, Q) long permutation; ``objects[n, t, perm[n, t]]`` is in track order
@@ -88,9 +107,16 @@ class MemoryTracker(nn.Module):
         perms = [torch.arange(objects.shape[2], device=objects.device).expand(
             objects.shape[0], -1)]
         memory = objects[:, 0]
+        use_boxes = self.box_weight > 0
+        if use_boxes and boxes is None:
+            raise ValueError('MemoryTracker(box_weight>0) needs the boxes of the queries')
+        last_boxes = boxes[:, 0] if use_boxes else None
         for t in range(1, num_frames):
-            idx = self.match(memory, objects[:, t])
+            idx = self.match(memory, objects[:, t], last_boxes,
+                             boxes[:, t] if use_boxes else None, self.box_weight)
             sorted_t = torch.gather(objects[:, t], 1, idx[..., None].expand_as(memory))
+            if use_boxes:
+                last_boxes = torch.gather(boxes[:, t], 1, idx[..., None].expand(-1, -1, 4))
             mask_t = None if text_mask is None else text_mask[:, t]
             c = self.alpha * self.confidence(sorted_t, text[:, t], mask_t, sentence[:, t])
             memory = (1 - c) * memory + c * sorted_t
@@ -125,43 +151,117 @@ class TemporalBlock(nn.Module):
         return tracks, sentence
 
 
+def track_velocities(boxes: Tensor, times: Tensor) -> Tensor:
+    """Backward and forward finite differences of track-ordered boxes over time.
+
+    Args:
+        boxes (Tensor): (N, T, Q, 4) cxcywh boxes in track order.
+        times (Tensor): (N, T) frame times (e.g. frame indices in the video), increasing or
+            decreasing; repeated times give a zero difference.
+
+    Returns:
+        Tensor: (N, T, Q, 8): ``[(b_t - b_{t-1}) / dt, (b_{t+1} - b_t) / dt]``; the missing
+        neighbour of the first / last frame repeats the other difference; zeros when T = 1.
+    """
+    n, t, q, _ = boxes.shape
+    if t == 1:
+        return boxes.new_zeros(n, t, q, 8)
+    diff = boxes[:, 1:] - boxes[:, :-1]  # (N, T-1, Q, 4)
+    dt = (times[:, 1:] - times[:, :-1]).to(boxes.dtype)[..., None, None]
+    moved = dt != 0
+    step = torch.where(moved, diff / torch.where(moved, dt, torch.ones_like(dt)), 0.0)
+    backward = torch.cat([step[:, :1], step], 1)
+    forward = torch.cat([step, step[:, -1:]], 1)
+    return torch.cat([backward, forward], -1)
+
+
 @MODELS.register_module()
 class CrossModalTemporalDecoder(BaseModule):
     """Cross-modal temporal decoder: ``num_layers`` :class:`TemporalBlock` s; after each block
     the sentence stream is added back to the frame-wise embeddings (``LayerNorm(hs + tgt)``).
 
     Every track is processed independently, so the decoder is equivariant to permutations of
-    the tracks.
+    the tracks. As in the official code, the blocks see neither the frame order nor the boxes,
+    so on their own they cannot tell "moving up" from "moving down" between two look-alike
+    objects. ``motion_embed=True`` adds to every track token an embedding of its trajectory:
+    its box on that frame and the box velocity (:func:`track_velocities`, scaled by
+    ``velocity_scale``), 12 numbers, through a 2-layer MLP whose last layer starts at zero, so
+    an initialised model equals the official decoder.
 
     Args:
         embed_dims (int): C. num_heads (int): heads. num_layers (int): blocks (3; A2D: 1).
         dropout (float): dropout.
+        motion_embed (bool): add the trajectory (box + velocity) embedding. Defaults to
+            False (official).
+        velocity_scale (float): multiplier of the velocities (normalised box units per frame)
+            before the MLP. Defaults to 20.
+        zero_init_gate (bool): return ``x + g * (blocks(x) - x)``, ``x`` = the embeddings
+            (plus the trajectory embedding), with a learnable scalar ``g`` that starts at 0,
+            so that a model trained on single frames (where the decoder is idle) keeps its
+            predictions when clip training starts. Defaults to False (official: the blocks'
+            output replaces the embeddings).
     """
 
     def __init__(self, embed_dims: int = 256, num_heads: int = 8, num_layers: int = 3,
-                 dropout: float = 0.0, init_cfg=None) -> None:
+                 dropout: float = 0.0, motion_embed: bool = False, velocity_scale: float = 20.0,
+                 zero_init_gate: bool = False, init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.blocks = nn.ModuleList(
             [TemporalBlock(embed_dims, num_heads, dropout) for _ in range(num_layers)])
         self.norms = nn.ModuleList([nn.LayerNorm(embed_dims) for _ in range(num_layers)])
+        self.velocity_scale = velocity_scale
+        self.motion_mlp = nn.Sequential(
+            nn.Linear(12, embed_dims), nn.ReLU(inplace=True),
+            nn.Linear(embed_dims, embed_dims)) if motion_embed else None
+        self.gate = nn.Parameter(torch.zeros(1)) if zero_init_gate else None
+        self._init_zero_parts()
 
-    def forward(self, objects: Tensor, sentence: Tensor) -> Tensor:
+    def _init_zero_parts(self) -> None:
+        if self.motion_mlp is not None:
+            nn.init.zeros_(self.motion_mlp[-1].weight)
+            nn.init.zeros_(self.motion_mlp[-1].bias)
+        if self.gate is not None:
+            nn.init.zeros_(self.gate)
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        self._init_zero_parts()
+
+    def forward(self, objects: Tensor, sentence: Tensor, boxes: Optional[Tensor] = None,
+                times: Optional[Tensor] = None) -> Tensor:
         """Refine track-ordered objects.
 
         Args:
             objects (Tensor): (N, T, Q, C) track-ordered object embeddings.
             sentence (Tensor): (N, T, C) per-frame sentence features.
+            boxes (Tensor, optional): (N, T, Q, 4) track-ordered cxcywh boxes (needed with
+                ``motion_embed``; gradients are not propagated into them).
+            times (Tensor, optional): (N, T) frame times; defaults to 0..T-1.
 
         Returns:
             Tensor: (N, T, Q, C) refined embeddings.
         """
         n, t, q, c = objects.shape
+        if self.motion_mlp is not None:
+            if boxes is None:
+                raise ValueError('CrossModalTemporalDecoder(motion_embed=True) needs the '
+                                 'track-ordered boxes')
+            if times is None:
+                times = torch.arange(t, device=objects.device).expand(n, t)
+            boxes = boxes.detach()
+            velocity = track_velocities(boxes, times) * self.velocity_scale
+            trajectory = torch.cat([boxes, velocity], -1).to(objects.dtype)
+            objects = objects + self.motion_mlp(trajectory)
+        inputs = objects
         tracks = objects.permute(0, 2, 1, 3).reshape(n * q, t, c)
         tgt = sentence[:, None].expand(n, q, t, c).reshape(n * q, t, c)
         for block, norm in zip(self.blocks, self.norms):
             tracks, tgt = block(tracks, tgt)
             tracks = norm(tracks + tgt)
-        return tracks.reshape(n, q, t, c).permute(0, 2, 1, 3)
+        out = tracks.reshape(n, q, t, c).permute(0, 2, 1, 3)
+        if self.gate is not None:
+            out = inputs + self.gate * (out - inputs)
+        return out
 
 
 @MODELS.register_module()
@@ -181,15 +281,19 @@ class TemporalEnhancer(BaseModule):
         self.temporal_decoder = MODELS.build(temporal_decoder) if temporal_decoder else None
 
     def track(self, objects: Tensor, text: Tensor, text_mask: Optional[Tensor],
-              sentence: Tensor) -> Tensor:
-        """(N, T, Q) permutation into track order (identity without a tracker)."""
+              sentence: Tensor, boxes: Optional[Tensor] = None) -> Tensor:
+        """(N, T, Q) permutation into track order (identity without a tracker).
+
+        ``boxes`` (N, T, Q, 4) feed the tracker's optional position term."""
         if self.tracker is None or objects.shape[1] == 1:
             n, t, q = objects.shape[:3]
             return torch.arange(q, device=objects.device).expand(n, t, q)
-        return self.tracker(objects, text, text_mask, sentence)
+        return self.tracker(objects, text, text_mask, sentence, boxes)
 
-    def refine(self, objects: Tensor, sentence: Tensor) -> Tensor:
-        """Temporal decoding of (N, T, Q, C) track-ordered objects (identity when disabled or T=1)."""
+    def refine(self, objects: Tensor, sentence: Tensor, boxes: Optional[Tensor] = None,
+               times: Optional[Tensor] = None) -> Tensor:
+        """Temporal decoding of (N, T, Q, C) track-ordered objects (identity when disabled or
+        T=1); ``boxes`` (N, T, Q, 4) and ``times`` (N, T) feed the optional motion embedding."""
         if self.temporal_decoder is None or objects.shape[1] == 1:
             return objects
-        return self.temporal_decoder(objects, sentence)
+        return self.temporal_decoder(objects, sentence, boxes, times)
