@@ -12,7 +12,7 @@
 6. runs ``tools/demo.py`` on the real DAVIS ``judo`` frames beside the repository;
 7. prints the numbers and where the outputs are (``outputs/demo/<timestamp>/summary.json``).
 
-    python tools/misc/run_demo.py [--frame-iters 800] [--clip-iters 400] [--out outputs/demo]
+    python tools/misc/run_demo.py [--frame-iters 800] [--clip-iters 300] [--out outputs/demo]
 
 Every run writes into a new timestamped folder (nothing is overwritten).
 """
@@ -131,7 +131,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--frame-iters', type=int, default=800,
                         help='stage-1 (single-frame) iterations, shared by both runs')
-    parser.add_argument('--clip-iters', type=int, default=400,
+    parser.add_argument('--clip-iters', type=int, default=300,
                         help='stage-2 (clip) iterations per run')
     parser.add_argument('--eval-points', type=int, default=2,
                         help='valid evaluations per stage-2 run (learning curve points)')
