@@ -43,19 +43,20 @@ env_cfg = dict(dist_cfg=dict(backend='gloo'))
 
 # CPU budget: clips of 3 consecutive frames (key frame and its neighbours, local_range=1) at
 # the benchmark's native 160x128; consecutive frames keep the look-alikes' tracks apart
+frame_transforms = [
+    dict(type='LoadRVOSFrame'),
+    dict(type='LoadRVOSAnnotations'),
+    dict(type='RVOSRandomFlip', prob=0.5),
+    dict(type='Resize', scale=(160, 128), keep_ratio=True),
+    dict(type='RVOSPhotoMetricDistortion', brightness_delta=32, contrast_range=(0.8, 1.2),
+         saturation_range=(0.8, 1.2), hue_delta=0),
+]
 train_dataloader = dict(
     batch_size=3,
     dataset=dict(pipeline=[
         dict(type='ClipSample', num_frames=3, local_range=1, reverse_prob=0.0),
         dict(type='TransformBroadcaster', share_random_params=True,
-             transforms=[
-                 dict(type='LoadRVOSFrame'),
-                 dict(type='LoadRVOSAnnotations'),
-                 dict(type='RVOSRandomFlip', prob=0.5),
-                 dict(type='Resize', scale=(160, 128), keep_ratio=True),
-                 dict(type='RVOSPhotoMetricDistortion', brightness_delta=32,
-                      contrast_range=(0.8, 1.2), saturation_range=(0.8, 1.2), hue_delta=0),
-             ]),
+             transforms=frame_transforms),
         dict(type='FilterClipWithoutTarget'),
         dict(type='PackRVOSInputs'),
     ]))

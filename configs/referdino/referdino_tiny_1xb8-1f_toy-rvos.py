@@ -28,14 +28,7 @@ train_dataloader = dict(
         pipeline=[
             dict(type='ClipSample', num_frames=1),
             dict(type='TransformBroadcaster', share_random_params=True,
-                 transforms=[
-                     dict(type='LoadRVOSFrame'),
-                     dict(type='LoadRVOSAnnotations'),
-                     dict(type='RVOSRandomFlip', prob=0.5),
-                     dict(type='Resize', scale=(160, 128), keep_ratio=True),
-                     dict(type='RVOSPhotoMetricDistortion', brightness_delta=32,
-                          contrast_range=(0.8, 1.2), saturation_range=(0.8, 1.2), hue_delta=0),
-                 ]),
+                 transforms={{_base_.frame_transforms}}),
             dict(type='FilterClipWithoutTarget'),
             dict(type='PackRVOSInputs'),
         ]))
