@@ -20,10 +20,13 @@ _BUILT = {}
 
 def tiny_config(lora=TINY_LORA):
     """Tiny ReferDINO config in the official layout: LoRA (rank 4, alpha 1 -> scaling 1/4)
-    or none, and the official parameter-free contrastive class head."""
+    or none, the official parameter-free contrastive class head and the official temporal
+    enhancer (the tiny config's trajectory embedding and gate have no official counterpart)."""
     cfg = Config.fromfile(TINY_CONFIG)
     cfg.model.lora = copy.deepcopy(lora)
     cfg.model.bbox_head.contrastive_cfg = dict(max_text_len=256)
+    cfg.model.temporal_enhancer.tracker.box_weight = 0.0
+    cfg.model.temporal_enhancer.temporal_decoder.update(motion_embed=False, zero_init_gate=False)
     return cfg
 
 

@@ -166,3 +166,14 @@ def test_referdino_to_mmrvos_cli(source, tmp_path):
         tool.main([src, dst])
     tool.main([src, dst, '--lora', 'merge', '--overwrite'])
     build_tiny(lora=None).load_state_dict(load_checkpoint_file(dst)['state_dict'], strict=True)
+
+
+def test_temporal_extensions_have_no_official_layout():
+    """The toy config's trajectory embedding and gate cannot be exported: a clear error
+    naming them, not a silently dropped tensor."""
+    cfg = tiny_config()
+    cfg.model.temporal_enhancer.temporal_decoder.update(motion_embed=True, zero_init_gate=True)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    with pytest.raises(CheckpointConversionError, match='motion_mlp'):
+        mmrvos_to_official(model.state_dict())
