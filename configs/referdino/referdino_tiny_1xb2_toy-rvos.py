@@ -40,6 +40,8 @@ default_hooks = dict(
     visualization=dict(type='DetVisualizationHook', draw=False))
 log_processor = dict(by_epoch=False)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
+# seeded: from-scratch runs on this budget vary by several J&F points between seeds
+randomness = dict(seed=0)
 
 # CPU budget: clips of 3 consecutive frames (key frame and its neighbours, local_range=1) at
 # the benchmark's native 160x128; consecutive frames keep the look-alikes' tracks apart
