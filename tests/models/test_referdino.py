@@ -51,7 +51,7 @@ def test_loss_has_all_terms_for_every_layer_and_backpropagates():
     dec = model.temporal.temporal_decoder
     with torch.no_grad():
         dec.gate.fill_(0.5)
-        dec.motion_mlp[-1].weight.normal_(std=0.02)
+        dec.motion_mlp.layers[-1].weight.normal_(std=0.02)
     clips = [make_clip(), make_clip(text='the blue square', absent=(1, ), unannotated=(2, ))]
     inputs = torch.randn(2, 3, 3, 64, 96)
     losses = model.loss(inputs, clips)
@@ -64,7 +64,7 @@ def test_loss_has_all_terms_for_every_layer_and_backpropagates():
     total.backward()
     for name in ('text_feat_map.weight', 'pixel_decoder.stem.0.conv.weight',
                  'temporal.temporal_decoder.blocks.0.self_attn.in_proj_weight',
-                 'temporal.temporal_decoder.motion_mlp.0.weight',
+                 'temporal.temporal_decoder.motion_mlp.layers.0.weight',
                  'temporal.temporal_decoder.gate'):
         grad = dict(model.named_parameters())[name].grad
         assert grad is not None and grad.abs().sum() > 0, name

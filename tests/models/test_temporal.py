@@ -141,7 +141,7 @@ def test_motion_embedding_starts_as_official_decoder_and_sees_direction():
         out = official(objects, sentence)
         torch.testing.assert_close(out[:, :, 0], out[:, :, 1])
         # once the motion MLP is trained (here: random last layer), opposite motions differ
-        torch.nn.init.normal_(motion.motion_mlp[-1].weight)
+        torch.nn.init.normal_(motion.motion_mlp.layers[-1].weight)
         out = motion(objects, sentence, boxes)
     assert (out[:, :, 0] - out[:, :, 1]).abs().max() > 0.1
     with pytest.raises(ValueError, match='boxes'):

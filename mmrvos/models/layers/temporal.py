@@ -5,6 +5,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmdet.models.layers.transformer.utils import MLP
 from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 from scipy.optimize import linear_sum_assignment
@@ -210,16 +211,15 @@ class CrossModalTemporalDecoder(BaseModule):
             [TemporalBlock(embed_dims, num_heads, dropout) for _ in range(num_layers)])
         self.norms = nn.ModuleList([nn.LayerNorm(embed_dims) for _ in range(num_layers)])
         self.velocity_scale = velocity_scale
-        self.motion_mlp = nn.Sequential(
-            nn.Linear(12, embed_dims), nn.ReLU(inplace=True),
-            nn.Linear(embed_dims, embed_dims)) if motion_embed else None
+        # mmdet's MLP: Linear-ReLU-Linear
+        self.motion_mlp = MLP(12, embed_dims, embed_dims, 2) if motion_embed else None
         self.gate = nn.Parameter(torch.zeros(1)) if zero_init_gate else None
         self._init_zero_parts()
 
     def _init_zero_parts(self) -> None:
         if self.motion_mlp is not None:
-            nn.init.zeros_(self.motion_mlp[-1].weight)
-            nn.init.zeros_(self.motion_mlp[-1].bias)
+            nn.init.zeros_(self.motion_mlp.layers[-1].weight)
+            nn.init.zeros_(self.motion_mlp.layers[-1].bias)
         if self.gate is not None:
             nn.init.zeros_(self.gate)
 
