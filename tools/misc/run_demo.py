@@ -1,6 +1,7 @@
 """The main job end to end (``make demo``).
 
-1. generates the synthetic benchmark (``data/toy_rvos``, deterministic, seed 0) if absent;
+1. generates the synthetic benchmark (``data/toy_rvos``, deterministic, seed 0, 512 train and
+   20 valid videos) if absent, and refuses a folder that holds a different one;
 2. stage 1 (shared): trains the tiny ReferDINO on single frames of the static and spatial
    expressions (``referdino_tiny_1xb8-1f_toy-rvos.py``), as the paper pre-trains on images;
 3. stage 2: from that checkpoint, trains on clips (``referdino_tiny_1xb2_toy-rvos.py``) for a
@@ -29,6 +30,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'referdino', 'referdino_tiny_1xb2_toy-rvos.py')
 FRAME_CONFIG = osp.join(ROOT, 'configs', 'referdino', 'referdino_tiny_1xb8-1f_toy-rvos.py')
 DATA = osp.join(ROOT, 'data', 'toy_rvos')
+NUM_TRAIN, NUM_VALID = 512, 20  # the benchmark the toy recipe was tuned and reported on
 JUDO = osp.normpath(osp.join(ROOT, '..', 'shared', 'fixtures', 'davis-judo'))
 
 
@@ -127,6 +129,34 @@ def _slug(name):
     return re.sub(r'[^a-z0-9]+', '_', name.lower()).strip('_')
 
 
+def count_videos(root, split):
+    """Number of videos of a generated split (None when the split is absent)."""
+    path = osp.join(root, 'meta_expressions', split, 'meta_expressions.json')
+    if not osp.isfile(path):
+        return None
+    with open(path, encoding='utf-8') as f:
+        return len(json.load(f)['videos'])
+
+
+def prepare_data(root):
+    """Generate the benchmark the recipe expects (seed 0, NUM_TRAIN train and NUM_VALID valid
+    videos) if absent; refuse a folder holding a different benchmark instead of mixing them."""
+    from mmrvos.datasets.toy_rvos import make_toy_rvos
+    found = (count_videos(root, 'train'), count_videos(root, 'valid'))
+    if found == (None, None) and not (osp.isdir(root) and os.listdir(root)):
+        print(f'[demo] generating the synthetic benchmark in {root}', flush=True)
+        make_toy_rvos(root, seed=0, num_train=NUM_TRAIN, num_valid=NUM_VALID)
+    elif found != (NUM_TRAIN, NUM_VALID):
+        what = 'files but no toy benchmark' if found == (None, None) else \
+            f'a toy benchmark with {found[0]} train / {found[1]} valid videos'
+        raise RuntimeError(
+            f'{root} holds {what}; the '
+            f'demo recipe uses {NUM_TRAIN} / {NUM_VALID} (seed 0). Move that folder away, or '
+            f'regenerate it: python tools/make_toy_dataset.py {root} --seed 0 '
+            f'--num-train {NUM_TRAIN} --num-valid {NUM_VALID} (deterministic; the first videos '
+            f'are byte-identical for any --num-train)')
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--frame-iters', type=int, default=800,
@@ -142,10 +172,7 @@ def main():
     run_dir = osp.join(args.out, time.strftime('%Y%m%d-%H%M%S'))
     os.makedirs(run_dir, exist_ok=False)
 
-    from mmrvos.datasets.toy_rvos import make_toy_rvos
-    if not osp.isfile(osp.join(DATA, 'meta_expressions', 'valid', 'meta_expressions.json')):
-        print(f'[demo] generating the synthetic benchmark in {DATA}', flush=True)
-        make_toy_rvos(DATA, seed=0)
+    prepare_data(DATA)
 
     results, curves, runners = {}, {}, {}
     stage1 = 'stage 1: frames (shared)'
