@@ -2,8 +2,10 @@
 # Generate the data first: python tools/make_toy_dataset.py data/toy_rvos
 # The toy recipe has two stages (what `make demo` runs, see tools/misc/run_demo.py):
 #   1. referdino_tiny_1xb8-1f_toy-rvos.py: single frames of the static/spatial expressions;
-#   2. this config: clips of 3 consecutive frames, from the stage-1 checkpoint
-#      (--cfg-options load_from=<stage-1 iter_N.pth>); it also trains from scratch, slower.
+#   2. referdino_tiny_1xb3-ft_toy-rvos.py: clips of 3 consecutive frames from the stage-1
+#      checkpoint, frame-level feature path frozen.
+# This config trains every part on clips: from scratch (slower to learn) or from a checkpoint
+# (--cfg-options load_from=...); the stage-2 config inherits its data and optimiser.
 _base_ = [
     '../_base_/models/referdino_tiny.py', '../_base_/datasets/toy_rvos.py',
     '../_base_/default_runtime.py'

@@ -2,15 +2,14 @@
 # synthetic benchmark, as the paper pre-trains on images (RefCOCO as 1-frame clips) before
 # videos. Frames only teach what one frame can show, so the motion expressions (whose target
 # has a pixel-identical look-alike) are left out here; the temporal enhancer is idle on
-# 1-frame clips. Stage 2 (referdino_tiny_1xb2_toy-rvos.py) starts from this checkpoint:
+# 1-frame clips. Stage 2 (referdino_tiny_1xb3-ft_toy-rvos.py) starts from this checkpoint:
 #   python tools/train.py configs/referdino/referdino_tiny_1xb8-1f_toy-rvos.py
-#   python tools/train.py configs/referdino/referdino_tiny_1xb2_toy-rvos.py \
-#       --cfg-options load_from=work_dirs/referdino_tiny_1xb8-1f_toy-rvos/iter_800.pth
+#   python tools/train.py configs/referdino/referdino_tiny_1xb3-ft_toy-rvos.py
 _base_ = './referdino_tiny_1xb2_toy-rvos.py'
 
 # from scratch: lr 5e-4 (warm-up 50 iterations, 10x lower for the last 1/8)
 optim_wrapper = dict(optimizer=dict(lr=5e-4))
-max_iters = 800
+max_iters = 1000
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
@@ -19,7 +18,7 @@ param_scheduler = [
 ]
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=400, max_keep_ckpts=2))
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=2))
 
 train_dataloader = dict(
     batch_size=8,

@@ -30,3 +30,23 @@ def test_dataset_presets_follow_the_official_weights():
     assert weights('referdino_swin-t_8xb1-2e_ref-ytvos.py') == [4, 5, 2, 5, 5, 5]
     assert weights('referdino_swin-t_8xb1-15e_mevis.py') == [2, 1, 1, 5, 5, 2]
     assert weights('referdino_swin-b_8xb1-6e_a2d-sentences.py') == [1, 3, 3, 5, 4, 4]
+
+
+def test_toy_stage2_config_freezes_the_frame_feature_path():
+    """Stage 2 of the toy recipe trains decoder, heads, pixel decoder and temporal enhancer on
+    clips and leaves what stage 1 learnt on frames (Swin, neck, text model, encoder) as is."""
+    from mmdet.registry import MODELS
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'referdino',
+                                   'referdino_tiny_1xb3-ft_toy-rvos.py'))
+    assert cfg.load_from.endswith('referdino_tiny_1xb8-1f_toy-rvos/iter_1000.pth')
+    stage1 = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'referdino',
+                                      'referdino_tiny_1xb8-1f_toy-rvos.py'))
+    assert stage1.train_cfg.max_iters == 1000  # the checkpoint stage 2 loads by default
+    model = MODELS.build(cfg.model)
+    frozen, trained = set(), set()
+    for name, param in model.named_parameters():
+        (trained if param.requires_grad else frozen).add(name.split('.')[0])
+    assert {'backbone', 'neck', 'language_model', 'text_feat_map', 'encoder', 'level_embed',
+            'memory_trans_fc', 'memory_trans_norm'} <= frozen
+    assert trained == {'decoder', 'query_embedding', 'bbox_head', 'pixel_decoder', 'temporal'}
+    assert not frozen & trained

@@ -4,7 +4,8 @@
    20 valid videos) if absent, and refuses a folder that holds a different one;
 2. stage 1 (shared): trains the tiny ReferDINO on single frames of the static and spatial
    expressions (``referdino_tiny_1xb8-1f_toy-rvos.py``), as the paper pre-trains on images;
-3. stage 2: from that checkpoint, trains on clips (``referdino_tiny_1xb2_toy-rvos.py``) for a
+3. stage 2: from that checkpoint, trains on clips (``referdino_tiny_1xb3-ft_toy-rvos.py``:
+   query decoder, heads, pixel decoder and temporal enhancer; frame features frozen) for a
    fixed budget of iterations, once with the temporal enhancer and once without it (tracker +
    temporal decoder off): both runs get the same stage 1 and the same stage-2 budget;
 4. evaluates both on the valid split: J&F overall and by expression type (static / spatial /
@@ -13,7 +14,7 @@
 6. runs ``tools/demo.py`` on the real DAVIS ``judo`` frames beside the repository;
 7. prints the numbers and where the outputs are (``outputs/demo/<timestamp>/summary.json``).
 
-    python tools/misc/run_demo.py [--frame-iters 800] [--clip-iters 300] [--out outputs/demo]
+    python tools/misc/run_demo.py [--frame-iters 1000] [--clip-iters 300] [--out outputs/demo]
 
 Every run writes into a new timestamped folder (nothing is overwritten).
 """
@@ -27,7 +28,7 @@ import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(ROOT, 'configs', 'referdino', 'referdino_tiny_1xb2_toy-rvos.py')
+CONFIG = osp.join(ROOT, 'configs', 'referdino', 'referdino_tiny_1xb3-ft_toy-rvos.py')
 FRAME_CONFIG = osp.join(ROOT, 'configs', 'referdino', 'referdino_tiny_1xb8-1f_toy-rvos.py')
 DATA = osp.join(ROOT, 'data', 'toy_rvos')
 NUM_TRAIN, NUM_VALID = 512, 20  # the benchmark the toy recipe was tuned and reported on
@@ -159,7 +160,7 @@ def prepare_data(root):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--frame-iters', type=int, default=800,
+    parser.add_argument('--frame-iters', type=int, default=1000,
                         help='stage-1 (single-frame) iterations, shared by both runs')
     parser.add_argument('--clip-iters', type=int, default=300,
                         help='stage-2 (clip) iterations per run')
