@@ -14,9 +14,15 @@ _base_ = [
 # from scratch on a small budget: no query pruning (24 queries only; early in training the
 # confidence ranking is noise and would drop the target's queries) and a text-image fusion
 # whose layer scale starts at 0.1 instead of 1e-4 (a value meant for pre-trained models)
+# A query's class logit is the mean of its contrastive logits over the sentence's tokens, not
+# their max (the official rule, kept by the full-size configs): with the max, a query that
+# matches one word ("left", "red") scores high whatever the other words say, and a from-scratch
+# model took long to learn the combinations (stage 1, 1000 iterations, J&F %: max 46.4, mean
+# 55.0; spatial expressions 35.4 -> 52.0, static 62.8 -> 71.1).
 model = dict(
     encoder=dict(fusion_layer_cfg=dict(init_values=0.1)),
-    decoder=dict(drop_rate=0.0))
+    decoder=dict(drop_rate=0.0),
+    bbox_head=dict(token_reduce='mean'))
 
 max_iters = 2000
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)

@@ -186,3 +186,30 @@ def test_assigner_ranks_non_finite_costs_last():
     with pytest.warns(UserWarning, match='non-finite'):
         q, t = assigner.assign(preds, gts, [dict(img_shape=(8, 8))], torch.ones(1, 1, dtype=bool))
     assert q.tolist() == [1] and t.tolist() == [0]  # the confident finite query wins
+
+
+@pytest.mark.parametrize('reduce', ['max', 'mean'])
+def test_class_logit_reduces_the_valid_tokens(reduce):
+    """class logit of a query = max / mean of its contrastive logits over the valid tokens
+    (padded tokens ignored), against the per-token logits computed by hand."""
+    cfg = Config.fromfile(TINY_CONFIG)
+    cfg.model.bbox_head.token_reduce = reduce
+    head = MODELS.build(cfg.model.bbox_head)
+    torch.manual_seed(0)
+    hidden, text = torch.randn(2, 5, 256), torch.randn(2, 7, 256)
+    mask = torch.ones(2, 7, dtype=torch.bool)
+    mask[1, 4:] = False  # the second sentence has 4 tokens
+    got = head.class_logits(0, hidden, text, mask)
+    branch = head.cls_branches[0]
+    per_token = hidden @ text.transpose(1, 2) / 16.0 + branch.bias  # log_scale 'auto': sqrt(256)
+    for b, n in ((0, 7), (1, 4)):
+        tokens = per_token[b, :, :n]
+        want = tokens.max(-1).values if reduce == 'max' else tokens.mean(-1)
+        torch.testing.assert_close(got[b], want)
+
+
+def test_class_logit_rejects_an_unknown_reduction():
+    cfg = Config.fromfile(TINY_CONFIG)
+    cfg.model.bbox_head.token_reduce = 'sum'
+    with pytest.raises(ValueError, match="token_reduce must be 'max' or 'mean'"):
+        MODELS.build(cfg.model.bbox_head)

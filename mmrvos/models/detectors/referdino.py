@@ -156,8 +156,8 @@ class ReferDINO(GroundingDINO):
         layer = self.decoder.num_layers
         output_memory, output_proposals = self.gen_encoder_output_proposals(
             memory, memory_mask, spatial_shapes)
-        enc_logits = self.bbox_head.cls_branches[layer](output_memory, memory_text,
-                                                        text_token_mask).max(-1).values
+        enc_logits = self.bbox_head.class_logits(layer, output_memory, memory_text,
+                                                 text_token_mask)
         enc_coord_unact = self.bbox_head.reg_branches[layer](output_memory) + output_proposals
         topk = torch.topk(enc_logits, k=min(self.num_queries, enc_logits.shape[1]), dim=1)[1]
         enc_cls = torch.gather(enc_logits, 1, topk)

@@ -31,6 +31,10 @@ class ReferDINOHead(GroundingDINOHead):
         share_decoder_reg_branch (bool): one box MLP shared by all decoder layers (the official
             ``dec_pred_bbox_embed_share``); the encoder proposals keep their own. Defaults to
             True.
+        token_reduce (str): how a query's per-token contrastive logits become its class logit:
+            ``'max'`` over the valid tokens (the official rule, default) or their ``'mean'``
+            (the query against the average token: every word counts, not only the best
+            matching one).
         **kwargs: ``GroundingDINOHead`` arguments (``contrastive_cfg``, ``loss_cls``,
             ``loss_bbox``, ``loss_iou``, ``train_cfg`` ...).
     """
@@ -44,8 +48,12 @@ class ReferDINOHead(GroundingDINOHead):
                  loss_proj: Optional[dict] = dict(type='ProjectionLoss', reduction='sum',
                                                   loss_weight=5.0),
                  share_decoder_reg_branch: bool = True,
+                 token_reduce: str = 'max',
                  **kwargs) -> None:
+        if token_reduce not in ('max', 'mean'):
+            raise ValueError(f"token_reduce must be 'max' or 'mean', got {token_reduce!r}")
         self.share_decoder_reg_branch = share_decoder_reg_branch
+        self.token_reduce = token_reduce
         super().__init__(**kwargs)
         self.mask_decoder = MODELS.build(mask_decoder) if mask_decoder else None
         self.loss_mask = MODELS.build(loss_mask) if mask_decoder else None
@@ -63,13 +71,20 @@ class ReferDINOHead(GroundingDINOHead):
     # ------------------------------------------------------------------ prediction
     def class_logits(self, layer_id: int, hidden: Tensor, memory_text: Tensor,
                      text_token_mask: Tensor) -> Tensor:
-        """(B, Q) class logits = max over valid tokens of the contrastive logits.
+        """(B, Q) class logits = max (or mean, ``token_reduce``) over the valid tokens of the
+        contrastive logits.
 
         Args:
+            layer_id (int): decoder layer; ``num_layers`` for the encoder proposals.
             hidden (Tensor): (B, Q, C). memory_text (Tensor): (B, L, C).
             text_token_mask (Tensor): (B, L) True on valid tokens.
         """
-        return self.cls_branches[layer_id](hidden, memory_text, text_token_mask).max(-1).values
+        logits = self.cls_branches[layer_id](hidden, memory_text, text_token_mask)
+        if self.token_reduce == 'max':
+            return logits.max(-1).values
+        valid = text_token_mask[:, None, :]  # (B, 1, L)
+        logits = logits[..., :valid.shape[-1]].masked_fill(~valid, 0.0)
+        return logits.sum(-1) / valid.sum(-1).clamp_min(1)
 
     def boxes(self, layer_id: int, hidden: Tensor, reference: Tensor) -> Tensor:
         """(B, Q, 4) normalised cxcywh boxes from (B, Q, C) embeddings and (B, Q, 4) refs."""
