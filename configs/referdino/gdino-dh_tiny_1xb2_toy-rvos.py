@@ -10,6 +10,7 @@ embed_dims = 256
 model = dict(
     temporal_enhancer=dict(tracker=None),
     bbox_head=dict(
+        token_reduce='mean',  # the toy recipe's class rule (referdino_tiny_1xb2_toy-rvos.py)
         mask_decoder=dict(
             _delete_=True, type='RVOSDynamicMaskHead', embed_dims=embed_dims,
             in_channels=embed_dims, reduced_channels=8, dynamic_channels=8,

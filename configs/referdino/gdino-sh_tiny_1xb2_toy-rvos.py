@@ -10,6 +10,7 @@ embed_dims = 256
 model = dict(
     temporal_enhancer=dict(tracker=None),
     bbox_head=dict(
+        token_reduce='mean',  # the toy recipe's class rule (referdino_tiny_1xb2_toy-rvos.py)
         mask_decoder=dict(
             _delete_=True, type='StaticMaskHead', embed_dims=embed_dims,
             mask_channels=embed_dims, num_mlp_layers=3)))
