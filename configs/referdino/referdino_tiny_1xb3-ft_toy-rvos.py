@@ -2,7 +2,8 @@
 # as the paper fine-tunes with frozen backbones. The frame-level feature path (Swin, neck, text
 # model, text map and cross-modal encoder) stays as stage 1 left it; the query decoder, the
 # heads (box, class, mask decoder), the pixel decoder and the temporal enhancer train on clips.
-# Measured on the toy benchmark from the same stage-1 checkpoint (300 iterations, J&F %):
+# Measured on the toy benchmark from one stage-1 checkpoint (max-over-tokens class rule,
+# 300 iterations, J&F %):
 # training everything at lr 2e-4 lost 9 points on static and 12 on spatial expressions
 # (40.9 overall, below the stage-1 model's 46.7); this config kept spatial (48.0), gained on
 # motion (41.0 vs 33.7) and runs 0.73 s instead of 0.97 s per iteration (48.5 overall).
