@@ -138,3 +138,23 @@ def test_invalid_arguments_are_rejected():
         _decoder(drop_rate=1.0)
     with pytest.raises(ValueError, match='prune_mode'):
         _decoder(prune_mode='greedy')
+
+
+@torch.no_grad()
+def test_ranks_by_the_class_rule_it_is_given():
+    """With ``class_logits`` (the head's own rule, e.g. the mean over tokens), the decoder
+    prunes by those logits, not by the max over ``cls_branches``'s tokens."""
+    torch.manual_seed(0)
+    dec = _decoder(num_layers=1)
+    reg, _ = _branches(1)
+    inp = _inputs(bs=2, num_queries=40)
+    calls = []
+
+    def favour_odd_queries(lid, hidden, text, mask):
+        calls.append((lid, tuple(hidden.shape), bool(mask.all())))
+        return 50.0 * (torch.arange(hidden.shape[1]) % 2 == 1).float().expand(2, -1)
+
+    out = dec(**inp, reg_branches=reg, cls_branches=None, class_logits=favour_odd_queries)
+    assert calls == [(0, (2, 40, D), True)]  # text mask passed as True = valid token
+    for b in range(2):
+        assert sorted(out['keep_indices'][0][b].tolist()) == list(range(1, 40, 2))

@@ -235,7 +235,7 @@ class ReferDINO(GroundingDINO):
             spatial_shapes=dec_in['spatial_shapes'],
             level_start_index=dec_in['level_start_index'],
             valid_ratios=dec_in['valid_ratios'], reg_branches=self.bbox_head.reg_branches,
-            cls_branches=self.bbox_head.cls_branches, memory_text=dec_in['memory_text'],
+            class_logits=self.bbox_head.class_logits, memory_text=dec_in['memory_text'],
             text_attention_mask=dec_in['text_attention_mask'])
         out.update(enc_outputs)
         return out

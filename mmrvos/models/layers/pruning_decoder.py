@@ -1,6 +1,6 @@
 """Confidence-aware query pruning decoder (ReferDINO, Sec. "query pruning")."""
 import math
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 import torch.nn as nn
@@ -87,7 +87,7 @@ class PruningGroundingDinoDecoder(GroundingDinoTransformerDecoder):
 
         Args:
             attn_weights (Tensor): (B, Q, Q) self-attention weights.
-            cls_logits (Tensor): (B, Q) class logits (max over tokens).
+            cls_logits (Tensor): (B, Q) class logits.
             num_keep (int): how many to keep.
         """
         bsz, num_q = cls_logits.shape
@@ -109,6 +109,7 @@ class PruningGroundingDinoDecoder(GroundingDinoTransformerDecoder):
                 cls_branches: Optional[nn.ModuleList] = None,
                 memory_text: Optional[Tensor] = None,
                 text_attention_mask: Optional[Tensor] = None,
+                class_logits: Optional[Callable[..., Tensor]] = None,
                 **kwargs) -> Dict[str, List[Tensor]]:
         """Decode, pruning after each layer.
 
@@ -122,8 +123,11 @@ class PruningGroundingDinoDecoder(GroundingDinoTransformerDecoder):
             valid_ratios (Tensor): (B, levels, 2).
             reg_branches (ModuleList): per-layer box MLPs.
             cls_branches (ModuleList): per-layer contrastive class heads; needed when pruning
-                by confidence.
+                by confidence (class logit = max over the valid tokens).
             memory_text (Tensor): (B, L, C); text_attention_mask (Tensor): (B, L) True = pad.
+            class_logits (callable, optional): ``(layer_id, hidden (B, Q, C), memory_text,
+                text_token_mask (B, L) True = valid) -> (B, Q)``, the head's own class rule
+                (``ReferDINOHead.class_logits``); replaces ``cls_branches`` when given.
 
         Returns:
             dict of per-layer lists (layer ``l`` has ``Q_{l+1}`` queries after pruning):
@@ -137,8 +141,12 @@ class PruningGroundingDinoDecoder(GroundingDinoTransformerDecoder):
         if self_attn_mask is not None and self.drop_rate > 0:
             raise ValueError('query pruning does not support denoising/self-attention masks')
         prune = self.drop_rate > 0
-        if prune and self.prune_mode == 'confidence' and cls_branches is None:
-            raise ValueError('confidence pruning needs cls_branches')
+        if prune and self.prune_mode == 'confidence' and cls_branches is None \
+                and class_logits is None:
+            raise ValueError('confidence pruning needs cls_branches or class_logits')
+        if class_logits is None:
+            def class_logits(lid, hidden, text, mask):
+                return cls_branches[lid](hidden, text, mask).max(-1).values
         text_token_mask = None if text_attention_mask is None else ~text_attention_mask
         bsz = query.shape[0]
         query_ids = torch.arange(query.shape[1], device=query.device).expand(bsz, -1)
@@ -159,10 +167,8 @@ class PruningGroundingDinoDecoder(GroundingDinoTransformerDecoder):
                              inverse_sigmoid(reference_points, eps=1e-3)).sigmoid()
             if prune:
                 num_keep = num_kept_queries(query.shape[1], self.drop_rate)
-                logits = None
                 if self.prune_mode == 'confidence':
-                    logits = cls_branches[lid](self.norm(query), memory_text,
-                                               text_token_mask).max(-1).values
+                    logits = class_logits(lid, self.norm(query), memory_text, text_token_mask)
                 else:
                     logits = query.new_zeros(query.shape[:2])
                 keep = self.select(weights, logits.detach(), num_keep)
