@@ -19,10 +19,20 @@ _base_ = [
 # matches one word ("left", "red") scores high whatever the other words say, and a from-scratch
 # model took long to learn the combinations (stage 1, 1000 iterations, J&F %: max 46.4, mean
 # 55.0; spatial expressions 35.4 -> 52.0, static 62.8 -> 71.1).
+# The toy's shapes (14-26 px) are told apart by the backbone alone (Swin, stride 4 first): two
+# blocks per stage (a shifted window after each plain one) and 8x8-token windows, which hold a
+# whole object at stride 4, instead of the tiny model's one block and 4x4 windows. Most stage-1
+# mistakes were shape confusions (the target's colour, another shape); stage 1 with EMA, J&F %
+# at 1000 iterations: depth 1, window 4: 57.1; depth 2: 58.8; depth 2, window 8: 61.8
+# (spatial 57.1 -> 55.2 -> 59.0), for 0.76 -> 0.84 -> 0.91 s per iteration.
+# The mask decoder runs once for all prediction sets (3 decoder layers + encoder proposals,
+# 24 queries each) instead of once per set: same masks, 12-19 % less time per iteration.
 model = dict(
+    backbone=dict(depths=[2, 2, 2, 2], window_size=8),
     encoder=dict(fusion_layer_cfg=dict(init_values=0.1)),
     decoder=dict(drop_rate=0.0),
-    bbox_head=dict(token_reduce='mean'))
+    bbox_head=dict(token_reduce='mean'),
+    mask_sets_in_one_pass=True)
 
 max_iters = 2000
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)

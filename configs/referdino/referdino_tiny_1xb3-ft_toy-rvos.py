@@ -23,6 +23,9 @@ param_scheduler = [
          milestones=[int(max_iters * 0.875)], gamma=0.1)
 ]
 default_hooks = dict(checkpoint=dict(interval=max_iters))
+# weight average as in stage 1, with a shorter horizon (~100 iterations) for the short schedule;
+# it starts from the loaded stage-1 weights
+custom_hooks = [dict(type='EMAHook', momentum=0.01, priority=49)]
 # the stage-1 checkpoint (where `tools/train.py` writes it by default); a missing file stops
 # the run with its path: this config freezes what only stage 1 trains
 load_from = 'work_dirs/referdino_tiny_1xb8-1f_toy-rvos/iter_1000.pth'

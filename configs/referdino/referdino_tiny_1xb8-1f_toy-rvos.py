@@ -19,6 +19,12 @@ param_scheduler = [
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=2))
+# evaluate and save an exponential moving average of the weights (mmengine's EMAHook; the
+# checkpoint's state_dict holds the average, ema_state_dict the raw weights): on this short,
+# high-lr schedule evaluations 400 iterations apart differed by up to 17 points; with the
+# average (horizon ~200 iterations) J&F rose steadily, 45.0 / 53.0 / 53.6 / 57.1 % at
+# 250 / 500 / 750 / 1000 iterations (tiny backbone, same seed and data; 55.0 % without it)
+custom_hooks = [dict(type='EMAHook', momentum=0.005, priority=49)]
 
 train_dataloader = dict(
     batch_size=8,

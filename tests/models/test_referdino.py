@@ -1,4 +1,6 @@
 """ReferDINO end to end on the tiny config: loss, gradients, chunked video inference."""
+import os.path as osp
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ from mmengine.structures import InstanceData
 
 import mmrvos  # noqa: F401
 from mmrvos.apis import inference_rvos
-from rvos_test_utils import TINY_CONFIG
+from rvos_test_utils import REPO_ROOT, TINY_CONFIG
 
 
 def build_tiny(**overrides):
@@ -213,3 +215,53 @@ def test_class_logit_rejects_an_unknown_reduction():
     cfg.model.bbox_head.token_reduce = 'sum'
     with pytest.raises(ValueError, match="token_reduce must be 'max' or 'mean'"):
         MODELS.build(cfg.model.bbox_head)
+
+
+def test_mask_sets_in_one_pass_give_the_masks_and_gradients_of_one_pass_per_set():
+    per_set, one_pass = build_tiny(), build_tiny(mask_sets_in_one_pass=True)
+    one_pass.load_state_dict(per_set.state_dict())
+    clips = [make_clip(), make_clip(text='the blue square')]
+    inputs = torch.randn(2, 3, 3, 64, 96)
+    outs = []
+    for model in (per_set, one_pass):
+        model.train()
+        torch.manual_seed(0)  # the same dropout draws (the text model's) in both runs
+        outs.append(model.forward_clips(inputs, clips, with_enc=True))
+        sum(o['masks'].square().mean() for o in outs[-1]).backward()
+    # the tiny config prunes queries layer by layer: the sets differ in size
+    sizes = [o['masks'].shape[2] for o in outs[0]]
+    assert len(set(sizes)) > 1, sizes
+    for a, b in zip(*outs):
+        assert a['masks'].shape == b['masks'].shape
+        torch.testing.assert_close(a['masks'], b['masks'], atol=1e-4, rtol=1e-4)
+    grads = [dict(m.bbox_head.mask_decoder.named_parameters()) for m in (per_set, one_pass)]
+    for name, p in grads[0].items():
+        torch.testing.assert_close(p.grad, grads[1][name].grad, atol=1e-4, rtol=1e-3)
+
+
+def test_mask_sets_share_no_self_attention_across_sets():
+    """Without the block-diagonal mask the concatenated sets would attend to each other and
+    change each other's masks: what forward_sets prevents."""
+    model = build_tiny()
+    model.eval()
+    dec = model.bbox_head.mask_decoder
+    torch.manual_seed(1)
+    feats, text = torch.randn(2, 256, 8, 12), torch.randn(2, 5, 256)
+    pad = torch.zeros(2, 5, dtype=torch.bool)
+    sets = [(torch.randn(2, q, 256), torch.rand(2, q, 4) * 0.5 + 0.25) for q in (6, 3)]
+    kw = dict(query_pos_head=model.decoder.ref_point_head)
+    alone = [dec(q, b, feats, text, pad, **kw) for q, b in sets]
+    joint = dec.forward_sets([q for q, _ in sets], [b for _, b in sets], feats, text, pad, **kw)
+    for a, j in zip(alone, joint):
+        torch.testing.assert_close(a, j, atol=1e-4, rtol=1e-4)
+    mixed = dec(torch.cat([q for q, _ in sets], 1), torch.cat([b for _, b in sets], 1), feats,
+                text, pad, **kw)
+    assert not torch.allclose(mixed[:, :6], alone[0], atol=1e-3)
+
+
+def test_mask_sets_in_one_pass_needs_a_decoder_that_can():
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'referdino',
+                                   'gdino-sh_tiny_1xb2_toy-rvos.py'))  # StaticMaskHead
+    cfg.model.mask_sets_in_one_pass = True
+    with pytest.raises(ValueError, match='forward_sets'):
+        MODELS.build(cfg.model)

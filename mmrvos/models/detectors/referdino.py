@@ -73,13 +73,18 @@ class ReferDINO(GroundingDINO):
             the mask decoder, whose self-attention then sees the same queries as in training,
             as the official code; 'selected': only the selected sequences, cheaper, an
             approximation).
+        mask_sets_in_one_pass (bool): in training, run the mask decoder once for all
+            prediction sets (every decoder layer and the encoder proposals) instead of once
+            per set; same masks, F_seg projected once. Pays for few queries (the CPU toy
+            recipe: ~12 % of a training step); with hundreds of queries per set the joint
+            self-attention costs more than it saves. Defaults to False.
     """
 
     def __init__(self, *args, pixel_decoder: dict,
                  temporal_enhancer: Optional[dict] = dict(type='TemporalEnhancer'),
                  enc_mask_loss: bool = True, lora: Optional[dict] = None,
                  trainable: Optional[Sequence[str]] = None, encoder_cp: int = 0,
-                 **kwargs) -> None:
+                 mask_sets_in_one_pass: bool = False, **kwargs) -> None:
         # DINO requires a denoising generator; ReferDINO uses no denoising queries and
         # removes it after construction.
         kwargs.setdefault('dn_cfg', dict(label_noise_scale=0.5, box_noise_scale=1.0,
@@ -89,6 +94,11 @@ class ReferDINO(GroundingDINO):
         self.pixel_decoder = MODELS.build(pixel_decoder)
         self.temporal = MODELS.build(temporal_enhancer) if temporal_enhancer else None
         self.enc_mask_loss = enc_mask_loss
+        self.mask_sets_in_one_pass = mask_sets_in_one_pass
+        if mask_sets_in_one_pass and not hasattr(self.bbox_head.mask_decoder, 'forward_sets'):
+            raise ValueError('mask_sets_in_one_pass needs a mask decoder with forward_sets '
+                             f'(GroundingMaskDecoder), got '
+                             f'{type(self.bbox_head.mask_decoder).__name__}')
         self.test_cfg = {**dict(chunk_size=36, select='top1', score_thr=0.2, mask_thr=0.5,
                                 mask_queries='all'), **(self.test_cfg or {})}
         if self.test_cfg['mask_queries'] not in ('all', 'selected'):
@@ -274,10 +284,14 @@ class ReferDINO(GroundingDINO):
 
     def predict_masks(self, hidden: Tensor, boxes: Tensor, encoded: Dict) -> Tensor:
         """Mask logits (B, Q, H/4, W/4) for (B, Q, C) embeddings and (B, Q, 4) boxes."""
-        return self.bbox_head.mask_decoder(
-            hidden, boxes, encoded['mask_feats'], encoded['memory_text'],
-            ~encoded['text_token_mask'], encoded['mask_padding'], encoded['valid_ratio'],
-            query_pos_head=self.decoder.ref_point_head)
+        return self.bbox_head.mask_decoder(hidden, boxes, *self._mask_context(encoded),
+                                           query_pos_head=self.decoder.ref_point_head)
+
+    @staticmethod
+    def _mask_context(encoded: Dict) -> tuple:
+        """The mask decoder's frame inputs: F_seg, text, text padding, pixel padding, ratio."""
+        return (encoded['mask_feats'], encoded['memory_text'], ~encoded['text_token_mask'],
+                encoded['mask_padding'], encoded['valid_ratio'])
 
     def forward_clips(self, batch_inputs: Tensor, batch_data_samples: List[TrackDataSample],
                       with_enc: bool = True) -> List[Dict[str, Tensor]]:
@@ -296,24 +310,38 @@ class ReferDINO(GroundingDINO):
         decoded = self.decode_frames(encoded)
         mem_text, tmask = encoded['memory_text'], encoded['text_token_mask']
         times = _frame_times(frame_samples, n, t, frames.device)
-        outputs = []
+        outputs, mask_inputs = [], []
         for lid, (hidden, ref) in enumerate(zip(decoded['hidden_states'],
                                                 decoded['references'])):
             hidden, ref, _ = self.temporal_layer(hidden, ref, mem_text, tmask, n, t, times)
             cls = self.bbox_head.class_logits(lid, hidden, mem_text, tmask)
             boxes = self.bbox_head.boxes(lid, hidden, ref)
-            masks = self.predict_masks(hidden, boxes, encoded) \
-                if self.bbox_head.mask_decoder is not None else None
-            outputs.append(self._to_clip_shape(dict(cls=cls, boxes=boxes, masks=masks), n, t))
+            outputs.append(dict(cls=cls, boxes=boxes, masks=None))
+            mask_inputs.append((hidden, boxes))
         if with_enc:
-            masks = None
-            if self.enc_mask_loss and self.bbox_head.mask_decoder is not None:
-                masks = self.predict_masks(decoded['enc_embed'], decoded['enc_boxes'], encoded)
-            enc = self._to_clip_shape(dict(cls=decoded['enc_cls'], boxes=decoded['enc_boxes'],
-                                           masks=masks), n, t)
-            enc['name'] = 'enc'
+            enc = dict(cls=decoded['enc_cls'], boxes=decoded['enc_boxes'], masks=None,
+                       name='enc')
             outputs.append(enc)
-        return outputs
+            if self.enc_mask_loss:
+                mask_inputs.append((decoded['enc_embed'], decoded['enc_boxes']))
+        if self.bbox_head.mask_decoder is not None:
+            for out, masks in zip(outputs, self.predict_mask_sets(mask_inputs, encoded)):
+                out['masks'] = masks
+        return [self._to_clip_shape(out, n, t) for out in outputs]
+
+    def predict_mask_sets(self, sets: List[Tuple[Tensor, Tensor]], encoded: Dict) -> List[Tensor]:
+        """Mask logits of several (embeddings (B, Q_i, C), boxes (B, Q_i, 4)) sets on the
+        same frames: one mask-decoder pass per set, or one for all of them
+        (``mask_sets_in_one_pass``, same result, see
+        :meth:`GroundingMaskDecoder.forward_sets`)."""
+        if not sets:
+            return []
+        if not self.mask_sets_in_one_pass:
+            return [self.predict_masks(hidden, boxes, encoded) for hidden, boxes in sets]
+        hidden, boxes = zip(*sets)
+        return self.bbox_head.mask_decoder.forward_sets(
+            hidden, boxes, *self._mask_context(encoded),
+            query_pos_head=self.decoder.ref_point_head)
 
     @staticmethod
     def _to_clip_shape(out: Dict, n: int, t: int) -> Dict:

@@ -1,6 +1,6 @@
 """Grounding-guided deformable mask decoder."""
 import copy
-from typing import Optional
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -63,7 +63,8 @@ class GroundingMaskDecoder(BaseModule):
                 memory_text: Tensor, text_attention_mask: Optional[Tensor],
                 mask_padding: Optional[Tensor] = None,
                 valid_ratio: Optional[Tensor] = None,
-                query_pos_head: Optional[nn.Module] = None) -> Tensor:
+                query_pos_head: Optional[nn.Module] = None,
+                self_attn_mask: Optional[Tensor] = None) -> Tensor:
         """Predict mask logits.
 
         Args:
@@ -76,6 +77,8 @@ class GroundingMaskDecoder(BaseModule):
             valid_ratio (Tensor, optional): (B, 2) valid (w, h) fraction of F_seg.
             query_pos_head (nn.Module, optional): box -> query-position MLP, required when the
                 decoder has no ``ref_point_head`` of its own.
+            self_attn_mask (Tensor, optional): (Q, Q) bool, True where query i may not attend
+                to query j.
 
         Returns:
             Tensor: (B, Q, h, w) mask logits.
@@ -98,5 +101,34 @@ class GroundingMaskDecoder(BaseModule):
             x = layer(x, query_pos=query_pos, value=value, key_padding_mask=padding,
                       spatial_shapes=spatial_shapes, level_start_index=level_start,
                       reference_points=ref, memory_text=memory_text,
-                      text_attention_mask=text_attention_mask)
+                      text_attention_mask=text_attention_mask, self_attn_mask=self_attn_mask)
         return torch.einsum('bqc,bchw->bqhw', x, mask_feats)
+
+    def forward_sets(self, queries: Sequence[Tensor], boxes: Sequence[Tensor],
+                     *args, **kwargs) -> List[Tensor]:
+        """Mask logits of several query sets (e.g. every decoder layer's and the encoder
+        proposals) on the same frames in one pass: the sets are concatenated along the
+        queries and a block-diagonal self-attention mask keeps each set to itself, so every
+        set gets the masks :meth:`forward` gives it alone, while F_seg is projected once
+        instead of once per set (the deformable attention's value projection dominates the
+        decoder's cost when the sets are small). The self-attention grows with (sum Q_i)^2,
+        so this pays for few queries (CPU, toy configs), not for 900 per set.
+
+        Args:
+            queries (list[Tensor]): (B, Q_i, C) per set. boxes (list[Tensor]): (B, Q_i, 4).
+            *args, **kwargs: the other :meth:`forward` arguments (shared by the sets).
+
+        Returns:
+            list[Tensor]: (B, Q_i, h, w) mask logits per set.
+        """
+        if len(queries) != len(boxes) or not queries:
+            raise ValueError(f'forward_sets needs as many box sets as query sets (at least '
+                             f'one), got {len(queries)} and {len(boxes)}')
+        sizes = [q.shape[1] for q in queries]
+        group = torch.repeat_interleave(
+            torch.arange(len(sizes), device=queries[0].device),
+            torch.as_tensor(sizes, device=queries[0].device))
+        blocked = group[:, None] != group[None, :]
+        masks = self.forward(torch.cat(list(queries), 1), torch.cat(list(boxes), 1), *args,
+                             self_attn_mask=blocked, **kwargs)
+        return list(masks.split(sizes, dim=1))
