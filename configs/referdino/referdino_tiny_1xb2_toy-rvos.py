@@ -24,7 +24,8 @@ _base_ = [
 # whole object at stride 4, instead of the tiny model's one block and 4x4 windows. Most stage-1
 # mistakes were shape confusions (the target's colour, another shape); stage 1 with EMA, J&F %
 # at 1000 iterations: depth 1, window 4: 57.1; depth 2: 58.8; depth 2, window 8: 61.8
-# (spatial 57.1 -> 55.2 -> 59.0), for 0.76 -> 0.84 -> 0.91 s per iteration.
+# (single runs: a repeat of the last one scored 55.5, see README, Synthetic benchmark), for
+# 0.76 -> 0.84 -> 0.91 s per iteration.
 # The mask decoder runs once for all prediction sets (3 decoder layers + encoder proposals,
 # 24 queries each) instead of once per set: same masks, 12-19 % less time per iteration.
 model = dict(
