@@ -27,7 +27,7 @@ _base_ = [
 # (single runs: a repeat of the last one scored 55.5, see README, Synthetic benchmark), for
 # 0.76 -> 0.84 -> 0.91 s per iteration.
 # The mask decoder runs once for all prediction sets (3 decoder layers + encoder proposals,
-# 24 queries each) instead of once per set: same masks, 12-19 % less time per iteration.
+# 24 queries each) instead of once per set: same masks, 19-24 % less time per iteration.
 model = dict(
     backbone=dict(depths=[2, 2, 2, 2], window_size=8),
     encoder=dict(fusion_layer_cfg=dict(init_values=0.1)),

@@ -76,7 +76,7 @@ class ReferDINO(GroundingDINO):
         mask_sets_in_one_pass (bool): in training, run the mask decoder once for all
             prediction sets (every decoder layer and the encoder proposals) instead of once
             per set; same masks, F_seg projected once. Pays for few queries (the CPU toy
-            recipe: ~12 % of a training step); with hundreds of queries per set the joint
+            recipe: 19-24 % of a training step); with hundreds of queries per set the joint
             self-attention costs more than it saves. Defaults to False.
     """
 
