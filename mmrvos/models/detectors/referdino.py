@@ -310,23 +310,24 @@ class ReferDINO(GroundingDINO):
         decoded = self.decode_frames(encoded)
         mem_text, tmask = encoded['memory_text'], encoded['text_token_mask']
         times = _frame_times(frame_samples, n, t, frames.device)
-        outputs, mask_inputs = [], []
+        outputs, mask_sets = [], []  # mask_sets: (output it belongs to, embeddings, boxes)
         for lid, (hidden, ref) in enumerate(zip(decoded['hidden_states'],
                                                 decoded['references'])):
             hidden, ref, _ = self.temporal_layer(hidden, ref, mem_text, tmask, n, t, times)
             cls = self.bbox_head.class_logits(lid, hidden, mem_text, tmask)
             boxes = self.bbox_head.boxes(lid, hidden, ref)
             outputs.append(dict(cls=cls, boxes=boxes, masks=None))
-            mask_inputs.append((hidden, boxes))
+            mask_sets.append((outputs[-1], hidden, boxes))
         if with_enc:
             enc = dict(cls=decoded['enc_cls'], boxes=decoded['enc_boxes'], masks=None,
                        name='enc')
             outputs.append(enc)
             if self.enc_mask_loss:
-                mask_inputs.append((decoded['enc_embed'], decoded['enc_boxes']))
+                mask_sets.append((enc, decoded['enc_embed'], decoded['enc_boxes']))
         if self.bbox_head.mask_decoder is not None:
-            for out, masks in zip(outputs, self.predict_mask_sets(mask_inputs, encoded)):
-                out['masks'] = masks
+            masks = self.predict_mask_sets([(h, b) for _, h, b in mask_sets], encoded)
+            for (out, _, _), set_masks in zip(mask_sets, masks):
+                out['masks'] = set_masks
         return [self._to_clip_shape(out, n, t) for out in outputs]
 
     def predict_mask_sets(self, sets: List[Tuple[Tensor, Tensor]], encoded: Dict) -> List[Tensor]:
