@@ -168,7 +168,11 @@ def main():
                         help='valid evaluations per stage-2 run (learning curve points)')
     parser.add_argument('--out', default=osp.join(ROOT, 'outputs', 'demo'))
     parser.add_argument('--skip-ablation', action='store_true')
+    parser.add_argument('--seed', type=int, default=None,
+                        help="random seed of every run (default: the configs' seed, 0); "
+                        'from-scratch runs on this budget vary by several points between seeds')
     args = parser.parse_args()
+    seeded = [] if args.seed is None else [f'randomness.seed={args.seed}']
     t_start = time.time()
     run_dir = osp.join(args.out, time.strftime('%Y%m%d-%H%M%S'))
     os.makedirs(run_dir, exist_ok=False)
@@ -180,7 +184,7 @@ def main():
     work = osp.join(run_dir, 'stage1_frames')
     print(f'[demo] {stage1}: {args.frame_iters} iterations -> {work}', flush=True)
     t0 = time.time()
-    train(FRAME_CONFIG, work, args.frame_iters, 1)
+    train(FRAME_CONFIG, work, args.frame_iters, 1, seeded)
     losses, evals = read_curve(work)
     curves[stage1] = (losses, evals, 0)
     results[stage1] = dict(minutes=(time.time() - t0) / 60, work_dir=work,
@@ -196,7 +200,7 @@ def main():
               f'{work}', flush=True)
         t0 = time.time()
         runners[name] = train(CONFIG, work, args.clip_iters, args.eval_points,
-                              [f'load_from={stage1_ckpt}', *extra])
+                              [f'load_from={stage1_ckpt}', *seeded, *extra])
         losses, evals = read_curve(work)
         curves[name] = (losses, evals, args.frame_iters)
         final = evals[-1][1] if evals else {}
@@ -215,13 +219,15 @@ def main():
                             'the person kneeling on the red mat at the left', '--config',
                             CONFIG, '--checkpoint', ckpt, '--out-dir', judo_out])
     summary = dict(frame_iterations=args.frame_iters, clip_iterations=args.clip_iters,
-                   results=results, learning_curve=curve_png,
-                   overlays=gifs, judo_demo=judo_out, minutes=(time.time() - t_start) / 60)
+                   seed=runners['ReferDINO'].cfg.get('randomness', {}).get('seed'),
+                   results=results, learning_curve=curve_png, overlays=gifs,
+                   judo_demo=judo_out, minutes=(time.time() - t_start) / 60)
     with open(osp.join(run_dir, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=1)
 
     print('\n[demo] synthetic benchmark, valid split, J&F (%): stage 1 '
-          f'{args.frame_iters} iterations on frames, then {args.clip_iters} on clips per run:')
+          f'{args.frame_iters} iterations on frames, then {args.clip_iters} on clips per run '
+          f'(seed {summary["seed"]}):')
     print(f'{"run":<26} {"all":>7} {"static":>7} {"spatial":>8} {"motion":>7} {"min":>6}')
     for name, r in results.items():
         print(f'{name:<26} {r.get("J&F", float("nan")):>7.2f} '
