@@ -8,8 +8,9 @@
 _base_ = './referdino_tiny_1xb2_toy-rvos.py'
 
 # from scratch: lr 3e-4 (warm-up 50 iterations, 10x lower for the last 1/8). With 5e-4 the loss
-# stayed on its plateau (~22) until iteration ~550-875; with 3e-4 it left it at ~400-650 and
-# ended lower (10 vs 11-12). J&F % at 1000 iterations, seeds 0 / 1: 5e-4 55.5 / 57.1,
+# stayed on its plateau (~22) until iteration ~800 / ~500 (seeds 0 / 1); with 3e-4 it left it at
+# ~600 / ~350 and ended lower (last 100 iterations 10.2 / 9.9 vs 13.0 / 11.4).
+# J&F % at 1000 iterations, seeds 0 / 1: 5e-4 55.5 / 57.1,
 # 3e-4 62.1 / 56.9 (spatial expressions 43.2 / 54.6 -> 59.9 / 58.5)
 optim_wrapper = dict(optimizer=dict(lr=3e-4))
 max_iters = 1000
