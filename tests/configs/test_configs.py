@@ -38,10 +38,12 @@ def test_toy_stage2_config_freezes_the_frame_feature_path():
     from mmdet.registry import MODELS
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'referdino',
                                    'referdino_tiny_1xb3-ft_toy-rvos.py'))
-    assert cfg.load_from.endswith('referdino_tiny_1xb8-1f_toy-rvos/iter_1000.pth')
     stage1 = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'referdino',
                                       'referdino_tiny_1xb8-1f_toy-rvos.py'))
-    assert stage1.train_cfg.max_iters == 1000  # the checkpoint stage 2 loads by default
+    # by default stage 2 loads the last checkpoint stage 1 writes with tools/train.py
+    last = stage1.train_cfg.max_iters
+    assert last % stage1.default_hooks.checkpoint.interval == 0
+    assert cfg.load_from == f'work_dirs/referdino_tiny_1xb8-1f_toy-rvos/iter_{last}.pth'
     model = MODELS.build(cfg.model)
     frozen, trained = set(), set()
     for name, param in model.named_parameters():
