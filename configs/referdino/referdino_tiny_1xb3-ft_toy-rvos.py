@@ -28,4 +28,4 @@ default_hooks = dict(checkpoint=dict(interval=max_iters))
 custom_hooks = [dict(type='EMAHook', momentum=0.01, priority=49)]
 # the stage-1 checkpoint (where `tools/train.py` writes it by default); a missing file stops
 # the run with its path: this config freezes what only stage 1 trains
-load_from = 'work_dirs/referdino_tiny_1xb8-1f_toy-rvos/iter_1200.pth'
+load_from = 'work_dirs/referdino_tiny_1xb8-1f_toy-rvos/iter_1000.pth'

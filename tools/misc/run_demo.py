@@ -14,7 +14,7 @@
 6. runs ``tools/demo.py`` on the real DAVIS ``judo`` frames beside the repository;
 7. prints the numbers and where the outputs are (``outputs/demo/<timestamp>/summary.json``).
 
-    python tools/misc/run_demo.py [--frame-iters 1200] [--clip-iters 300] [--out outputs/demo]
+    python tools/misc/run_demo.py [--frame-iters 1000] [--clip-iters 300] [--out outputs/demo]
 
 Every run writes into a new timestamped folder (nothing is overwritten).
 """
@@ -160,7 +160,7 @@ def prepare_data(root):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--frame-iters', type=int, default=1200,
+    parser.add_argument('--frame-iters', type=int, default=1000,
                         help='stage-1 (single-frame) iterations, shared by both runs')
     parser.add_argument('--clip-iters', type=int, default=300,
                         help='stage-2 (clip) iterations per run')
