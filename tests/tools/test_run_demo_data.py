@@ -1,20 +1,16 @@
 """`make demo`'s data step: it generates the benchmark its recipe was tuned on and refuses a
 folder that holds anything else (never mixes a new benchmark into a user's folder)."""
-import importlib.util
 import json
 import os.path as osp
 
 import pytest
 
-from rvos_test_utils import REPO_ROOT
+from rvos_test_utils import load_script
 
 
 @pytest.fixture
 def run_demo(monkeypatch):
-    spec = importlib.util.spec_from_file_location(
-        'mmrvos_run_demo_under_test', osp.join(REPO_ROOT, 'tools', 'misc', 'run_demo.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script('tools/misc/run_demo.py')
     # a small benchmark keeps the test fast; the logic is the same for the recipe's 512 / 20
     monkeypatch.setattr(mod, 'NUM_TRAIN', 3)
     monkeypatch.setattr(mod, 'NUM_VALID', 2)

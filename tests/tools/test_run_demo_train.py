@@ -1,20 +1,14 @@
 """`make demo`'s training step: the budget, learning-rate drop, evaluation points and seed it
 hands to tools/train.py (the runs themselves are what `make demo` measures)."""
-import importlib.util
-import os.path as osp
 
 import pytest
 
-from rvos_test_utils import REPO_ROOT
+from rvos_test_utils import load_script
 
 
 @pytest.fixture
 def run_demo():
-    spec = importlib.util.spec_from_file_location(
-        'mmrvos_run_demo_train_under_test', osp.join(REPO_ROOT, 'tools', 'misc', 'run_demo.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script('tools/misc/run_demo.py')
 
 
 class _RecordingTrain:

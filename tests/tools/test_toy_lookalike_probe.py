@@ -1,6 +1,5 @@
 """tools/analysis_tools/toy_lookalike_probe.py: target vs look-alike scores of motion
 expressions on the synthetic benchmark."""
-import importlib.util
 import json
 import math
 import os.path as osp
@@ -10,19 +9,14 @@ import pytest
 import torch
 
 from mmrvos.datasets.toy_rvos import make_toy_rvos
-from rvos_test_utils import REPO_ROOT
+from rvos_test_utils import REPO_ROOT, load_script
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'referdino', 'referdino_tiny_1xb3-ft_toy-rvos.py')
 
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location(
-        'mmrvos_lookalike_probe_under_test',
-        osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'toy_lookalike_probe.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script('tools/analysis_tools/toy_lookalike_probe.py')
 
 
 def test_sequence_ious_average_over_frames_where_the_object_is(tool):

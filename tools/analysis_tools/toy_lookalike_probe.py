@@ -22,7 +22,6 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import torch
-from PIL import Image
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -41,13 +40,12 @@ def sequence_ious(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     if pred.shape[0] != gt.shape[0] or pred.shape[2:] != gt.shape[1:]:
         raise ValueError(f'predicted masks {pred.shape} and ground truth {gt.shape} differ in '
                          'frames or size')
+    from mmrvos.evaluation.functional import region_jaccard
     present = gt.reshape(len(gt), -1).any(1)
     if not present.any():
         return np.zeros(pred.shape[1])
-    p, g = pred[present], gt[present][:, None]
-    inter = (p & g).sum((2, 3))
-    union = (p | g).sum((2, 3))
-    return (inter / np.maximum(union, 1)).mean(0)
+    return np.array([region_jaccard(gt[present], pred[present, q]).mean()
+                     for q in range(pred.shape[1])])
 
 
 def best_covering_score(scores: np.ndarray, ious: np.ndarray, iou_thr: float) -> float:
@@ -74,13 +72,10 @@ def summarise(rows: List[Dict]) -> Dict:
 
 
 def _object_masks(ann_dir: str, frames: List[str], obj_id: str) -> np.ndarray:
-    masks = []
-    for name in frames:
-        path = osp.join(ann_dir, f'{name}.png')
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'annotation not found: {path}')
-        masks.append(np.array(Image.open(path)) == int(obj_id))
-    return np.stack(masks)
+    """(T, H, W) bool masks of one object from the index PNGs of ``frames``."""
+    from mmrvos.evaluation.functional import read_index_png
+    return np.stack([read_index_png(osp.join(ann_dir, f'{name}.png')) == int(obj_id)
+                     for name in frames])
 
 
 def zero_motion_embed(model) -> None:
