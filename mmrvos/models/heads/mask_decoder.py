@@ -36,12 +36,23 @@ class GroundingMaskDecoder(BaseModule):
         with_ref_point_head (bool): own the MLP that embeds the reference boxes into query
             positions. False (default, as the official code) uses the ``query_pos_head`` given
             to :meth:`forward`: the transformer decoder's ``ref_point_head``.
+        box_prior (bool): extension, off in the official model: add to each query's mask
+            logits ``-s * (u^2 + v^2)``, with (u, v) a pixel's offset from the query's
+            predicted box centre in units of the box's half width and half height and ``s`` a
+            learnt positive scale (starts at ``box_prior_init``). The dot product with F_seg
+            is translation invariant, so it lights up every pixel that looks like the
+            target (same colour, a look-alike) unless F_seg learns to encode position; the
+            prior ties the mask to the box. Gradients reach the box. Defaults to False.
+        box_prior_init (float): initial ``s``. Defaults to 0.5.
     """
 
     def __init__(self, num_layers: int = 3, layer_cfg: dict = DEFAULT_MASK_LAYER,
                  with_text_cross_attn: bool = True, with_deformable_attn: bool = True,
-                 with_ref_point_head: bool = False, init_cfg=None) -> None:
+                 with_ref_point_head: bool = False, box_prior: bool = False,
+                 box_prior_init: float = 0.5, init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if box_prior and box_prior_init <= 0:
+            raise ValueError(f'box_prior_init must be positive, got {box_prior_init}')
         layer_cfg = copy.deepcopy(layer_cfg)
         self.layers = nn.ModuleList([
             SwitchableGroundingDecoderLayer(
@@ -53,6 +64,9 @@ class GroundingMaskDecoder(BaseModule):
         self.embed_dims = embed_dims
         self.ref_point_head = MLP(embed_dims * 2, embed_dims, embed_dims, 2) \
             if with_ref_point_head else None
+        # log of the prior's scale s (kept positive through exp)
+        self.box_prior_log_scale = nn.Parameter(
+            torch.tensor(float(box_prior_init)).log()) if box_prior else None
 
     def init_weights(self) -> None:
         super().init_weights()
@@ -102,7 +116,30 @@ class GroundingMaskDecoder(BaseModule):
                       spatial_shapes=spatial_shapes, level_start_index=level_start,
                       reference_points=ref, memory_text=memory_text,
                       text_attention_mask=text_attention_mask, self_attn_mask=self_attn_mask)
-        return torch.einsum('bqc,bchw->bqhw', x, mask_feats)
+        logits = torch.einsum('bqc,bchw->bqhw', x, mask_feats)
+        if self.box_prior_log_scale is not None:
+            logits = logits + self.box_prior(ref[:, :, 0], h, w)
+        return logits
+
+    def box_prior(self, boxes: Tensor, h: int, w: int) -> Tensor:
+        """The box prior's logits ``-s * (u^2 + v^2)``.
+
+        Args:
+            boxes (Tensor): (B, Q, 4) cxcywh, normalised to the (padded) map.
+            h, w (int): map size.
+
+        Returns:
+            Tensor: (B, Q, h, w).
+        """
+        ys = (torch.arange(h, device=boxes.device, dtype=boxes.dtype) + 0.5) / h
+        xs = (torch.arange(w, device=boxes.device, dtype=boxes.dtype) + 0.5) / w
+        # half sizes of at least one map cell, so that a collapsed box stays finite
+        half_w = (boxes[..., 2] / 2).clamp(min=1.0 / w)[..., None]
+        half_h = (boxes[..., 3] / 2).clamp(min=1.0 / h)[..., None]
+        u = (xs - boxes[..., 0:1]) / half_w
+        v = (ys - boxes[..., 1:2]) / half_h
+        dist = v.square()[..., :, None] + u.square()[..., None, :]
+        return -self.box_prior_log_scale.exp() * dist
 
     def forward_sets(self, queries: Sequence[Tensor], boxes: Sequence[Tensor],
                      *args, **kwargs) -> List[Tensor]:
