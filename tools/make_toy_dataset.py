@@ -2,7 +2,7 @@
 
 Example::
 
-    python tools/make_toy_dataset.py data/toy_rvos --seed 0 --num-train 512 --num-valid 20
+    python tools/make_toy_dataset.py data/toy_rvos --seed 0 --num-train 2048 --num-valid 20
 
 The output is byte-for-byte identical for the same arguments.
 """
@@ -27,7 +27,7 @@ def parse_args():
     parser = argparse.ArgumentParser(description='Generate the toy RVOS benchmark')
     parser.add_argument('out_dir', help='dataset root to write')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--num-train', type=int, default=512)
+    parser.add_argument('--num-train', type=int, default=2048)
     parser.add_argument('--num-valid', type=int, default=20)
     parser.add_argument('--num-frames', type=int, default=10)
     parser.add_argument('--width', type=int, default=160)

@@ -13,7 +13,8 @@ _base_ = './referdino_tiny_1xb2_toy-rvos.py'
 # J&F % at 1000 iterations, seeds 0 / 1: 5e-4 55.5 / 57.1,
 # 3e-4 62.1 / 56.9 (spatial expressions 43.2 / 54.6 -> 59.9 / 58.5)
 optim_wrapper = dict(optimizer=dict(lr=3e-4))
-# 1000 iterations (0.69 s each on 2 cores). 1200 reached 64.9 % J&F and loss 8.0 (1000: 62.1 %,
+# 1000 iterations (~0.7 s each on 2 cores). Before the box prior and the 2048 videos, 1200
+# reached 64.9 % J&F and loss 8.0 (1000: 62.1 %,
 # 10.2; seed 0), but the demo after stage 2 only 63.1 % (1000: 62.4 %) for 2.3 more minutes of
 # its 30-minute budget, which a slow host already strains: kept at 1000.
 max_iters = 1000

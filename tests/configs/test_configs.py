@@ -52,3 +52,16 @@ def test_toy_stage2_config_freezes_the_frame_feature_path():
             'memory_trans_fc', 'memory_trans_norm'} <= frozen
     assert trained == {'decoder', 'query_embedding', 'bbox_head', 'pixel_decoder', 'temporal'}
     assert not frozen & trained
+
+
+def test_box_prior_is_a_toy_recipe_extension_only():
+    """The toy recipe (both stages) ties masks to boxes; the paper's configs keep the official
+    mask decoder, so converted official checkpoints load without an extra parameter."""
+    def prior(name):
+        cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'referdino', name))
+        return cfg.model.bbox_head.mask_decoder.get('box_prior', False)
+    for name in ('referdino_tiny_1xb8-1f_toy-rvos.py', 'referdino_tiny_1xb3-ft_toy-rvos.py'):
+        assert prior(name) is True, name
+    for name in ('referdino_swin-t_8xb1-2e_ref-ytvos.py', 'referdino_swin-b_8xb1-2e_ref-ytvos.py',
+                 'referdino_swin-t_8xb1-15e_mevis.py'):
+        assert prior(name) is False, name

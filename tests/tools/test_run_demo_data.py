@@ -11,7 +11,7 @@ from rvos_test_utils import load_script
 @pytest.fixture
 def run_demo(monkeypatch):
     mod = load_script('tools/misc/run_demo.py')
-    # a small benchmark keeps the test fast; the logic is the same for the recipe's 512 / 20
+    # a small benchmark keeps the test fast; the logic is the same for the recipe's 2048 / 20
     monkeypatch.setattr(mod, 'NUM_TRAIN', 3)
     monkeypatch.setattr(mod, 'NUM_VALID', 2)
     return mod

@@ -1,6 +1,6 @@
 """The main job end to end (``make demo``).
 
-1. generates the synthetic benchmark (``data/toy_rvos``, deterministic, seed 0, 512 train and
+1. generates the synthetic benchmark (``data/toy_rvos``, deterministic, seed 0, 2048 train and
    20 valid videos) if absent, and refuses a folder that holds a different one;
 2. stage 1 (shared): trains the tiny ReferDINO on single frames of the static and spatial
    expressions (``referdino_tiny_1xb8-1f_toy-rvos.py``), as the paper pre-trains on images;
@@ -31,7 +31,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'referdino', 'referdino_tiny_1xb3-ft_toy-rvos.py')
 FRAME_CONFIG = osp.join(ROOT, 'configs', 'referdino', 'referdino_tiny_1xb8-1f_toy-rvos.py')
 DATA = osp.join(ROOT, 'data', 'toy_rvos')
-NUM_TRAIN, NUM_VALID = 512, 20  # the benchmark the toy recipe was tuned and reported on
+NUM_TRAIN, NUM_VALID = 2048, 20  # the benchmark the toy recipe was tuned and reported on
 JUDO = osp.normpath(osp.join(ROOT, '..', 'shared', 'fixtures', 'davis-judo'))
 
 
