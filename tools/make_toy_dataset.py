@@ -23,12 +23,12 @@ def _load_generator():
     return module
 
 
-def parse_args():
+def parse_args(toy):
     parser = argparse.ArgumentParser(description='Generate the toy RVOS benchmark')
     parser.add_argument('out_dir', help='dataset root to write')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--num-train', type=int, default=2048)
-    parser.add_argument('--num-valid', type=int, default=20)
+    parser.add_argument('--num-train', type=int, default=toy.NUM_TRAIN_VIDEOS)
+    parser.add_argument('--num-valid', type=int, default=toy.NUM_VALID_VIDEOS)
     parser.add_argument('--num-frames', type=int, default=10)
     parser.add_argument('--width', type=int, default=160)
     parser.add_argument('--height', type=int, default=128)
@@ -36,8 +36,8 @@ def parse_args():
 
 
 def main():
-    args = parse_args()
     toy = _load_generator()
+    args = parse_args(toy)
     stats = toy.make_toy_rvos(args.out_dir, seed=args.seed, num_train=args.num_train,
                               num_valid=args.num_valid, num_frames=args.num_frames,
                               size=(args.width, args.height))

@@ -27,11 +27,13 @@ import re
 import sys
 import time
 
+from mmrvos.datasets.toy_rvos import NUM_TRAIN_VIDEOS, NUM_VALID_VIDEOS, make_toy_rvos
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'referdino', 'referdino_tiny_1xb3-ft_toy-rvos.py')
 FRAME_CONFIG = osp.join(ROOT, 'configs', 'referdino', 'referdino_tiny_1xb8-1f_toy-rvos.py')
 DATA = osp.join(ROOT, 'data', 'toy_rvos')
-NUM_TRAIN, NUM_VALID = 2048, 20  # the benchmark the toy recipe was tuned and reported on
+NUM_TRAIN, NUM_VALID = NUM_TRAIN_VIDEOS, NUM_VALID_VIDEOS  # what the recipe was tuned on
 JUDO = osp.normpath(osp.join(ROOT, '..', 'shared', 'fixtures', 'davis-judo'))
 
 
@@ -142,7 +144,6 @@ def count_videos(root, split):
 def prepare_data(root):
     """Generate the benchmark the recipe expects (seed 0, NUM_TRAIN train and NUM_VALID valid
     videos) if absent; refuse a folder holding a different benchmark instead of mixing them."""
-    from mmrvos.datasets.toy_rvos import make_toy_rvos
     found = (count_videos(root, 'train'), count_videos(root, 'valid'))
     if found == (None, None) and not (osp.isdir(root) and os.listdir(root)):
         print(f'[demo] generating the synthetic benchmark in {root}', flush=True)
