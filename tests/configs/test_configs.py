@@ -65,3 +65,34 @@ def test_box_prior_is_a_toy_recipe_extension_only():
     for name in ('referdino_swin-t_8xb1-2e_ref-ytvos.py', 'referdino_swin-b_8xb1-2e_ref-ytvos.py',
                  'referdino_swin-t_8xb1-15e_mevis.py'):
         assert prior(name) is False, name
+
+
+def test_toy_stage2_sees_motion_expressions_five_more_times(tmp_path):
+    """Stage 2 (clips) is the only stage that can learn the motion expressions: its train set
+    is the whole split plus the split's motion expressions repeated 5 times, both through the
+    same clip pipeline."""
+    import mmrvos  # noqa: F401
+    from mmdet.registry import DATASETS
+    from mmengine.registry import init_default_scope
+    from mmrvos.datasets.toy_rvos import make_toy_rvos
+    init_default_scope('mmdet')
+    root = str(tmp_path / 'toy')
+    make_toy_rvos(root, seed=5, num_train=6, num_valid=1)
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'referdino',
+                                   'referdino_tiny_1xb3-ft_toy-rvos.py'))
+    whole, repeated = cfg.train_dataloader.dataset.datasets
+    motion = repeated.dataset
+    assert repeated.times == 5 and motion.exp_types == ['motion'] and 'exp_types' not in whole
+    assert motion.pipeline == whole.pipeline
+    assert motion.pipeline[0] == dict(type='ClipSample', num_frames=3, local_range=1,
+                                      reverse_prob=0.0)
+    for part in (whole, motion):
+        part.data_root = root
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    types = [dataset.datasets[0].get_data_info(i)['exp_type']
+             for i in range(len(dataset.datasets[0]))]
+    num_motion = types.count('motion')
+    assert 0 < num_motion < len(types)
+    assert len(dataset) == len(types) + 5 * num_motion
+    assert {dataset.get_data_info(i)['exp_type']
+            for i in range(len(types), len(dataset))} == {'motion'}
