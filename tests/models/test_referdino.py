@@ -99,6 +99,46 @@ def test_targets_subsample_masks_at_stride_4_from_pixel_2():
                                torch.tensor([35 / 96, 20 / 64, 30 / 96, 20 / 64]))
 
 
+def build_with_head(**head):
+    cfg = Config.fromfile(TINY_CONFIG)
+    cfg.model.bbox_head.update(head)
+    torch.manual_seed(0)
+    return MODELS.build(cfg.model)
+
+
+def test_mask_loss_stride_1_compares_upsampled_logits_with_full_resolution_gt():
+    model = build_with_head(mask_loss_stride=1)
+    clips = [make_clip(t=2), make_clip(t=2, absent=(0, ))]
+    targets = model.build_targets(clips, (16, 24))
+    full = torch.from_numpy(clips[0].video_data_samples[1].gt_instances.masks.masks[0]).float()
+    torch.testing.assert_close(targets['loss_masks'][0, 1], full)
+    torch.testing.assert_close(targets['masks'][0, 1], full[2::4, 2::4])  # matching: stride 4
+    assert build_with_head(mask_loss_stride=2).build_targets(clips, (16, 24))[
+        'loss_masks'].shape == (2, 2, 32, 48)
+
+    q = 5  # the head's losses take any number of queries
+    g = torch.Generator().manual_seed(1)
+    out = dict(cls=torch.randn(2, 2, q, generator=g), boxes=torch.rand(2, 2, q, 4, generator=g),
+               masks=4 * torch.randn(2, 2, q, 16, 24, generator=g))
+    losses = model.bbox_head.loss_single(out, targets, (64, 96))
+    # independent reference: 4x bilinear upsampling (half-pixel centres), hand-written focal
+    # (alpha 0.25, gamma 2) and naive Dice, weight 5 each, over the 3 visible frames
+    pos = model.bbox_head.assign(out, targets, (64, 96))
+    up = torch.nn.Upsample(scale_factor=4, mode='bilinear', align_corners=False)
+    valid = targets['valid']
+    logits = up(out['masks'][torch.arange(2), :, pos])[valid].flatten(1)  # (3, 64 * 96)
+    gt = targets['loss_masks'][valid].flatten(1)
+    p = logits.sigmoid()
+    pt = p * gt + (1 - p) * (1 - gt)
+    alpha = 0.25 * gt + 0.75 * (1 - gt)
+    focal = -(alpha * (1 - pt) ** 2 * torch.log(pt.clamp_min(1e-12))).mean(1).sum() * 5 / 3
+    dice = (1 - (2 * (p * gt).sum(1) + 1) / (p.sum(1) + gt.sum(1) + 1)).sum() * 5 / 3
+    torch.testing.assert_close(losses['loss_mask'], focal, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(losses['loss_dice'], dice, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match='mask_loss_stride'):
+        build_with_head(mask_loss_stride=3)
+
+
 @torch.no_grad()
 def test_chunked_inference_equals_single_pass():
     model = build_tiny().eval()

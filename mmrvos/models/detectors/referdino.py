@@ -363,13 +363,18 @@ class ReferDINO(GroundingDINO):
 
         GT masks are padded to the batch input shape and subsampled at stride 4 starting at
         pixel 2 (as the official code) to the (h, w) = ``mask_size`` of the predicted masks.
+        When the head computes its mask losses at a finer stride s
+        (``bbox_head.mask_loss_stride`` 2 or 1), they are also subsampled at stride s,
+        starting at pixel s // 2.
 
         Returns:
             dict: ``boxes`` (N, T, 4) normalised cxcywh, ``masks`` (N, T, h, w) float,
-            ``valid`` (N, T) bool, ``annotated`` (N, T) bool.
+            ``valid`` (N, T) bool, ``annotated`` (N, T) bool, and with a finer loss stride
+            ``loss_masks`` (N, T, 4h / s, 4w / s) float.
         """
-        boxes, masks, valid, annotated = [], [], [], []
+        boxes, masks, valid, annotated, loss_masks = [], [], [], [], []
         h, w = mask_size
+        stride = getattr(self.bbox_head, 'mask_loss_stride', 4)
         for clip in batch_data_samples:
             for frame in clip.video_data_samples:
                 gt = frame.gt_instances
@@ -384,15 +389,21 @@ class ReferDINO(GroundingDINO):
                 mh, mw = min(m.shape[-2], h * 4), min(m.shape[-1], w * 4)
                 full[:mh, :mw] = m[0, :mh, :mw]
                 masks.append(full[2::4, 2::4])
+                if stride != 4:
+                    loss_masks.append(full[stride // 2::stride, stride // 2::stride])
                 valid.append(bool(torch.as_tensor(gt.valid).reshape(-1)[0]))
                 annotated.append(bool(torch.as_tensor(gt.annotated).reshape(-1)[0])
                                  if 'annotated' in gt else True)
         n = len(batch_data_samples)
         device = self.query_embedding.weight.device
-        return dict(boxes=torch.stack(boxes).to(device).reshape(n, -1, 4),
-                    masks=torch.stack(masks).to(device).reshape(n, -1, h, w),
-                    valid=torch.tensor(valid, device=device).reshape(n, -1),
-                    annotated=torch.tensor(annotated, device=device).reshape(n, -1))
+        targets = dict(boxes=torch.stack(boxes).to(device).reshape(n, -1, 4),
+                       masks=torch.stack(masks).to(device).reshape(n, -1, h, w),
+                       valid=torch.tensor(valid, device=device).reshape(n, -1),
+                       annotated=torch.tensor(annotated, device=device).reshape(n, -1))
+        if loss_masks:
+            targets['loss_masks'] = torch.stack(loss_masks).to(device).reshape(
+                n, -1, *loss_masks[0].shape)
+        return targets
 
     def loss(self, batch_inputs: Tensor, batch_data_samples: List[TrackDataSample]) -> dict:
         """Losses of a batch of clips (N, T, 3, H, W)."""

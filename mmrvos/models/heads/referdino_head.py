@@ -2,6 +2,7 @@
 from typing import Dict, List, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from mmdet.models.dense_heads import GroundingDINOHead
 from mmdet.models.layers.transformer.utils import inverse_sigmoid
 from mmdet.registry import MODELS
@@ -49,9 +50,13 @@ class ReferDINOHead(GroundingDINOHead):
                                                   loss_weight=5.0),
                  share_decoder_reg_branch: bool = True,
                  token_reduce: str = 'max',
+                 mask_loss_stride: int = 4,
                  **kwargs) -> None:
         if token_reduce not in ('max', 'mean'):
             raise ValueError(f"token_reduce must be 'max' or 'mean', got {token_reduce!r}")
+        if mask_loss_stride not in (1, 2, 4):
+            raise ValueError(f'mask_loss_stride must be 1, 2 or 4, got {mask_loss_stride!r}')
+        self.mask_loss_stride = mask_loss_stride
         self.share_decoder_reg_branch = share_decoder_reg_branch
         self.token_reduce = token_reduce
         super().__init__(**kwargs)
@@ -103,7 +108,9 @@ class ReferDINOHead(GroundingDINOHead):
                 logits, ``boxes`` (N, T, Q, 4) normalised cxcywh and ``masks`` (N, T, Q, h, w)
                 logits or None.
             targets (dict): ``boxes`` (N, T, 4) normalised cxcywh, ``masks`` (N, T, h, w)
-                binary, ``valid`` (N, T) bool, ``annotated`` (N, T) bool.
+                binary, ``valid`` (N, T) bool, ``annotated`` (N, T) bool; with
+                ``mask_loss_stride`` < 4 also ``loss_masks`` (N, T, h * 4 / s, w * 4 / s), the
+                GT at the loss stride s.
             img_shape (tuple): (H, W) of the (unpadded) frames, for pixel-space match costs.
         """
         losses = {}
@@ -170,7 +177,12 @@ class ReferDINOHead(GroundingDINOHead):
                                            avg_factor=num_pos)
         if out.get('masks') is not None and self.mask_decoder is not None:
             masks = out['masks'][clip_ids, :, pos][valid]  # (P, h, w)
-            gt_masks = targets['masks'][valid].float()
+            if self.mask_loss_stride == 4:
+                gt_masks = targets['masks'][valid].float()
+            else:  # (P, h', w') at the loss stride, logits upsampled as at inference
+                gt_masks = targets['loss_masks'][valid].float()
+                masks = F.interpolate(masks[:, None], size=gt_masks.shape[-2:],
+                                      mode='bilinear', align_corners=False)[:, 0]
             pixel = self.loss_mask(masks.flatten(1), gt_masks.flatten(1))
             losses['loss_mask'] = pixel.mean(1).sum() / num_pos
             losses['loss_dice'] = self.loss_dice(masks, gt_masks, avg_factor=num_pos) \
