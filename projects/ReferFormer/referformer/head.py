@@ -30,6 +30,7 @@ class ReferFormerHead(DeformableDETRHead):
     loss_by_outputs = ReferDINOHead.loss_by_outputs
     assign = ReferDINOHead.assign
     loss_single = ReferDINOHead.loss_single
+    mask_loss_stride = 4  # ReferFormer's protocol: stride-4 logits against stride-4 GT
 
     def __init__(self, mask_head: dict = dict(type='RVOSDynamicMaskHead', reduced_channels=None,
                                               controller_layers=3),
