@@ -29,7 +29,8 @@ custom_hooks = [dict(type='EMAHook', momentum=0.01, priority=49)]
 # Clip training is the only stage that can learn the motion expressions (no single frame
 # tells a motion target from its look-alike), so it sees them more often: the whole train split
 # (35 % motion expressions) plus its motion expressions repeated 5 times, 77 % motion clips.
-# From one stage-1 checkpoint, 300 iterations, J&F % (overall = motion / spatial / static):
+# From one stage-1 checkpoint, 300 iterations, stride-4 mask loss, J&F % (overall = motion /
+# spatial / static):
 # whole split as is 63.1 = 49.0 / 65.4 / 71.7; motion at 52 % 61.1 = 52.3 / 60.2 / 69.1;
 # at 77 % 65.9 = 58.4 / 63.5 / 74.4; at 86 % 62.7 = 56.1 / 59.2 / 71.6; motion expressions only
 # 63.7 = 75.7 / 47.6 / 71.9 (motion is learnt, spatial forgotten). README, Synthetic benchmark.
