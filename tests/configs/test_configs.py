@@ -67,9 +67,9 @@ def test_box_prior_is_a_toy_recipe_extension_only():
         assert prior(name) is False, name
 
 
-def test_toy_stage2_sees_motion_expressions_five_more_times(tmp_path):
+def test_toy_stage2_sees_motion_expressions_three_times_as_often(tmp_path):
     """Stage 2 (clips) is the only stage that can learn the motion expressions: its train set
-    is the whole split plus the split's motion expressions repeated 5 times, both through the
+    is the whole split plus the split's motion expressions repeated twice, both through the
     same clip pipeline."""
     import mmrvos  # noqa: F401
     from mmdet.registry import DATASETS
@@ -82,7 +82,7 @@ def test_toy_stage2_sees_motion_expressions_five_more_times(tmp_path):
                                    'referdino_tiny_1xb3-ft_toy-rvos.py'))
     whole, repeated = cfg.train_dataloader.dataset.datasets
     motion = repeated.dataset
-    assert repeated.times == 5 and motion.exp_types == ['motion'] and 'exp_types' not in whole
+    assert repeated.times == 2 and motion.exp_types == ['motion'] and 'exp_types' not in whole
     # the same split, files and clip pipeline: only the expression filter differs
     assert {k: v for k, v in motion.items() if k != 'exp_types'} == dict(whole)
     assert motion.pipeline[0] == dict(type='ClipSample', num_frames=3, local_range=1,
@@ -94,6 +94,6 @@ def test_toy_stage2_sees_motion_expressions_five_more_times(tmp_path):
              for i in range(len(dataset.datasets[0]))]
     num_motion = types.count('motion')
     assert 0 < num_motion < len(types)
-    assert len(dataset) == len(types) + 5 * num_motion
+    assert len(dataset) == len(types) + 2 * num_motion
     assert {dataset.get_data_info(i)['exp_type']
             for i in range(len(types), len(dataset))} == {'motion'}
