@@ -39,7 +39,8 @@ _base_ = [
 # objects (4-6 stride-4 cells across) came out thin: the selected mask covered 79 % of the
 # target at 96 % precision, and a 0.05 mask threshold beat 0.5 (65.9 -> 69.1 % J&F). Stage 2
 # alone with it (same stage 1): 65.9 -> 70.7 (static 74.4 -> 82.4), best threshold back at 0.5;
-# both stages with it (the demo, seed 0): stage 1 64.0 -> 71.8, ReferDINO 65.9 -> 73.0.
+# both stages with it (the demo, seed 0, stage 2 with 6x motion sampling then): stage 1
+# 64.0 -> 71.8, ReferDINO 65.9 -> 73.0.
 model = dict(
     backbone=dict(depths=[2, 2, 2, 2], window_size=8),
     encoder=dict(fusion_layer_cfg=dict(init_values=0.1)),
