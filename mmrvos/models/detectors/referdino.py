@@ -374,7 +374,7 @@ class ReferDINO(GroundingDINO):
         """
         boxes, masks, valid, annotated, loss_masks = [], [], [], [], []
         h, w = mask_size
-        stride = getattr(self.bbox_head, 'mask_loss_stride', 4)
+        stride = self.bbox_head.mask_loss_stride
         for clip in batch_data_samples:
             for frame in clip.video_data_samples:
                 gt = frame.gt_instances
