@@ -28,9 +28,11 @@ def init_rvos_model(config: Union[str, Config], checkpoint: Optional[str] = None
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     model = MODELS.build(cfg.model)
-    model.init_weights()
-    if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    from mmrvos.engine.checkpoint import safe_checkpoint_loaders
+    with safe_checkpoint_loaders():  # weights_only=True for init_cfg weights and checkpoint
+        model.init_weights()
+        if checkpoint is not None:
+            load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     model.cfg = cfg
     return model.to(device).eval()
 
