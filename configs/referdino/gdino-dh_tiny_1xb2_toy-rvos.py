@@ -10,6 +10,7 @@ embed_dims = 256
 model = dict(
     # the toy recipe's backbone (referdino_tiny_1xb2_toy-rvos.py)
     backbone=dict(depths=[2, 2, 2, 2], window_size=8),
+    mask_reference='predicted',  # as the toy recipe (referdino_tiny_1xb2_toy-rvos.py)
     temporal_enhancer=dict(tracker=None),
     bbox_head=dict(
         token_reduce='mean',  # the toy recipe's class rule (referdino_tiny_1xb2_toy-rvos.py)

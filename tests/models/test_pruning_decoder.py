@@ -89,6 +89,10 @@ def test_drop_half_keeps_900_450_225_113_57_29_15():
 def test_first_layer_keeps_the_highest_confidence_queries():
     torch.manual_seed(0)
     dec = _decoder(num_layers=2)
+    # a final norm far from the identity: the class term must come from the raw layer
+    # output (the official decoder), not from the normalised one
+    dec.norm.weight.uniform_(-2.0, 2.0)
+    dec.norm.bias.uniform_(-1.0, 1.0)
     reg, cls = _branches(2)
     inp = _inputs(bs=2, num_queries=40)
     out = dec(**inp, reg_branches=reg, cls_branches=cls)
@@ -105,8 +109,11 @@ def test_first_layer_keeps_the_highest_confidence_queries():
                                memory_text=inp['memory_text'],
                                text_attention_mask=inp['text_attention_mask'],
                                need_attn_weights=True)
-    logits = cls[0](dec.norm(q), inp['memory_text'], ~inp['text_attention_mask']).max(-1).values
+    logits = cls[0](q, inp['memory_text'], ~inp['text_attention_mask']).max(-1).values
     conf = pruning_confidence(weights, logits)
+    normed = cls[0](dec.norm(q), inp['memory_text'], ~inp['text_attention_mask']).max(-1).values
+    assert set(pruning_confidence(weights, normed)[0].topk(20).indices.tolist()) != \
+        set(conf[0].topk(20).indices.tolist())  # the two rules keep different queries here
     kept = out['keep_indices'][0]
     assert kept.shape == (2, 20)
     for b in range(2):

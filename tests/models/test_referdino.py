@@ -11,7 +11,9 @@ from mmengine.config import Config
 from mmengine.structures import InstanceData
 
 import mmrvos  # noqa: F401
+import mmrvos.models.detectors.referdino as referdino_module
 from mmrvos.apis import inference_rvos
+from mmrvos.models.layers.lora import lora_layers, merged_lora
 from rvos_test_utils import REPO_ROOT, TINY_CONFIG
 
 
@@ -72,8 +74,9 @@ def test_loss_has_all_terms_for_every_layer_and_backpropagates():
         assert grad is not None and grad.abs().sum() > 0, name
 
 
-def test_mask_loss_reaches_the_box_branch():
-    model = build_tiny()
+@pytest.mark.parametrize('mask_reference', ['predicted', 'input'])
+def test_mask_loss_reaches_the_box_branch_only_through_predicted_boxes(mask_reference):
+    model = build_tiny(mask_reference=mask_reference)
     model.train()
     outputs = model.forward_clips(torch.randn(1, 2, 3, 64, 96), [make_clip(t=2)], with_enc=False)
     targets = model.build_targets([make_clip(t=2)], (16, 24))
@@ -84,8 +87,11 @@ def test_mask_loss_reaches_the_box_branch():
     loss.backward()
     reg = model.bbox_head.reg_branches[model.decoder.num_layers - 1]
     grads = [p.grad for p in reg.parameters()]
-    assert all(g is not None for g in grads)
-    assert sum(g.abs().sum() for g in grads) > 0
+    if mask_reference == 'predicted':
+        assert all(g is not None for g in grads)
+        assert sum(g.abs().sum() for g in grads) > 0
+    else:  # the official rule: detached input references, no mask gradient to the boxes
+        assert all(g is None or not g.any() for g in grads)
 
 
 def test_targets_subsample_masks_at_stride_4_from_pixel_2():
@@ -305,3 +311,207 @@ def test_mask_sets_in_one_pass_needs_a_decoder_that_can():
     cfg.model.mask_sets_in_one_pass = True
     with pytest.raises(ValueError, match='forward_sets'):
         MODELS.build(cfg.model)
+
+
+# ---------------------------------------------------------------- official rules
+# ReferDINO follows the official code where it matters for its checkpoints: the boxes that
+# place the mask decoder, LoRA merged into the weights at inference (restored exactly).
+def _record_mask_decoder_boxes(model):
+    """Boxes (arg 1) of every mask-decoder call, in call order."""
+    calls = []
+    model.bbox_head.mask_decoder.register_forward_pre_hook(
+        lambda mod, args: calls.append(args[1].detach().clone()))
+    return calls
+
+
+def _record_temporal_outputs(model):
+    """(hidden, reference) returned by every ``temporal_layer`` call."""
+    seen = []
+    original = model.temporal_layer
+
+    def wrapped(*args, **kwargs):
+        hidden, ref, perm = original(*args, **kwargs)
+        seen.append((hidden.detach().clone(), ref.detach().clone()))
+        return hidden, ref, perm
+
+    model.temporal_layer = wrapped
+    return seen
+
+
+def _record_calls(model, name):
+    """Replace ``model.<name>`` with a wrapper that records each call's output."""
+    seen = []
+    original = getattr(model, name)
+
+    def wrapped(*args, **kwargs):
+        out = original(*args, **kwargs)
+        seen.append(out)
+        return out
+
+    setattr(model, name, wrapped)
+    return seen
+
+
+def test_training_mask_decoder_uses_each_layers_input_reference_and_encoder_anchors():
+    model = build_tiny()  # mask_reference='input' by default (the official code)
+    assert model.mask_reference == 'input'
+    with torch.no_grad():  # box deltas start at zero; make predicted != input references
+        for p in model.bbox_head.reg_branches.parameters():
+            p.normal_(0.0, 0.1)
+    proposals = _record_calls(model, 'gen_encoder_output_proposals')
+    encoder = _record_calls(model, 'forward_encoder')
+    boxes_in = _record_mask_decoder_boxes(model)
+    tracked = _record_temporal_outputs(model)
+    outputs = model.forward_clips(torch.randn(1, 2, 3, 64, 96), [make_clip(t=2)])
+    num_layers = model.decoder.num_layers
+    assert len(tracked) == num_layers and len(boxes_in) == num_layers + 1
+    for lid, ((_, ref), got) in enumerate(zip(tracked, boxes_in[:num_layers])):
+        torch.testing.assert_close(got, ref, rtol=0, atol=0)
+        assert not torch.allclose(got, outputs[lid]['boxes'].flatten(0, 1))
+    # encoder proposals: the unrefined anchors (init_box_proposal) of the top-Q proposals,
+    # ranked here from the head's class rule on the fused text
+    output_memory, output_proposals = proposals[0]
+    logits = model.bbox_head.class_logits(num_layers, output_memory,
+                                          encoder[0]['memory_text'],
+                                          encoder[0]['text_token_mask'])
+    order = torch.topk(logits, k=model.num_queries, dim=1).indices
+    anchors = torch.gather(output_proposals, 1, order[..., None].expand(-1, -1, 4)).sigmoid()
+    torch.testing.assert_close(boxes_in[-1], anchors.detach())
+    assert not torch.allclose(boxes_in[-1], outputs[-1]['boxes'].flatten(0, 1))
+
+
+def test_predicted_boxes_variant_feeds_the_predicted_boxes():
+    model = build_tiny(mask_reference='predicted')
+    boxes_in = _record_mask_decoder_boxes(model)
+    outputs = model.forward_clips(torch.randn(1, 2, 3, 64, 96), [make_clip(t=2)],
+                                  with_enc=False)
+    for out, got in zip(outputs, boxes_in):
+        torch.testing.assert_close(got, out['boxes'].flatten(0, 1).detach())
+    with pytest.raises(ValueError, match='mask_reference'):
+        build_tiny(mask_reference='boxes')
+
+
+@torch.no_grad()
+def test_inference_mask_decoder_uses_the_tracked_input_reference():
+    model = build_tiny().eval()
+    model.test_cfg['chunk_size'] = 2  # two chunks: masks are predicted chunk by chunk
+    boxes_in = _record_mask_decoder_boxes(model)
+    tracked = _record_temporal_outputs(model)
+    clip = make_clip(t=3)
+    model.predict_video(torch.randn(3, 3, 64, 96), clip.video_data_samples,
+                        [model.encode_text(['the red circle'])])
+    assert len(tracked) == 1  # the whole video, last decoder layer
+    ref = tracked[0][1]
+    torch.testing.assert_close(torch.cat(boxes_in), ref, rtol=0, atol=0)
+
+
+TINY_LORA = dict(targets=['encoder', 'decoder'], rank=4, alpha=1.0,
+                 exclude=['out_proj', 'bbox_embed', 'reg_branches'])
+
+
+def _randomise_lora(model, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    for layer in lora_layers(model):
+        for name in layer.lora_B:
+            w = layer.lora_B[name].weight
+            w.data.copy_(torch.randn(w.shape, generator=g) * 0.5)
+
+
+@torch.no_grad()
+def test_lora_is_merged_for_inference_and_restored_bit_for_bit(monkeypatch):
+    model = build_tiny(lora=TINY_LORA).eval()
+    layers = lora_layers(model)
+    assert layers
+    _randomise_lora(model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    clip = make_clip(t=3)
+    video = torch.randn(3, 3, 64, 96)
+    text = [model.encode_text(['the red circle'])]
+
+    adapter_calls = []
+    hooks = [layer.lora_A[name].register_forward_hook(lambda *a: adapter_calls.append(1))
+             for layer in layers for name in layer.lora_A]
+    merged = model.predict_video(video, clip.video_data_samples, text)
+    assert adapter_calls == []  # merged: the adapters' matmuls are not run
+    # independent reference: the same model with the adapters run unmerged
+    monkeypatch.setattr(referdino_module, 'merged_lora', _no_merge)
+    unmerged = model.predict_video(video, clip.video_data_samples, text)
+    assert len(adapter_calls) > 0
+    for h in hooks:
+        h.remove()
+    for a, b in zip(merged[0], unmerged[0]):
+        torch.testing.assert_close(a.scores, b.scores, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(a.bboxes, b.bboxes, rtol=1e-4, atol=1e-3)
+        assert (a.masks != b.masks).float().mean() < 1e-3
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    for k in before:
+        assert torch.equal(before[k], after[k]), k
+    assert not any(layer.merged for layer in layers)
+
+
+def test_merged_lora_nests_and_equals_the_explicit_sum():
+    model = build_tiny(lora=TINY_LORA)
+    _randomise_lora(model, seed=1)
+    layer = lora_layers(model)[0]
+    base = layer.get_base_layer()
+    name = next(iter(layer.lora_A))
+    expected = base.weight + layer.scaling[name] * (
+        layer.lora_B[name].weight @ layer.lora_A[name].weight)
+    original = base.weight.detach().clone()
+    with merged_lora(model) as count:
+        assert count == len(lora_layers(model))
+        torch.testing.assert_close(base.weight, expected)
+        with merged_lora(model) as inner:
+            assert inner == 0  # already merged: nothing merged twice
+        torch.testing.assert_close(base.weight, expected)
+    assert torch.equal(base.weight, original)
+
+
+class _no_merge:
+    def __init__(self, model):
+        pass
+
+    def __enter__(self):
+        return 0
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_an_expression_over_the_token_limit_is_cut_with_a_warning():
+    import warnings
+
+    from mmrvos.models.detectors.referdino import TextTruncatedWarning
+    model = build_tiny()
+    long_text = ' '.join(['the red circle'] * 100)  # ~300 words
+    tokens = len(model.language_model.tokenizer(long_text + '.')['input_ids'])
+    assert tokens > model.language_model.max_tokens
+    with pytest.warns(TextTruncatedWarning, match=f'has {tokens} tokens') as rec:
+        out = model.encode_text([long_text])
+    assert 'the red circle the red circle' in str(rec[0].message)
+    assert out['embedded'].shape[1] == model.language_model.max_tokens
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', TextTruncatedWarning)
+        model.encode_text(['the red circle'])
+
+
+@torch.no_grad()
+def test_bf16_autocast_inference_is_opt_in_and_close_to_fp32():
+    model = build_tiny().eval()
+    clip = make_clip(t=2)
+    video = torch.randn(2, 3, 64, 96)
+    text = [model.encode_text(['the red circle'])]
+    fp32 = model.predict_video(video, clip.video_data_samples, text)[0]
+    dtypes = []
+    hook = model.backbone.register_forward_hook(lambda m, i, o: dtypes.append(o[0].dtype))
+    model.test_cfg['autocast'] = 'bf16'
+    bf16 = model.predict_video(video, clip.video_data_samples, text)[0]
+    hook.remove()
+    assert dtypes and dtypes[0] == torch.bfloat16  # the network really ran in bfloat16
+    for a, b in zip(fp32, bf16):
+        assert b.masks.dtype == torch.bool and b.scores.dtype == torch.float32
+        assert b.masks.shape == a.masks.shape
+        torch.testing.assert_close(b.scores, a.scores, atol=0.05, rtol=0.1)
+    with pytest.raises(ValueError, match='autocast'):
+        build_tiny(test_cfg=dict(autocast='fp16'))

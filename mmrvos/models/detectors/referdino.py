@@ -1,5 +1,6 @@
 """ReferDINO: Grounding DINO per frame + temporal enhancer + grounding-guided mask decoder."""
 import copy
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -12,10 +13,30 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..layers.checkpoint_wrapper import wrap_encoder_checkpointing
-from ..layers.lora import apply_trainable, inject_lora, reset_lora
+from ..layers.lora import apply_trainable, inject_lora, merged_lora, reset_lora
 from ..layers.pruning_decoder import PruningGroundingDinoDecoder
 
 TEXT_KEYS = ('embedded', 'masks', 'position_ids', 'text_token_mask', 'hidden')
+
+
+class TextTruncatedWarning(UserWarning):
+    """A referring expression is longer than the text model reads; its tail is dropped."""
+
+
+def warn_truncated_captions(language_model, captions: Sequence[str]) -> None:
+    """Warn for every caption with more tokens (special tokens included) than
+    ``language_model.max_tokens``; the text model truncates it there."""
+    limit = getattr(language_model, 'max_tokens', None)
+    tokenizer = getattr(language_model, 'tokenizer', None)
+    if limit is None or tokenizer is None:
+        return
+    for caption in captions:
+        count = len(tokenizer(caption, truncation=False)['input_ids'])
+        if count > limit:
+            shown = caption if len(caption) <= 80 else caption[:77] + '...'
+            warnings.warn(f'the expression {shown!r} has {count} tokens; the text model reads '
+                          f'{limit}, the last {count - limit} are dropped',
+                          TextTruncatedWarning, stacklevel=3)
 
 
 def _repeat_text(text_dict: dict, times: int) -> dict:
@@ -72,19 +93,32 @@ class ReferDINO(GroundingDINO):
             ``mask_thr`` (0.5), ``mask_queries`` ('all': every surviving query goes through
             the mask decoder, whose self-attention then sees the same queries as in training,
             as the official code; 'selected': only the selected sequences, cheaper, an
-            approximation).
+            approximation), ``autocast`` (None, default: fp32; ``'bf16'``: inference under
+            ``torch.autocast`` in bfloat16 on the frames' device, CPU or GPU; mask logits
+            are thresholded in fp32).
         mask_sets_in_one_pass (bool): in training, run the mask decoder once for all
             prediction sets (every decoder layer and the encoder proposals) instead of once
             per set; same masks, F_seg projected once. Pays for few queries (the CPU toy
             recipe: 19-24 % of a training step); with hundreds of queries per set the joint
             self-attention costs more than it saves. Defaults to False.
+        mask_reference (str): the boxes that place the mask decoder's deformable sampling
+            and query positions. ``'input'`` (default, the official code): each decoder
+            layer's (detached) *input* reference boxes, tracked with the queries, and for the
+            encoder proposals their unrefined anchors (``init_box_proposal``). ``'predicted'``:
+            the boxes the layer predicts (not detached, so mask gradients reach the box
+            branch); the synthetic benchmark's toy configs were tuned with it.
     """
 
     def __init__(self, *args, pixel_decoder: dict,
                  temporal_enhancer: Optional[dict] = dict(type='TemporalEnhancer'),
                  enc_mask_loss: bool = True, lora: Optional[dict] = None,
                  trainable: Optional[Sequence[str]] = None, encoder_cp: int = 0,
-                 mask_sets_in_one_pass: bool = False, **kwargs) -> None:
+                 mask_sets_in_one_pass: bool = False, mask_reference: str = 'input',
+                 **kwargs) -> None:
+        if mask_reference not in ('input', 'predicted'):
+            raise ValueError("mask_reference must be 'input' or 'predicted', got "
+                             f'{mask_reference!r}')
+        self.mask_reference = mask_reference
         # DINO requires a denoising generator; ReferDINO uses no denoising queries and
         # removes it after construction.
         kwargs.setdefault('dn_cfg', dict(label_noise_scale=0.5, box_noise_scale=1.0,
@@ -100,7 +134,10 @@ class ReferDINO(GroundingDINO):
                              f'(GroundingMaskDecoder), got '
                              f'{type(self.bbox_head.mask_decoder).__name__}')
         self.test_cfg = {**dict(chunk_size=36, select='top1', score_thr=0.2, mask_thr=0.5,
-                                mask_queries='all'), **(self.test_cfg or {})}
+                                mask_queries='all', autocast=None), **(self.test_cfg or {})}
+        if self.test_cfg['autocast'] not in (None, 'bf16'):
+            raise ValueError("test_cfg.autocast must be None or 'bf16', got "
+                             f"{self.test_cfg['autocast']!r}")
         if self.test_cfg['mask_queries'] not in ('all', 'selected'):
             raise ValueError("test_cfg.mask_queries must be 'all' or 'selected', got "
                              f"{self.test_cfg['mask_queries']!r}")
@@ -126,6 +163,9 @@ class ReferDINO(GroundingDINO):
     def encode_text(self, texts: Sequence[str]) -> Dict[str, Tensor]:
         """Encode one sentence per clip.
 
+        A sentence longer than the text model's ``max_tokens`` is cut there (as Grounding
+        DINO does) with a :class:`TextTruncatedWarning` that names it and its length.
+
         Returns:
             dict: ``embedded`` (N, L, C) mapped to the transformer width, ``masks`` (N, L, L)
             sub-sentence attention, ``position_ids`` (N, L), ``text_token_mask`` (N, L).
@@ -134,6 +174,7 @@ class ReferDINO(GroundingDINO):
             if not isinstance(text, str) or not text.strip():
                 raise ValueError(f'ReferDINO needs a non-empty referring expression, got {text!r}')
         captions = [t.strip() if t.strip().endswith('.') else t.strip() + '.' for t in texts]
+        warn_truncated_captions(self.language_model, captions)
         text_dict = self.language_model(captions)
         text_dict['embedded'] = self.text_feat_map(text_dict['embedded'])
         return {k: v for k, v in text_dict.items() if k in TEXT_KEYS}
@@ -160,7 +201,8 @@ class ReferDINO(GroundingDINO):
         Returns:
             tuple: decoder inputs (``query`` (B, Q, C), ``reference_points`` (B, Q, 4),
             ``memory``, ``memory_text``, ``text_attention_mask``) and encoder-proposal outputs
-            (``enc_cls`` (B, Q) logits, ``enc_boxes`` (B, Q, 4), ``enc_embed`` (B, Q, C)).
+            (``enc_cls`` (B, Q) logits, ``enc_boxes`` (B, Q, 4) refined, ``enc_anchors``
+            (B, Q, 4) the unrefined proposals, ``enc_embed`` (B, Q, C)).
         """
         bsz = memory.shape[0]
         layer = self.decoder.num_layers
@@ -172,13 +214,15 @@ class ReferDINO(GroundingDINO):
         topk = torch.topk(enc_logits, k=min(self.num_queries, enc_logits.shape[1]), dim=1)[1]
         enc_cls = torch.gather(enc_logits, 1, topk)
         coords = torch.gather(enc_coord_unact, 1, topk[..., None].expand(-1, -1, 4))
+        anchors = torch.gather(output_proposals, 1, topk[..., None].expand(-1, -1, 4))
         enc_embed = torch.gather(output_memory, 1,
                                  topk[..., None].expand(-1, -1, output_memory.shape[-1]))
         query = self.query_embedding.weight[None, :topk.shape[1]].expand(bsz, -1, -1)
         decoder_inputs = dict(query=query, memory=memory,
                               reference_points=coords.detach().sigmoid(),
                               memory_text=memory_text, text_attention_mask=~text_token_mask)
-        enc_outputs = dict(enc_cls=enc_cls, enc_boxes=coords.sigmoid(), enc_embed=enc_embed)
+        enc_outputs = dict(enc_cls=enc_cls, enc_boxes=coords.sigmoid(),
+                           enc_anchors=anchors.sigmoid(), enc_embed=enc_embed)
         return decoder_inputs, enc_outputs
 
     def _split_memory(self, memory: Tensor, spatial_shapes: Tensor) -> List[Tensor]:
@@ -317,18 +361,25 @@ class ReferDINO(GroundingDINO):
             cls = self.bbox_head.class_logits(lid, hidden, mem_text, tmask)
             boxes = self.bbox_head.boxes(lid, hidden, ref)
             outputs.append(dict(cls=cls, boxes=boxes, masks=None))
-            mask_sets.append((outputs[-1], hidden, boxes))
+            mask_sets.append((outputs[-1], hidden, self._mask_boxes(ref, boxes)))
         if with_enc:
             enc = dict(cls=decoded['enc_cls'], boxes=decoded['enc_boxes'], masks=None,
                        name='enc')
             outputs.append(enc)
             if self.enc_mask_loss:
-                mask_sets.append((enc, decoded['enc_embed'], decoded['enc_boxes']))
+                mask_sets.append((enc, decoded['enc_embed'],
+                                  self._mask_boxes(decoded['enc_anchors'],
+                                                   decoded['enc_boxes'])))
         if self.bbox_head.mask_decoder is not None:
             masks = self.predict_mask_sets([(h, b) for _, h, b in mask_sets], encoded)
             for (out, _, _), set_masks in zip(mask_sets, masks):
                 out['masks'] = set_masks
         return [self._to_clip_shape(out, n, t) for out in outputs]
+
+    def _mask_boxes(self, reference: Tensor, predicted: Tensor) -> Tensor:
+        """The boxes given to the mask decoder (``mask_reference``): the layer's input
+        reference (official) or its predicted boxes."""
+        return reference if self.mask_reference == 'input' else predicted
 
     def predict_mask_sets(self, sets: List[Tuple[Tensor, Tensor]], encoded: Dict) -> List[Tensor]:
         """Mask logits of several (embeddings (B, Q_i, C), boxes (B, Q_i, 4)) sets on the
@@ -438,14 +489,15 @@ class ReferDINO(GroundingDINO):
             fused text. tmask (Tensor): (T, L). times (Tensor, optional): (1, T) frame indices.
 
         Returns:
-            tuple: refined hidden (T, Q, C), logits (T, Q), boxes (T, Q, 4).
+            tuple: refined hidden (T, Q, C), logits (T, Q), predicted boxes (T, Q, 4) and
+            the boxes for the mask decoder (T, Q, 4, see ``mask_reference``).
         """
         t = hidden.shape[0]
         lid = self.decoder.num_layers - 1
         hidden, ref, _ = self.temporal_layer(hidden, ref, text, tmask, 1, t, times)
         cls = self.bbox_head.class_logits(lid, hidden, text, tmask)
         boxes = self.bbox_head.boxes(lid, hidden, ref)
-        return hidden, cls, boxes
+        return hidden, cls, boxes, self._mask_boxes(ref, boxes)
 
     def select_queries(self, cls: Tensor) -> Tensor:
         """Indices of the selected query sequences from (T, Q) logits (best first)."""
@@ -480,7 +532,18 @@ class ReferDINO(GroundingDINO):
 
         Returns:
             list[list[InstanceData]]: E lists of T per-frame results.
+
+        LoRA adapters are merged into their base weights for the call (:func:`merged_lora`;
+        restored exactly afterwards), so a model with adapters runs as fast as one without.
         """
+        bf16 = self.test_cfg.get('autocast') == 'bf16'
+        with merged_lora(self), torch.autocast(video.device.type, dtype=torch.bfloat16,
+                                               enabled=bf16):
+            return self._predict_video(video, frame_samples, text_dicts)
+
+    def _predict_video(self, video: Tensor, frame_samples: list,
+                       text_dicts: Sequence[Dict[str, Tensor]]) -> List[List[InstanceData]]:
+        """:meth:`predict_video` without the LoRA merge."""
         num_frames = video.shape[0]
         chunk = int(self.test_cfg['chunk_size'])
         starts = list(range(0, num_frames, chunk))
@@ -507,24 +570,23 @@ class ReferDINO(GroundingDINO):
         times = _frame_times(frame_samples, 1, num_frames, video.device)
         for piece in pieces:
             text, tmask = torch.cat(piece['text']), torch.cat(piece['tmask'])
-            hidden, cls, boxes = self._track_whole_video(torch.cat(piece['hidden']),
-                                                         torch.cat(piece['refs']), text, tmask,
-                                                         times)
-            tracked.append((hidden, cls, boxes, self.select_queries(cls)))
+            hidden, cls, boxes, mboxes = self._track_whole_video(
+                torch.cat(piece['hidden']), torch.cat(piece['refs']), text, tmask, times)
+            tracked.append((hidden, cls, boxes, mboxes, self.select_queries(cls)))
         results = [[] for _ in range(num_exp)]
         for s in starts:
             part = slice(s, s + chunk)
             size = len(frame_samples[part])
             feats = None if single else self.extract_frame_feats(video[part])
-            for e, (hidden, cls, boxes, sel) in enumerate(tracked):
+            for e, (hidden, cls, boxes, mboxes, sel) in enumerate(tracked):
                 encoded = kept[e] if single else self.encode_frames(
                     video[part], frame_samples[part], _slice_text(text_dicts[e], 0, size), feats)
                 if self.test_cfg['mask_queries'] == 'all':
                     # as in training and the official code: every surviving query goes through
                     # the mask decoder (its self-attention sees them all), selection after
-                    masks = self.predict_masks(hidden[part], boxes[part], encoded)[:, sel]
+                    masks = self.predict_masks(hidden[part], mboxes[part], encoded)[:, sel]
                 else:  # 'selected': cheaper approximation, the selected sequences only
-                    masks = self.predict_masks(hidden[part][:, sel], boxes[part][:, sel],
+                    masks = self.predict_masks(hidden[part][:, sel], mboxes[part][:, sel],
                                                encoded)
                 for i, frame in enumerate(frame_samples[part]):
                     results[e].append(self._frame_result(masks[i], boxes[s + i, sel],
@@ -535,10 +597,17 @@ class ReferDINO(GroundingDINO):
     def _frame_result(self, mask_logits: Tensor, boxes: Tensor, scores: Tensor,
                       frame) -> InstanceData:
         """Rescale one frame's (k, h, w) mask logits and (k, 4) boxes to the original size;
-        merges the selection into one mask unless ``test_cfg.select == 'all'``."""
+        merges the selection into one mask unless ``test_cfg.select == 'all'``. Runs in fp32
+        (outside any autocast)."""
+        with torch.autocast(mask_logits.device.type, enabled=False):
+            return self._rescale_result(mask_logits, boxes, scores, frame)
+
+    def _rescale_result(self, mask_logits: Tensor, boxes: Tensor, scores: Tensor,
+                        frame) -> InstanceData:
         pad_h, pad_w = frame.batch_input_shape
         img_h, img_w = frame.img_shape
         ori_h, ori_w = frame.ori_shape
+        mask_logits, boxes, scores = mask_logits.float(), boxes.float(), scores.float()
         logits = F.interpolate(mask_logits[None], size=(pad_h, pad_w), mode='bilinear',
                                align_corners=False)[..., :img_h, :img_w]
         logits = F.interpolate(logits, size=(ori_h, ori_w), mode='bilinear',

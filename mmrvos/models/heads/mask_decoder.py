@@ -23,9 +23,10 @@ class GroundingMaskDecoder(BaseModule):
     """``num_layers`` Grounding-DINO decoder layers over the single-level map F_seg.
 
     Each layer: self-attention among the queries -> cross-attention to the text ->
-    1-level deformable cross-attention on F_seg (16 points) whose reference is the query's
-    *predicted box* (cx, cy, w, h), not detached, so mask gradients reach the box branch ->
-    FFN. The mask of a query is the dot product of its refined embedding with F_seg.
+    1-level deformable cross-attention on F_seg (16 points) whose reference is a box of the
+    query (cx, cy, w, h): the detector passes the decoder layer's input reference box, as the
+    official code, or the predicted box (``ReferDINO(mask_reference=...)``) -> FFN. The mask
+    of a query is the dot product of its refined embedding with F_seg.
 
     Args:
         num_layers (int): N_m. Defaults to 3.
@@ -83,7 +84,7 @@ class GroundingMaskDecoder(BaseModule):
 
         Args:
             queries (Tensor): (B, Q, C) object embeddings.
-            boxes (Tensor): (B, Q, 4) predicted boxes, normalised cxcywh.
+            boxes (Tensor): (B, Q, 4) reference boxes, normalised cxcywh.
             mask_feats (Tensor): (B, C, h, w) F_seg at stride 4.
             memory_text (Tensor): (B, L, C) text features.
             text_attention_mask (Tensor): (B, L) True on padded tokens.

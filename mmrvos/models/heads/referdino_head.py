@@ -18,7 +18,8 @@ class ReferDINOHead(GroundingDINOHead):
 
     * class logit of a query = max over the valid text tokens of its contrastive logits;
     * box = ``sigmoid(reg_branch(h) + inverse_sigmoid(reference))``;
-    * mask = :class:`GroundingMaskDecoder` (reference = the predicted box, not detached);
+    * mask = :class:`GroundingMaskDecoder` (placed by the boxes the detector passes: the
+      decoder layer's input reference, or the predicted box, ``ReferDINO.mask_reference``);
     * losses (per decoder layer and for the encoder proposals): focal class loss on every query
       of every annotated frame, and on the one positive query sequence per clip (chosen by
       ``train_cfg.assigner``, a :class:`SequenceHungarianAssigner`) L1 + GIoU on boxes and

@@ -1,7 +1,8 @@
 """LoRA injection (peft) and the freezing policy of ReferDINO fine-tuning."""
 import re
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import torch.nn as nn
 
@@ -58,6 +59,40 @@ def reset_lora(model: nn.Module) -> None:
         if hasattr(module, 'reset_lora_parameters') and hasattr(module, 'lora_A'):
             for name in list(module.lora_A.keys()):
                 module.reset_lora_parameters(name, True)
+
+
+def lora_layers(model: nn.Module) -> List[nn.Module]:
+    """The peft LoRA layers of ``model`` (empty when peft is absent or nothing is wrapped)."""
+    try:
+        from peft.tuners.lora import LoraLayer
+    except ImportError:  # pragma: no cover - peft is a runtime requirement
+        return []
+    return [m for m in model.modules() if isinstance(m, LoraLayer)]
+
+
+@contextmanager
+def merged_lora(model: nn.Module) -> Iterator[int]:
+    """Run a block with every unmerged LoRA adapter of ``model`` merged into its base weight.
+
+    Inside, a wrapped Linear costs what the plain Linear costs (``W + s * B A`` is computed
+    once instead of two extra matmuls per call), as the official code's loralib layers do in
+    ``eval()``. On exit the base weights are restored *bit for bit* from a copy (not by
+    subtracting the delta again, which would round), so training, checkpoints and exact
+    resume never see merged weights.
+
+    Yields:
+        int: the number of layers merged here (0 when none, or all were merged already).
+    """
+    layers = [m for m in lora_layers(model) if not m.merged and m.active_adapters]
+    saved = [m.get_base_layer().weight.detach().clone() for m in layers]
+    try:
+        for m in layers:
+            m.merge()
+        yield len(layers)
+    finally:
+        for m, weight in zip(layers, saved):
+            m.unmerge()
+            m.get_base_layer().weight.data.copy_(weight)
 
 
 def apply_trainable(model: nn.Module, trainable: Optional[Sequence[str]]) -> None:

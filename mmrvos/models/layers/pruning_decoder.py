@@ -24,7 +24,8 @@ def pruning_confidence(attn_weights: Tensor, cls_logits: Tensor) -> Tensor:
 
     The mean of two terms, each softmax-normalised over the queries:
     (a) the self-attention a query *receives* from the other queries (diagonal excluded,
-    summed over senders) and (b) its class logit (max over text tokens).
+    summed over senders) and (b) its class logit (max over text tokens) computed from the
+    layer's raw output (before the decoder's final ``norm``).
 
     Args:
         attn_weights (Tensor): (B, Q, Q) head-averaged self-attention, row = sender.
@@ -168,7 +169,9 @@ class PruningGroundingDinoDecoder(GroundingDinoTransformerDecoder):
             if prune:
                 num_keep = num_kept_queries(query.shape[1], self.drop_rate)
                 if self.prune_mode == 'confidence':
-                    logits = class_logits(lid, self.norm(query), memory_text, text_token_mask)
+                    # the class term scores the raw layer output (not normalised), as the
+                    # official decoder does
+                    logits = class_logits(lid, query, memory_text, text_token_mask)
                 else:
                     logits = query.new_zeros(query.shape[:2])
                 keep = self.select(weights, logits.detach(), num_keep)
