@@ -515,3 +515,37 @@ def test_bf16_autocast_inference_is_opt_in_and_close_to_fp32():
         torch.testing.assert_close(b.scores, a.scores, atol=0.05, rtol=0.1)
     with pytest.raises(ValueError, match='autocast'):
         build_tiny(test_cfg=dict(autocast='fp16'))
+
+
+@torch.no_grad()
+def test_temporal_decoder_runs_on_a_one_frame_video_at_inference_only():
+    model = build_tiny().eval()
+    calls = []
+    model.temporal.temporal_decoder.register_forward_hook(lambda *a: calls.append(1))
+    clip = make_clip(t=1)
+    model.predict_video(torch.randn(1, 3, 64, 96), clip.video_data_samples,
+                        [model.encode_text(['the red circle'])])
+    assert len(calls) == 1  # official inference: the temporal decoder also on T=1
+    calls.clear()
+    model.forward_clips(torch.randn(1, 1, 3, 64, 96), [make_clip(t=1)], with_enc=False)
+    assert calls == []  # official training: skipped on 1-frame clips (image pre-training)
+
+
+def test_unpadded_masks_are_upsampled_once_to_the_original_size():
+    import torch.nn.functional as F
+    from mmdet.structures import DetDataSample
+    model = build_tiny()
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(1, 16, 24, generator=g) * 4
+    frame = DetDataSample(metainfo=dict(img_shape=(64, 96), batch_input_shape=(64, 96),
+                                        ori_shape=(101, 151)))
+    res = model._frame_result(logits, torch.tensor([[0.5, 0.5, 0.2, 0.2]]),
+                              torch.tensor([0.9]), frame)
+    # the official evaluation: one bilinear interpolation (h/4, w/4) -> original, > 0.5
+    expected = F.interpolate(logits[None], size=(101, 151), mode='bilinear',
+                             align_corners=False)[0].sigmoid() > 0.5
+    assert torch.equal(res.masks, expected)
+    twice = F.interpolate(F.interpolate(logits[None], size=(64, 96), mode='bilinear',
+                                        align_corners=False), size=(101, 151),
+                          mode='bilinear', align_corners=False)[0].sigmoid() > 0.5
+    assert not torch.equal(twice, expected)  # the two-step rule differs on this input

@@ -302,13 +302,15 @@ class ReferDINO(GroundingDINO):
 
     def temporal_layer(self, hidden: Tensor, reference: Tensor, memory_text: Tensor,
                        token_mask: Tensor, n: int, t: int,
-                       times: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
+                       times: Optional[Tensor] = None,
+                       single_frame: bool = False) -> Tuple[Tensor, Tensor, Tensor]:
         """Track and refine one decoder layer's queries over the clip.
 
         Args:
             hidden (Tensor): (N*T, Q, C). reference (Tensor): (N*T, Q, 4).
             memory_text (Tensor): (N*T, L, C). token_mask (Tensor): (N*T, L).
             times (Tensor, optional): (N, T) frame indices in the video (0..T-1 if None).
+            single_frame (bool): run the temporal decoder also when T=1 (inference).
 
         Returns:
             tuple: refined hidden (N*T, Q, C), track-ordered reference (N*T, Q, 4) and the
@@ -323,7 +325,7 @@ class ReferDINO(GroundingDINO):
         text, mask, sentence = self._text_per_clip(memory_text, token_mask, n, t)
         perm = self.temporal.track(hs, text, mask, sentence, ref)
         hs, ref = _gather(hs, perm), _gather(ref, perm)
-        hs = self.temporal.refine(hs, sentence, ref, times)
+        hs = self.temporal.refine(hs, sentence, ref, times, single_frame=single_frame)
         return hs.reshape(n * t, q, -1), ref.reshape(n * t, q, 4), perm
 
     def predict_masks(self, hidden: Tensor, boxes: Tensor, encoded: Dict) -> Tensor:
@@ -494,7 +496,9 @@ class ReferDINO(GroundingDINO):
         """
         t = hidden.shape[0]
         lid = self.decoder.num_layers - 1
-        hidden, ref, _ = self.temporal_layer(hidden, ref, text, tmask, 1, t, times)
+        # as the official inference, the temporal decoder also runs on a 1-frame video
+        hidden, ref, _ = self.temporal_layer(hidden, ref, text, tmask, 1, t, times,
+                                             single_frame=True)
         cls = self.bbox_head.class_logits(lid, hidden, text, tmask)
         boxes = self.bbox_head.boxes(lid, hidden, ref)
         return hidden, cls, boxes, self._mask_boxes(ref, boxes)
@@ -608,10 +612,16 @@ class ReferDINO(GroundingDINO):
         img_h, img_w = frame.img_shape
         ori_h, ori_w = frame.ori_shape
         mask_logits, boxes, scores = mask_logits.float(), boxes.float(), scores.float()
-        logits = F.interpolate(mask_logits[None], size=(pad_h, pad_w), mode='bilinear',
-                               align_corners=False)[..., :img_h, :img_w]
-        logits = F.interpolate(logits, size=(ori_h, ori_w), mode='bilinear',
-                               align_corners=False)[0]
+        if (pad_h, pad_w) == (img_h, img_w):
+            # no padding: one bilinear step from stride 4 to the original size, as the
+            # official evaluation
+            logits = F.interpolate(mask_logits[None], size=(ori_h, ori_w), mode='bilinear',
+                                   align_corners=False)[0]
+        else:  # padded input: upsample to the padded size, crop the padding, then resize
+            logits = F.interpolate(mask_logits[None], size=(pad_h, pad_w), mode='bilinear',
+                                   align_corners=False)[..., :img_h, :img_w]
+            logits = F.interpolate(logits, size=(ori_h, ori_w), mode='bilinear',
+                                   align_corners=False)[0]
         masks = logits.sigmoid() > self.test_cfg['mask_thr']
         xyxy = bbox_cxcywh_to_xyxy(boxes) * boxes.new_tensor([ori_w, ori_h, ori_w, ori_h])
         if self.test_cfg['select'] != 'all' and len(masks) > 1:

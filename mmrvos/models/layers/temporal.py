@@ -291,9 +291,11 @@ class TemporalEnhancer(BaseModule):
         return self.tracker(objects, text, text_mask, sentence, boxes)
 
     def refine(self, objects: Tensor, sentence: Tensor, boxes: Optional[Tensor] = None,
-               times: Optional[Tensor] = None) -> Tensor:
-        """Temporal decoding of (N, T, Q, C) track-ordered objects (identity when disabled or
-        T=1); ``boxes`` (N, T, Q, 4) and ``times`` (N, T) feed the optional motion embedding."""
-        if self.temporal_decoder is None or objects.shape[1] == 1:
+               times: Optional[Tensor] = None, single_frame: bool = False) -> Tensor:
+        """Temporal decoding of (N, T, Q, C) track-ordered objects (identity when disabled,
+        and for T=1 unless ``single_frame``: the official code skips it for 1-frame training
+        clips but runs it on a 1-frame video at inference); ``boxes`` (N, T, Q, 4) and
+        ``times`` (N, T) feed the optional motion embedding."""
+        if self.temporal_decoder is None or (objects.shape[1] == 1 and not single_frame):
             return objects
         return self.temporal_decoder(objects, sentence, boxes, times)
