@@ -14,6 +14,11 @@ Examples::
 Prints a table (overall, per annotator, per expression type) and writes
 per-expression / per-frame J and F as JSON. A missing prediction PNG is an
 error naming the file unless ``--missing empty`` (scored as empty, warned).
+An expression with no frame to score (its object is in no annotation PNG,
+no ``obj_id``) is an error listing them unless ``--no-strict`` (left out of
+the average with a warning giving their count). Bad input (a missing folder
+or file, invalid JSON, a wrong meta layout, a bad mask) ends with
+``error: ...`` naming the file and exit status 1.
 """
 import argparse
 import json
@@ -43,6 +48,9 @@ def parse_args(argv=None):
                    help='Ref-DAVIS: mean per annotator, then over the four')
     p.add_argument('--videos', nargs='+', default=None)
     p.add_argument('--bound-th', type=float, default=0.008)
+    p.add_argument('--no-strict', dest='strict', action='store_false',
+                   help='leave expressions that no frame can score out of '
+                   'the average with a warning (default: error listing them)')
     p.add_argument('--out', default=None,
                    help='JSON output (default: <pred_dir>_jf.json)')
     p.add_argument('--overwrite', action='store_true',
@@ -55,7 +63,11 @@ def main(argv=None):
     out = args.out or osp.normpath(args.pred_dir) + '_jf.json'
     if osp.exists(out) and not args.overwrite:
         sys.exit(f'error: {out} exists; pass --overwrite to replace it')
+    if not osp.isdir(args.data_root):
+        raise FileNotFoundError(f'data_root not found: {args.data_root}')
     img_dir = args.img_dir
+    if img_dir is not None and not osp.isdir(img_dir):
+        raise FileNotFoundError(f'--img-dir not found: {img_dir}')
     if img_dir is None and osp.isdir(osp.join(args.data_root, 'JPEGImages')):
         img_dir = osp.join(args.data_root, 'JPEGImages')
     gt = RVOSGroundTruth(args.data_root, meta_file=args.meta_file,
@@ -63,7 +75,9 @@ def main(argv=None):
     records = evaluate_prediction_dir(
         gt, args.pred_dir, layout=args.layout, missing=args.missing,
         img_dir=img_dir, with_annotator=args.annotators, videos=args.videos,
-        bound_th=args.bound_th)
+        bound_th=args.bound_th, strict=args.strict)
+    if not records:
+        raise ValueError(f'no expression of {gt.meta_path} could be scored')
     summary = summarize_rvos(records)
     print(format_rvos_table(summary, f'J&F of {args.pred_dir}'))
     with open(out, 'w') as f:
@@ -72,5 +86,15 @@ def main(argv=None):
     return summary
 
 
+def cli(argv=None):
+    """``main`` for the command line: bad input -> ``error: ...`` on stderr,
+    exit status 1, no traceback."""
+    try:
+        return main(argv)
+    except (OSError, ValueError, KeyError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        sys.exit(f'error: {msg}')
+
+
 if __name__ == '__main__':
-    main()
+    cli()

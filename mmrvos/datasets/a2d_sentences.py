@@ -76,15 +76,22 @@ class A2DSentencesDataset(BaseRVOSDataset):
         if not isinstance(rows, list):
             raise ValueError(f'{self.ann_file}: expected a JSON list of '
                              '[text, video_id, frame_idx, instance_id]')
-        per_instance = Counter((r[1], int(r[3])) for r in rows if len(r) >= 4)
-        seen: Counter = Counter()
-        cache: Dict[str, int] = {}
-        data_list = []
+        parsed = []
         for i, row in enumerate(rows):
             where = f'{self.ann_file}: entry {i}'
             if not isinstance(row, (list, tuple)) or len(row) < 4:
                 raise ValueError(f'{where}: expected [text, video_id, frame_idx, instance_id]')
-            text, vid, frame_idx, instance_id = row[0], str(row[1]), int(row[2]), int(row[3])
+            try:
+                parsed.append((row[0], str(row[1]), int(row[2]), int(row[3])))
+            except (TypeError, ValueError):
+                raise ValueError(f'{where}: frame_idx and instance_id must be integers, got '
+                                 f'{row[2]!r}, {row[3]!r}') from None
+        per_instance = Counter((r[1], r[3]) for r in parsed)
+        seen: Counter = Counter()
+        cache: Dict[str, int] = {}
+        data_list = []
+        for i, (text, vid, frame_idx, instance_id) in enumerate(parsed):
+            where = f'{self.ann_file}: entry {i}'
             text = self.check_text(text, f'{where} (video {vid!r})')
             if text is None:
                 continue

@@ -11,31 +11,24 @@ returns a dict with video-level keys
 
 which :class:`~mmrvos.datasets.transforms.ClipSample` turns into a clip.
 """
-import json
 import os
 import os.path as osp
 import warnings
-from typing import Iterable, List, Optional
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 from mmengine.dataset import BaseDataset
+
+# one JSON reader / obj_id parser for datasets and evaluation
+from mmrvos.evaluation.functional.meta_io import load_json, parse_obj_ids
+
+__all__ = ['DatasetRepairWarning', 'BaseRVOSDataset', 'load_json', 'list_dir',
+           'check_frames_exist', 'MAX_LISTED']
+
+MAX_LISTED = 20  # dropped expressions listed in a message
 
 
 class DatasetRepairWarning(UserWarning):
     """Emitted when a dataset skips or repairs a bad entry (the message names the file)."""
-
-
-def load_json(path: str, required_key: Optional[str] = None):
-    """Load a JSON file; errors name the file (missing, invalid JSON, missing top-level key)."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'annotation file not found: {path}')
-    try:
-        with open(path, 'r', encoding='utf-8') as f:
-            data = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f'{path} is not valid JSON: {e}') from e
-    if required_key is not None and (not isinstance(data, dict) or required_key not in data):
-        raise ValueError(f'{path}: expected a JSON object with a {required_key!r} key')
-    return data
 
 
 def list_dir(path: str) -> set:
@@ -75,13 +68,19 @@ class BaseRVOSDataset(BaseDataset):
         on_empty_text (str): 'error' or 'skip'.
         lowercase (bool): lower-case expressions (as ReferDINO does). Defaults to True.
         check_files (bool): check that every listed frame exists when loading the annotation.
+        strict (bool): an expression that would silently drop out of training and of the
+            J&F average (its referred object is in no annotated frame, ...) raises a
+            ``ValueError`` listing every such expression (video, expression id, reason).
+            ``strict=False`` drops them with one :class:`DatasetRepairWarning` that gives
+            their count and lists them. Defaults to True.
     """
 
     METAINFO = dict(classes=('object', ), dataset_name='rvos')
 
     def __init__(self, *args, text_max_tokens: int = 256, tokenizer: Optional[str] = None,
                  on_long_text: str = 'error', on_empty_text: str = 'error',
-                 lowercase: bool = True, check_files: bool = True, **kwargs) -> None:
+                 lowercase: bool = True, check_files: bool = True, strict: bool = True,
+                 **kwargs) -> None:
         if on_long_text not in ('error', 'truncate'):
             raise ValueError(f"on_long_text must be 'error' or 'truncate', got {on_long_text!r}")
         if on_empty_text not in ('error', 'skip'):
@@ -93,7 +92,30 @@ class BaseRVOSDataset(BaseDataset):
         self.on_empty_text = on_empty_text
         self.lowercase = lowercase
         self.check_files = check_files
+        self.strict = strict
         super().__init__(*args, **kwargs)
+
+    # ------------------------------------------------------------------ dropped expressions
+    def report_dropped(self, dropped: Sequence[Tuple[str, str, str]], source: str) -> None:
+        """Raise (``strict``) or warn about expressions that would be dropped.
+
+        Args:
+            dropped: ``(video_id, exp_id, reason)`` of each expression.
+            source (str): the annotation file, for the message.
+        """
+        if not dropped:
+            return
+        use = 'scoring (J&F)' if self.test_mode else 'training'
+        lines = [f'  video {v!r} expression {e!r}: {r}' for v, e, r in dropped[:MAX_LISTED]]
+        if len(dropped) > MAX_LISTED:
+            lines.append(f'  ... and {len(dropped) - MAX_LISTED} more')
+        msg = (f'{source}: {len(dropped)} expression(s) would silently drop out of {use}:\n'
+               + '\n'.join(lines))
+        if self.strict:
+            raise ValueError(msg + '\nFix the annotations, or pass strict=False '
+                             '(tools/test.py --no-strict) to drop them with a warning')
+        warnings.warn(msg + f'\nstrict=False: {len(dropped)} expression(s) dropped',
+                      DatasetRepairWarning)
 
     # ------------------------------------------------------------------ text checks
     def _count_tokens(self, text: str) -> List:
@@ -142,16 +164,4 @@ class BaseRVOSDataset(BaseDataset):
     @staticmethod
     def parse_obj_ids(value, where: str) -> List[int]:
         """obj_id as str / int / list -> list[int] (1..255), with a clear error."""
-        if value is None:
-            return []
-        values = value if isinstance(value, (list, tuple)) else [value]
-        out = []
-        for v in values:
-            try:
-                i = int(v)
-            except (TypeError, ValueError):
-                raise ValueError(f'{where}: obj_id {v!r} is not an integer') from None
-            if not 0 < i < 256:
-                raise ValueError(f'{where}: obj_id {i} outside 1..255 (palette PNG ids)')
-            out.append(i)
-        return out
+        return parse_obj_ids(value, where)

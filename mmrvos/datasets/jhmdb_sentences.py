@@ -56,13 +56,17 @@ class JHMDBSentencesDataset(BaseRVOSDataset):
             if text is None:
                 continue
             try:
-                frame_path = osp.join(root, _relative_to(frame_path, 'Rename_Images'))
-                mask_path = osp.join(root, _relative_to(mask_path, 'puppet_mask'))
+                frame_path = osp.join(root, _relative_to(str(frame_path), 'Rename_Images'))
+                mask_path = osp.join(root, _relative_to(str(mask_path), 'puppet_mask'))
             except ValueError as e:
                 raise ValueError(f'{where}: {e}') from None
             frame_dir, frame_name = osp.split(frame_path)
-            chosen = int(osp.splitext(frame_name)[0])
-            total = int(total)
+            try:
+                chosen = int(osp.splitext(frame_name)[0])
+                total = int(total)
+            except (TypeError, ValueError):
+                raise ValueError(f'{where}: expected a numbered frame (00005.png) and an '
+                                 f'integer frame count, got {frame_name!r}, {total!r}') from None
             if not 1 <= chosen <= total:
                 raise ValueError(f'{where}: chosen frame {chosen} outside 1..{total}')
             if self.check_files:

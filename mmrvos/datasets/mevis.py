@@ -4,6 +4,7 @@ from typing import Dict, List, Optional
 
 from mmdet.registry import DATASETS
 
+from mmrvos.evaluation.functional.meta_io import check_frame_names, check_videos
 from .base_rvos import BaseRVOSDataset, check_frames_exist, load_json
 
 
@@ -22,6 +23,9 @@ class MeViSDataset(BaseRVOSDataset):
 
     Every frame of a video is annotated (dense); ``null`` means the object is absent on that
     frame (``annotated=True``, ``valid=False`` when all objects of the expression are absent).
+    An expression whose objects are null on every frame is kept for evaluation (empty target,
+    as the official MeViS evaluation scores it) but would drop out of training (no clip shows
+    it): ``strict`` (default) raises listing them, ``strict=False`` drops them with a warning.
     ``mask_dict.json`` is loaded once (it is large for train: a few GB of RAM) and shared by the
     samples; ``get_data_info`` attaches the RLEs of the sample's objects.
 
@@ -45,7 +49,7 @@ class MeViSDataset(BaseRVOSDataset):
         super().__init__(*args, data_prefix=data_prefix, **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        videos = load_json(self.ann_file, 'videos')['videos']
+        videos = check_videos(load_json(self.ann_file, 'videos'), self.ann_file)
         mask_path = self._join(self.mask_file)
         if mask_path is not None:
             self.mask_dict = load_json(mask_path)
@@ -54,12 +58,14 @@ class MeViSDataset(BaseRVOSDataset):
         elif not self.test_mode:
             raise ValueError('MeViSDataset: mask_file is required for training')
         img_root = self.data_prefix.get('img', '')
-        data_list = []
+        data_list, dropped = [], []
         for vid, vdata in videos.items():
             where_vid = f'{self.ann_file}: video {vid!r}'
-            if 'frames' not in vdata or 'expressions' not in vdata:
-                raise ValueError(f'{where_vid} lacks "frames" or "expressions"')
-            frames = sorted(vdata['frames'])
+            frames = check_frame_names(vdata['frames'], where_vid)
+            if mask_path and frames != list(vdata['frames']):
+                # mask_dict's RLE lists follow the order of "frames"
+                raise ValueError(f'{where_vid}: "frames" is not in sorted (temporal) order; '
+                                 f'the RLE lists of {mask_path} follow that order')
             if len(frames) < self.min_frames:
                 continue
             img_dir = osp.join(img_root, vid)
@@ -70,23 +76,45 @@ class MeViSDataset(BaseRVOSDataset):
                 text = self.check_text(exp.get('exp'), where)
                 if text is None:
                     continue
-                anno_ids = [str(a) for a in (exp.get('anno_id') or [])] if mask_path else []
+                anno_ids = self._ids(exp.get('anno_id'), 'anno_id', where) if mask_path else []
                 for a in anno_ids:
                     if a not in self.mask_dict:
                         raise KeyError(f'{where}: unknown anno_id {a} (not in {mask_path})')
-                    if len(self.mask_dict[a]) != len(frames):
-                        raise ValueError(f'{mask_path}: anno_id {a} has '
-                                         f'{len(self.mask_dict[a])} masks for the '
+                    rles = self.mask_dict[a]
+                    if not isinstance(rles, list) or len(rles) != len(frames):
+                        num = len(rles) if isinstance(rles, list) else type(rles).__name__
+                        raise ValueError(f'{mask_path}: anno_id {a} has {num} masks for the '
                                          f'{len(frames)} frames of video {vid!r}')
                 if mask_path and not anno_ids and not self.test_mode:
                     raise ValueError(f'{where}: no anno_id (required for training)')
+                if anno_ids and not self.test_mode and all(
+                        r is None for a in anno_ids for r in self.mask_dict[a]):
+                    # evaluation counts such frames as empty targets (MeViS protocol);
+                    # training would filter every clip of it out
+                    dropped.append((vid, str(exp_id), f'every mask of anno_id {anno_ids} is '
+                                    f'null in {mask_path} (the target is in no frame)'))
+                    continue
                 data_list.append(
                     dict(video_id=vid, exp_id=str(exp_id), text=text,
                          exp_type=exp.get('exp_type'), annotator=None,
-                         obj_ids=[int(o) for o in (exp.get('obj_id') or [])],
+                         obj_ids=[int(o) for o in self._ids(exp.get('obj_id'), 'obj_id', where)],
                          anno_ids=anno_ids, has_masks=mask_path is not None,
                          frame_ids=frames, img_dir=img_dir))
+        self.report_dropped(dropped, self.ann_file)
         return data_list
+
+    @staticmethod
+    def _ids(value, key: str, where: str) -> List[str]:
+        """MeViS ``anno_id`` / ``obj_id`` (int or list of ints, 0-based) as strings."""
+        if value is None:
+            return []
+        values = value if isinstance(value, (list, tuple)) else [value]
+        out = []
+        for v in values:
+            if isinstance(v, bool) or not str(v).lstrip('-').isdigit():
+                raise ValueError(f'{where}: {key} {v!r} is not an integer')
+            out.append(str(int(v)))
+        return out
 
     def get_data_info(self, idx: int) -> dict:
         info = super().get_data_info(idx)

@@ -35,16 +35,27 @@ class RefCOCOClipDataset(BaseRVOSDataset):
 
     def load_data_list(self) -> List[dict]:
         coco = load_json(self.ann_file, 'images')
+        if not isinstance(coco['images'], list) or not isinstance(coco.get('annotations', []),
+                                                                   list):
+            raise ValueError(f'{self.ann_file}: "images" and "annotations" must be lists')
         anns = defaultdict(list)
-        for ann in coco.get('annotations', []):
+        for k, ann in enumerate(coco.get('annotations', [])):
+            if not isinstance(ann, dict) or 'image_id' not in ann or 'segmentation' not in ann:
+                raise ValueError(f'{self.ann_file}: annotation entry {k} lacks "image_id" or '
+                                 '"segmentation"')
             anns[ann['image_id']].append(ann)
         img_root = self.data_prefix.get('img', '')
-        data_list = []
-        for img in coco['images']:
+        data_list, seen = [], set()
+        for k, img in enumerate(coco['images']):
+            if not isinstance(img, dict):
+                raise ValueError(f'{self.ann_file}: image entry {k} is not an object')
             where = f'{self.ann_file}: image entry {img.get("id")!r}'
             for key in ('id', 'file_name', 'height', 'width'):
                 if key not in img:
                     raise ValueError(f'{where} lacks {key!r}')
+            if img['id'] in seen:  # the same expression id twice: one would be lost in scoring
+                raise ValueError(f'{where}: image id {img["id"]!r} is listed twice in "images"')
+            seen.add(img['id'])
             text = self.check_text(img.get('caption'), where)
             if text is None:
                 continue

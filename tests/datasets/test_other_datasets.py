@@ -11,7 +11,8 @@ from mmengine.dataset import Compose
 from pycocotools import mask as mask_utils
 from rvos_dataset_helpers import make_test_pipeline, make_train_pipeline, write_json
 
-from mmrvos.datasets import (A2DSentencesDataset, JHMDBSentencesDataset, MeViSDataset,
+from mmrvos.datasets import (A2DSentencesDataset, DatasetRepairWarning, JHMDBSentencesDataset,
+                             MeViSDataset,
                              RefCOCOClipDataset)
 
 H, W = 32, 48
@@ -62,7 +63,7 @@ def mevis(root, **kwargs):
 
 
 def test_mevis_multi_object_union(mevis_root):
-    ds = mevis(mevis_root)
+    ds = mevis(mevis_root, test_mode=True)  # evaluation keeps the all-absent expression
     assert len(ds) == 3
     info = ds.get_data_info(0)
     assert info['text'] == 'the two cats' and info['obj_ids'] == [1, 2]
@@ -81,13 +82,18 @@ def test_mevis_multi_object_union(mevis_root):
 
 
 def test_mevis_train_clip_and_valid_split(mevis_root):
-    ds = mevis(mevis_root, pipeline=make_train_pipeline(num_frames=4, crop=False).transforms)
+    pipeline = make_train_pipeline(num_frames=4, crop=False).transforms
+    # the all-absent expression would never yield a training clip: an error listing it ...
+    with pytest.raises(ValueError, match=r"(?s)1 expression\(s\) would silently drop out of "
+                       r"training.*video 'v2' expression '0': every mask of anno_id"):
+        mevis(mevis_root, pipeline=pipeline)
+    # ... or, with strict=False, dropped with a warning giving the count
+    with pytest.warns(DatasetRepairWarning, match=r"(?s)'v2'.*strict=False: 1 expression"):
+        ds = mevis(mevis_root, pipeline=pipeline, strict=False)
+    assert len(ds) == 2 and {ds.get_data_info(i)['video_id'] for i in range(2)} == {'v1'}
     np.random.seed(0)
     out = ds[1]
     assert out['inputs'].shape[:2] == (4, 3)
-    # the all-absent expression never yields a training clip: refetched to another sample
-    np.random.seed(0)
-    assert ds[2]['data_samples'].video_id == 'v1'
     valid = mevis(mevis_root, mask_file=None, test_mode=True)
     assert all(r is None for r in valid.get_data_info(0)['mask_refs'])
     with pytest.raises(ValueError, match='mask_file is required'):

@@ -288,7 +288,7 @@ def test_missing_frame(toy_root, tmp_path):
         toy_dataset(root)
     ds = toy_dataset(root, check_files=False)  # found at load time instead
     idx = next(i for i in range(len(ds)) if ds.get_data_info(i)['video_id'] == 'train_0002')
-    with pytest.raises(FileNotFoundError, match=r'frame not found: .*00004\.jpg'):
+    with pytest.raises(FileNotFoundError, match=r'(frame|image) not found: .*00004\.jpg'):
         make_test_pipeline()(ds.get_data_info(idx))
 
 

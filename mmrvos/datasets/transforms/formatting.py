@@ -1,4 +1,5 @@
 """Packing of an RVOS clip into ``inputs`` + mmdet ``TrackDataSample``."""
+from collections import Counter
 from typing import Optional, Sequence
 
 import numpy as np
@@ -54,6 +55,10 @@ class PackRVOSInputs(BaseTransform):
           - ``valid`` bool (1,): annotated on this frame and visible,
           - ``annotated`` bool (1,): this frame carries annotation for the target.
 
+    Every frame of the clip must have the same original size (``ori_shape``); a frame of
+    another size raises ``ValueError`` naming it (it would be scaled differently from the
+    others, and unannotated frames are not size-checked against any mask).
+
     Args:
         meta_keys (Sequence[str], optional): extra per-frame keys to copy into the frame
             metainfo.
@@ -61,6 +66,25 @@ class PackRVOSInputs(BaseTransform):
 
     def __init__(self, meta_keys: Optional[Sequence[str]] = None) -> None:
         self.meta_keys = tuple(FRAME_META_KEYS) + tuple(meta_keys or ())
+
+    @staticmethod
+    def _check_frame_sizes(results: dict) -> None:
+        """Every frame of a clip must have the video's size (before resizing): a frame of
+        another size would be rescaled differently from its neighbours, silently."""
+        shapes = [tuple(s[:2]) for s in results.get('ori_shape') or []]
+        if len(set(shapes)) <= 1:
+            return
+        common = Counter(shapes).most_common(1)[0][0]
+        paths = results.get('img_path') or [None] * len(shapes)
+        ids = results.get('frame_id') or [None] * len(shapes)
+        odd = next(i for i, s in enumerate(shapes) if s != common)
+        ref = shapes.index(common)
+        name = lambda i: paths[i] or f'frame {ids[i]!r}'  # noqa: E731
+        raise ValueError(
+            f'{name(odd)}: frame size {shapes[odd][1]}x{shapes[odd][0]} (WxH) differs from the '
+            f'other frames of video {results["video_id"][0]!r} '
+            f'({common[1]}x{common[0]}, e.g. {name(ref)}); every frame of a video must have '
+            'one size')
 
     @staticmethod
     def _stack_images(imgs, video_id) -> torch.Tensor:
@@ -100,6 +124,7 @@ class PackRVOSInputs(BaseTransform):
         imgs = results['img']
         num = len(imgs)
         video_id = results['video_id'][0]
+        self._check_frame_sizes(results)
         inputs = self._stack_images(imgs, video_id)
         frames = []
         for i in range(num):

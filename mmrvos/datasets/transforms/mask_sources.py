@@ -7,7 +7,8 @@ binary mask. Keeping this out of the datasets lets one loading transform serve e
 Reference types (``mask_ref['type']``):
 
 * ``'palette'``: ``path`` to a palette PNG (pixel = object id), ``obj_ids`` (list[int]), ``sparse``
-  (bool). The target is the union of ``obj_ids``. With ``sparse=True`` (Ref-YouTube-VOS convention
+  (bool), optionally ``video_obj_ids`` (every object of the video, for 0/255 masks).
+  The target is the union of ``obj_ids``. With ``sparse=True`` (Ref-YouTube-VOS convention
   for sparsely annotated videos) a PNG that contains none of the ids does *not* annotate the target
   on that frame; with ``sparse=False`` (dense annotation) it means the target is absent.
 * ``'rle'``: ``rles`` (list of COCO RLE dicts or ``None`` per object; MeViS ``mask_dict.json``).
@@ -24,46 +25,35 @@ when the size is not known from the source (all MeViS RLEs of the frame are null
 from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
-from PIL import Image
+
+from mmrvos.evaluation.functional.mask_io import decode_rle as decode_rle_mask
+from mmrvos.evaluation.functional.mask_io import read_index_png
 
 Decoded = Tuple[Optional[np.ndarray], bool]  # (bool mask (H, W) or None, annotated)
 
 
-def _open_png(path: str) -> np.ndarray:
-    try:
-        with Image.open(path) as img:
-            if img.mode not in ('P', 'L', 'I', 'I;16'):
-                raise ValueError(
-                    f'{path}: annotation PNG has mode {img.mode!r}; expected a palette (P) or '
-                    'single-channel PNG whose pixel values are object ids')
-            return np.asarray(img)
-    except FileNotFoundError:
-        raise FileNotFoundError(f'annotation file not found: {path}') from None
-    except (OSError, SyntaxError) as e:  # PIL raises these for corrupt files
-        raise OSError(f'cannot read annotation PNG {path}: {e}') from e
-
-
 def decode_palette(ref: dict) -> Decoded:
-    ids = _open_png(ref['path'])
+    """Palette / index PNG -> union of ``obj_ids`` (the shared reader
+    :func:`~mmrvos.evaluation.functional.mask_io.read_index_png`: bad modes, truncated files
+    and ambiguous 0/255 masks raise naming the file; a 0/255 mask of a one-object video is read
+    as that object with a warning). ``video_obj_ids`` (all objects the video refers to)
+    decides whether a 0/255 mask is unambiguous; without it, the expression's ``obj_ids``."""
     obj_ids = [int(i) for i in ref['obj_ids']]
+    ids = read_index_png(ref['path'], ref.get('video_obj_ids') or obj_ids)
     mask = np.isin(ids, obj_ids)
     annotated = bool(mask.any()) if ref.get('sparse', True) else True
     return mask, annotated
 
 
 def decode_rle(ref: dict) -> Decoded:
-    from pycocotools import mask as mask_utils
     mask = None
     for rle in ref['rles']:
-        if rle is None:
+        m = decode_rle_mask(rle, source=ref.get('source', 'RLE'))
+        if m is None:
             continue
-        rle = dict(rle)
-        if isinstance(rle.get('counts'), str):
-            rle['counts'] = rle['counts'].encode('ascii')
-        try:
-            m = mask_utils.decode(rle).astype(bool)
-        except Exception as e:  # pycocotools raises bare Exceptions / TypeErrors
-            raise ValueError(f'{ref.get("source", "RLE")}: cannot decode RLE: {e}') from e
+        if mask is not None and m.shape != mask.shape:
+            raise ValueError(f'{ref.get("source", "RLE")}: the objects of one frame have RLEs of '
+                             f'different sizes {mask.shape} and {m.shape}')
         mask = m if mask is None else (mask | m)
     return mask, True  # mask None: every object absent on this frame (annotated)
 

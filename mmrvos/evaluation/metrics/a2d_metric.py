@@ -9,6 +9,7 @@ from mmdet.registry import METRICS
 from mmengine.logging import MMLogger
 
 from ..functional.a2d import a2d_metrics, encode_masks
+from ..functional.rvos_files import report_unscorable
 from ._samples import field, frame_key, frame_masks, inst_field, to_numpy
 
 
@@ -26,6 +27,10 @@ class A2DMetric(BaseVideoMetric):
 
     Args:
         verbose (bool): Print COCOeval's summary.
+        strict (bool): A (video, expression) sample none of whose frames has a
+            ground-truth mask would silently drop out of the scores: raise a
+            ``ValueError`` listing them; ``strict=False`` leaves them out with
+            a warning giving their count. Defaults to True.
         collect_device (str): ``'cpu'`` or ``'gpu'``.
         prefix (str, optional): Metric name prefix; defaults to ``'a2d'``.
     """
@@ -33,10 +38,12 @@ class A2DMetric(BaseVideoMetric):
 
     def __init__(self,
                  verbose: bool = False,
+                 strict: bool = True,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.verbose = verbose
+        self.strict = strict
 
     def process_video(self, data_samples: Sequence) -> None:
         self._process_frames(data_samples)
@@ -45,11 +52,13 @@ class A2DMetric(BaseVideoMetric):
         self._process_frames(data_samples)
 
     def _process_frames(self, frames: Sequence) -> None:
+        seen = {}
         for sample in frames:
+            key = frame_key(sample)
+            seen[key[:2]] = True
             gt = frame_masks(sample, 'gt_instances')
             if gt is None or gt.shape[0] == 0:
                 continue
-            key = frame_key(sample)
             gt = gt.any(0)
             pred = frame_masks(sample, 'pred_instances')
             scores = to_numpy(
@@ -67,8 +76,17 @@ class A2DMetric(BaseVideoMetric):
                 dict(key=key, gt=encode_masks(gt)[0],
                      preds=encode_masks(pred) if pred.shape[0] else [],
                      scores=[float(s) for s in np.atleast_1d(scores)]))
+        for video_id, exp_id in seen:  # marks the sample as predicted
+            self.results.append(dict(key=None, exp=(video_id, exp_id)))
 
     def compute_metrics(self, results: List[dict]) -> dict:
+        scored = {r['key'][:2] for r in results if r['key'] is not None}
+        unscorable = sorted({(*r['exp'], 'no frame with a ground-truth mask was '
+                              'predicted') for r in results
+                             if r['key'] is None and r['exp'] not in scored})
+        report_unscorable(unscorable, 'A2DMetric', self.strict,
+                          'strict=False (tools/test.py --no-strict)')
+        results = [r for r in results if r['key'] is not None]
         samples, seen = [], set()
         for r in results:
             if r['key'] in seen:

@@ -14,6 +14,8 @@ from mmengine.logging import MMLogger
 
 from ..functional.rvos import (evaluate_expression, format_rvos_table,
                                summarize_rvos)
+from ..functional.mask_io import DEFAULT_SIZE_TOLERANCE
+from ..functional.rvos_files import report_unscorable
 from ..functional.rvos_gt import RVOSGroundTruth
 from ..writers import RVOSResultWriter, make_submission_zip
 from ._samples import field, frame_key, frame_masks
@@ -45,6 +47,13 @@ class RVOSMetric(BaseVideoMetric):
         bound_th (float): Boundary tolerance (fraction of the diagonal).
         size_tolerance (int): Tolerated annotation / frame size difference in
             pixels (padded / cropped with a warning), beyond it an error.
+            Defaults to 1 (DAVIS ``judo/00005.png`` is 853 px wide for 854).
+        strict (bool): An expression that was predicted but that no frame
+            counts for (its object is in no annotation PNG, ...) would
+            silently drop out of the J&F average: raise a ``ValueError``
+            listing every such expression (video, expression id, reason).
+            ``strict=False`` (``tools/test.py --no-strict``) leaves them out
+            with one warning giving their count. Defaults to True.
         format_only (bool): Only write the result PNGs (no ground truth, e.g.
             Ref-YouTube-VOS valid, MeViS valid), then zip them.
         outfile_dir (str, optional): Write the predicted masks there as
@@ -68,7 +77,8 @@ class RVOSMetric(BaseVideoMetric):
                  void_label: Optional[int] = 255,
                  use_annotators: bool = False,
                  bound_th: float = 0.008,
-                 size_tolerance: int = 2,
+                 size_tolerance: int = DEFAULT_SIZE_TOLERANCE,
+                 strict: bool = True,
                  format_only: bool = False,
                  outfile_dir: Optional[str] = None,
                  zip_file: Optional[str] = None,
@@ -91,6 +101,8 @@ class RVOSMetric(BaseVideoMetric):
         self.zip_root = zip_root
         self.overwrite = overwrite
         self.dump_file = dump_file
+        self.strict = strict
+        self._video_shapes = {}  # video -> (frame size, frame) seen first
         self.gt = None
         if not format_only:
             self.gt = RVOSGroundTruth(
@@ -130,8 +142,20 @@ class RVOSMetric(BaseVideoMetric):
                              'frame size')
         return masks.any(0)
 
+    def _check_frame_size(self, key, shape, sample) -> None:
+        """Every frame of a video must have one size (else some frames would
+        be compared at another scale, silently)."""
+        name = field(sample, 'img_path') or f'frame {"/".join(key)}'
+        first = self._video_shapes.setdefault(key[0], (shape, name))
+        if first[0] != shape:
+            raise ValueError(
+                f'{name}: frame size {shape[1]}x{shape[0]} (WxH) differs '
+                f'from the other frames of video {key[0]!r} '
+                f'({first[0][1]}x{first[0][0]}, e.g. {first[1]})')
+
     def _process_frames(self, frames: Sequence) -> None:
         by_exp = OrderedDict()
+        seen = OrderedDict()
         for sample in frames:
             key = frame_key(sample)
             pred = self._pred_mask(sample, key)
@@ -139,8 +163,11 @@ class RVOSMetric(BaseVideoMetric):
                 self.writer.write(*key, pred)
             if self.format_only:
                 continue
+            self._check_frame_size(key, pred.shape, sample)
             video_id, exp_id, frame_id = key
-            target = self.gt.target(video_id, exp_id, frame_id, pred.shape)
+            seen[(video_id, exp_id)] = True
+            target = self.gt.target(video_id, exp_id, frame_id, pred.shape,
+                                    field(sample, 'img_path'))
             if target is None:
                 continue  # not annotated for this expression
             annotator = field(sample, 'annotator')
@@ -152,6 +179,10 @@ class RVOSMetric(BaseVideoMetric):
                                               exp_id).get('exp_type')
             by_exp.setdefault((video_id, exp_id, pred.shape), []).append(
                 (frame_id, target, pred, annotator, exp_type))
+        for video_id, exp_id in seen:
+            # marks the expression as predicted (to find those never scored)
+            self.results.append(dict(video_id=video_id, exp_id=exp_id,
+                                     frame_id=None))
         for (video_id, exp_id, _), items in by_exp.items():
             gts = np.stack([t[0] for _, t, _, _, _ in items])
             preds = np.stack([p for _, _, p, _, _ in items])
@@ -182,7 +213,20 @@ class RVOSMetric(BaseVideoMetric):
         if self.format_only:
             logger.info(f'results written to {self.writer.out_dir}')
             return {}
+        self._video_shapes = {}
         records = self._expression_records(results)
+        scored = {(r['video_id'], r['exp_id']) for r in records}
+        unscorable = []
+        for r in results:
+            k = (r['video_id'], r['exp_id'])
+            if r['frame_id'] is None and k not in scored:
+                scored.add(k)  # list once
+                reason = self.gt.unscorable_reason(*k) or (
+                    'none of its annotated frames '
+                    f'{self.gt.annotated_frames(*k)} was predicted')
+                unscorable.append((*k, reason))
+        report_unscorable(unscorable, self.gt.meta_path, self.strict,
+                          'strict=False (tools/test.py --no-strict)')
         if not records:
             warnings.warn('RVOSMetric: no annotated frame was predicted')
             return {}
@@ -207,6 +251,8 @@ class RVOSMetric(BaseVideoMetric):
         meta = {}
         dup = 0
         for r in results:
+            if r['frame_id'] is None:  # "predicted" marker
+                continue
             k = (r['video_id'], r['exp_id'])
             if r['frame_id'] in frames[k]:
                 dup += 1
