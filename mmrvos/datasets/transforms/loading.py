@@ -13,11 +13,12 @@ from mmcv.transforms import BaseTransform, LoadImageFromFile
 from mmdet.registry import TRANSFORMS
 from mmdet.structures.mask import BitmapMasks
 
+# one warning class for every annotation repair (datasets and evaluation)
+from mmrvos.evaluation.functional.mask_io import (DEFAULT_SIZE_TOLERANCE,
+                                                  AnnotationRepairWarning)
 from .mask_sources import decode_mask_ref, describe_ref
 
-
-class AnnotationRepairWarning(UserWarning):
-    """Emitted when a loader repairs bad input instead of failing (the message names the file)."""
+__all__ = ['AnnotationRepairWarning', 'LoadRVOSFrame', 'LoadRVOSAnnotations']
 
 
 @TRANSFORMS.register_module()
@@ -91,20 +92,21 @@ class LoadRVOSAnnotations(BaseTransform):
     ``mask_ref`` is decoded by :func:`mmrvos.datasets.transforms.mask_sources.decode_mask_ref`;
     ``None`` means the frame carries no annotation for the target.
 
-    Mask/frame size mismatch (real data has them, e.g. a 853-px-wide PNG for an 854-px frame):
-    if both sides differ by at most ``size_tolerance`` pixels the mask is zero-padded or cropped
-    at its bottom/right edge to the frame size, keeping the top-left aligned, and an
-    :class:`AnnotationRepairWarning` naming the file is emitted; larger mismatches raise
-    ``ValueError`` naming the file. ``size_tolerance=0`` makes every mismatch an error.
+    Mask/frame size mismatch (real data has them, e.g. DAVIS ``judo/00005.png`` is 853 px wide
+    for an 854-px frame): if both sides differ by at most ``size_tolerance`` pixels (default 1,
+    that quirk) the mask is zero-padded or cropped at its bottom/right edge to the frame size,
+    keeping the top-left aligned, and an :class:`AnnotationRepairWarning` naming the file is
+    emitted; larger mismatches raise ``ValueError`` naming the mask, the frame and both sizes.
+    ``size_tolerance=0`` makes every mismatch an error.
 
     Required keys: ``mask_ref``, ``ori_shape`` (so run after :class:`LoadRVOSFrame`).
     Added keys: ``gt_masks`` (BitmapMasks, 1 x H x W), ``gt_annotated`` (bool (1,)).
     """
 
-    def __init__(self, size_tolerance: int = 4) -> None:
+    def __init__(self, size_tolerance: int = DEFAULT_SIZE_TOLERANCE) -> None:
         self.size_tolerance = size_tolerance
 
-    def _fit(self, mask: np.ndarray, shape, ref: dict) -> np.ndarray:
+    def _fit(self, mask: np.ndarray, shape, ref: dict, frame: Optional[str] = None) -> np.ndarray:
         h, w = shape
         mh, mw = mask.shape
         if (mh, mw) == (h, w):
@@ -112,7 +114,8 @@ class LoadRVOSAnnotations(BaseTransform):
         name = describe_ref(ref)
         if abs(mh - h) > self.size_tolerance or abs(mw - w) > self.size_tolerance:
             raise ValueError(f'{name}: mask size {mw}x{mh} (WxH) differs from its frame '
-                             f'{w}x{h} by more than size_tolerance={self.size_tolerance} px')
+                             f'{frame or ""} {w}x{h} by more than '
+                             f'size_tolerance={self.size_tolerance} px')
         warnings.warn(
             f'{name}: mask size {mw}x{mh} (WxH) differs from its frame {w}x{h}; '
             'padding/cropping the mask at the bottom/right edge to the frame size',
@@ -131,7 +134,7 @@ class LoadRVOSAnnotations(BaseTransform):
             mask, annotated = decoded
             if mask is None:  # annotated, target absent
                 mask = np.zeros((h, w), dtype=bool)
-            mask = self._fit(mask, (h, w), ref)
+            mask = self._fit(mask, (h, w), ref, results.get('img_path'))
         results['gt_masks'] = BitmapMasks(mask[None].astype(np.uint8), h, w)
         results['gt_annotated'] = np.array([annotated], dtype=bool)
         return results
