@@ -25,12 +25,27 @@ def parse_args(argv=None):
                         'WORK_DIR/TIMESTAMP/SHOW_DIR')
     parser.add_argument('--overwrite', action='store_true',
                         help='allow --out to replace an existing file')
+    # --no-strict (datasets + metric): see set_strict
+    parser.add_argument('--no-strict', dest='strict', action='store_false',
+                        help='leave expressions that cannot be scored out of the J&F with a '
+                        'warning giving their count (default: an error listing them)')
     add_common_args(parser)
     return parse_with_rank(parser, argv)
 
 
+def set_strict(cfg: Config, strict: bool) -> None:
+    """``--no-strict``: ``strict=False`` on the test dataset and the test metric(s)."""
+    if strict:
+        return
+    cfg.test_dataloader.dataset.strict = False
+    evaluators = cfg.test_evaluator
+    for metric in evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]:
+        metric.strict = False
+
+
 def build_cfg(args) -> Config:
     cfg = load_run_config(args)
+    set_strict(cfg, args.strict)
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
     cfg.load_from = args.checkpoint
