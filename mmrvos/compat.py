@@ -12,9 +12,11 @@ libraries offer:
   - ``HistoryBuffer`` is pickled *by value* through a ``copyreg`` reducer
     (:func:`_reduce_history_buffer`) so that no bound method / ``getattr`` ever enters a
     checkpoint: allow-listing ``builtins.getattr`` would reopen arbitrary code execution.
-  - :func:`load_from_local_safe` is registered as mmengine's local checkpoint scheme. It loads
-    with ``weights_only=True`` and turns torch's refusal into :class:`UnsafeCheckpointError`
-    naming the file and the refused class. ``weights_only`` is never switched off.
+  - Loading itself lives in :mod:`mmrvos.engine.checkpoint` (every mmengine scheme with
+    ``weights_only=True``, :class:`UnsafeCheckpointError` naming file and refused class).
+    ``import mmrvos`` does **not** replace mmengine's checkpoint loaders: mmrvos's own paths
+    (``RVOSRunner``, ``init_rvos_model``, the converters) use the safe loaders explicitly.
+    ``UnsafeCheckpointError`` and ``load_checkpoint_file`` stay importable from here.
 
 * **BERT with Grounding DINO's 3-D sub-sentence mask.** transformers >= 4.48 run BERT through
   SDPA by default, whose mask preparation rejects mmdet's ``(bs, L, L)`` attention mask.
@@ -23,24 +25,16 @@ libraries offer:
   (``force=True``) under ``'BertModel'``, so stock mmdet Grounding DINO configs work as well.
 """
 import copyreg
-import os.path as osp
-import pickle
-import re
 from collections import OrderedDict
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
-from mmengine.runner.checkpoint import CheckpointLoader
 
 __all__ = [
     'UnsafeCheckpointError', 'allow_mmengine_checkpoint_globals',
-    'load_from_local_safe', 'EagerBertModel', 'apply'
+    'load_checkpoint_file', 'load_from_local_safe', 'EagerBertModel', 'apply'
 ]
-
-
-class UnsafeCheckpointError(pickle.UnpicklingError):
-    """A checkpoint holds a pickled object outside the allow-list."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -89,37 +83,19 @@ def allow_mmengine_checkpoint_globals() -> list:
 
 
 # --------------------------------------------------------------------------------------------
-# Local checkpoint loading with a clear refusal
+# Backwards-compatible names of the safe loading (now in mmrvos.engine.checkpoint)
 # --------------------------------------------------------------------------------------------
-_GLOBAL_RE = re.compile(r'(?:Unsupported global: GLOBAL|global|class)\s+([\w\.]+)')
+_MOVED = ('UnsafeCheckpointError', 'load_checkpoint_file', 'load_from_local_safe')
 
 
-def load_checkpoint_file(filename: str, map_location=None):
-    """``torch.load`` with ``weights_only=True`` and an error that names file and class.
-
-    Raises:
-        FileNotFoundError: ``filename`` does not exist.
-        UnsafeCheckpointError: the file pickles an object outside the allow-list.
-    """
-    filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'{filename} can not be found.')
-    try:
-        return torch.load(filename, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        text = str(err)
-        match = _GLOBAL_RE.search(text)
-        what = match.group(1) if match else 'an object outside the allow-list'
-        raise UnsafeCheckpointError(
-            f'Refusing to load checkpoint {filename!r}: it contains the pickled '
-            f'object {what}, which is not on mmrvos\' allow-list of safe classes. '
-            'Only load checkpoints you trust; if you do, add the class with '
-            'torch.serialization.add_safe_globals([...]) before loading.') from err
-
-
-def load_from_local_safe(filename, map_location):
-    """mmengine ``CheckpointLoader`` scheme for local paths (see module docstring)."""
-    return load_checkpoint_file(filename, map_location)
+def __getattr__(name: str):
+    """``from mmrvos.compat import UnsafeCheckpointError`` keeps working (PEP 562). Imported
+    lazily: this module is imported before the rest of the package, and ``mmrvos.engine``
+    imports the models."""
+    if name in _MOVED:
+        from .engine import checkpoint
+        return getattr(checkpoint, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,6 +151,5 @@ def apply() -> None:
         return
     copyreg.pickle(HistoryBuffer, _reduce_history_buffer)
     allow_mmengine_checkpoint_globals()
-    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_safe, force=True)
     EagerBertModel = _build_eager_bert()
     _APPLIED = True

@@ -1,5 +1,9 @@
 default_scope = 'mmdet'
 custom_imports = dict(imports=['mmrvos'], allow_failed_imports=False)
+# mmengine's Runner whose checkpoint reads (load_from, resume, init_cfg Pretrained) unpickle
+# with weights_only=True for every scheme (path, URL, torchvision:// ...); see
+# mmrvos/engine/checkpoint.py. The 'mmdet.' prefix finds it before a default scope is set.
+runner_type = 'mmdet.RVOSRunner'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

@@ -1,7 +1,8 @@
 # mmdet's own Grounding DINO (Swin-T) REC config on RefCOCO/+/g (MDETR-style annotations,
 # RefExpMetric), with mmrvos's confidence-aware query-pruning decoder mixed in through
-# custom_imports. Only three things change:
+# custom_imports. Only four things change:
 #   * `custom_imports` registers mmrvos into mmdet's registries;
+#   * runner_type = 'mmdet.RVOSRunner' (checkpoints are unpickled with weights_only=True);
 #   * model.type = 'PrunedGroundingDINO' (mmdet's GroundingDINO hard-codes its decoder class;
 #     the subclass builds PruningGroundingDinoDecoder and swaps GroundingDINOHead for
 #     PrunedGroundingDINOHead, which accepts a different query count per decoder layer);
@@ -14,6 +15,7 @@
 _base_ = 'mmdet::grounding_dino/refcoco/grounding_dino_swin-t_pretrain_zeroshot_refexp.py'
 
 custom_imports = dict(imports=['mmrvos'], allow_failed_imports=False)
+runner_type = 'mmdet.RVOSRunner'
 
 model = dict(
     type='PrunedGroundingDINO',

@@ -1,4 +1,5 @@
 """mmengine checkpoints save and resume under torch's default ``weights_only=True``."""
+import itertools
 import os.path as osp
 import pickle
 
@@ -7,10 +8,12 @@ import torch
 import torch.nn as nn
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
+from mmengine.runner import checkpoint as mm_ckpt
 from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 
 import mmrvos  # noqa: F401  (installs mmrvos.compat)
 from mmrvos.compat import UnsafeCheckpointError
+from mmrvos.engine import RVOSRunner, safe_checkpoint_loaders, safe_load_checkpoint
 
 
 class _ToyModel(BaseModel):
@@ -36,12 +39,15 @@ class _ToyData(torch.utils.data.Dataset):
         return dict(inputs=x, targets=torch.tensor(2.0 * i - 1))
 
 
+_RUN_IDS = itertools.count()
+
+
 class Evil:
     """A class that must never be unpickled from a checkpoint."""
 
 
-def _runner(work_dir, max_iters, resume=False, load_from=None):
-    return Runner(
+def _runner(work_dir, max_iters, resume=False, load_from=None, runner_cls=Runner):
+    return runner_cls(
         model=_ToyModel(),
         work_dir=work_dir,
         train_dataloader=dict(dataset=_ToyData(), sampler=dict(type='DefaultSampler',
@@ -53,12 +59,16 @@ def _runner(work_dir, max_iters, resume=False, load_from=None):
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
                            logger=dict(type='LoggerHook', interval=1)),
         resume=resume, load_from=load_from,
+        # a name of its own: mmengine's message hub is a singleton per experiment name, and
+        # two runners started within the same second would share the default (time stamp)
+        experiment_name=f'ckpt_compat_{next(_RUN_IDS)}',
         default_scope='mmdet', randomness=dict(seed=0))
 
 
-def test_runner_trains_checkpoints_and_resumes_with_weights_only(tmp_path):
+@pytest.mark.parametrize('runner_cls', [Runner, RVOSRunner])
+def test_runner_trains_checkpoints_and_resumes_with_weights_only(tmp_path, runner_cls):
     work = str(tmp_path / 'run')
-    first = _runner(work, max_iters=2)
+    first = _runner(work, max_iters=2, runner_cls=runner_cls)
     first.train()
     ckpt = osp.join(work, 'iter_2.pth')
     assert osp.isfile(ckpt)
@@ -69,7 +79,7 @@ def test_runner_trains_checkpoints_and_resumes_with_weights_only(tmp_path):
     hub = raw['message_hub']['log_scalars']
     assert 'train/loss' in hub and len(hub['train/loss'].data[0]) == 2
 
-    second = _runner(work, max_iters=3, resume=True, load_from=ckpt)
+    second = _runner(work, max_iters=3, resume=True, load_from=ckpt, runner_cls=runner_cls)
     second.train()
     assert second.iter == 3
     # the optimizer state and the scheduler survived the round trip
@@ -85,15 +95,22 @@ def test_foreign_pickled_object_is_refused_with_file_and_class(tmp_path):
     path = str(tmp_path / 'evil.pth')
     torch.save(dict(state_dict=dict(w=torch.zeros(1)), payload=Evil()), path)
     with pytest.raises(UnsafeCheckpointError) as err:
-        _load_checkpoint(path, map_location='cpu')
+        safe_load_checkpoint(path, map_location='cpu')
     msg = str(err.value)
     assert path in msg and 'Evil' in msg
     assert isinstance(err.value, pickle.UnpicklingError)
-    # the local scheme of mmengine's loader is ours (weights_only stays on)
-    assert CheckpointLoader._get_checkpoint_loader(path).__name__ == 'load_from_local_safe'
+    # mmengine's own entry point, inside the context, uses the same loader
+    with safe_checkpoint_loaders():
+        assert CheckpointLoader._get_checkpoint_loader(path).__name__ == 'load_from_local_safe'
+        with pytest.raises(UnsafeCheckpointError, match='Evil'):
+            _load_checkpoint(path, map_location='cpu')
+    # ... and outside it mmengine's table is untouched (import mmrvos replaces no loader)
+    assert CheckpointLoader._get_checkpoint_loader(path) is mm_ckpt.load_from_local
 
 
 def test_missing_checkpoint_names_the_file(tmp_path):
     missing = str(tmp_path / 'nope.pth')
     with pytest.raises(FileNotFoundError, match='nope.pth'):
+        safe_load_checkpoint(missing)
+    with safe_checkpoint_loaders(), pytest.raises(FileNotFoundError, match='nope.pth'):
         _load_checkpoint(missing)

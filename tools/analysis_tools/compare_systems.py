@@ -72,6 +72,7 @@ def train_and_test(name: str, args) -> dict:
     sys.path.insert(0, REPO)
     import mmrvos  # noqa: F401
     from mmengine.config import Config
+    from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
     cfg = Config.fromfile(osp.join(REPO, SYSTEMS[name]))
@@ -102,7 +103,7 @@ def train_and_test(name: str, args) -> dict:
     if args.num_eval:
         cfg.test_dataloader.dataset.indices = args.num_eval
     cfg.test_evaluator.data_root = args.data_root
-    runner = Runner.from_cfg(cfg)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     start = time.time()
     runner.train()
     train_s = time.time() - start
