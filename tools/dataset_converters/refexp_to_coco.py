@@ -11,6 +11,11 @@ Output: ``<out>/<dataset>/instances_<dataset>_<split>.json`` for every split in 
 ``images`` = ``{id, file_name, height, width, original_id, caption, dataset_name}`` (one per
 sentence) and ``annotations`` = the referred object of each entry (``image_id`` = that entry).
 
+The refs files are pickles (written by Python 2). They are read with :class:`RefsUnpickler`,
+which allows no global at all: plain lists, dicts, strings and numbers need none, and a
+pickle that names any function or class (the only way a pickle can run code) is refused with
+an error naming the file and the global.
+
 Example::
 
     python tools/dataset_converters/refexp_to_coco.py --data-root data/coco \
@@ -27,12 +32,37 @@ from typing import Dict
 DEFAULT_SPLIT_BY = {'refcoco': 'unc', 'refcoco+': 'unc', 'refcocog': 'umd'}
 
 
+class RefusedPickleError(pickle.UnpicklingError):
+    """A refs pickle names a global (function / class) instead of holding plain data."""
+
+
+class RefsUnpickler(pickle.Unpickler):
+    """Unpickler for plain data only: lists, dicts, tuples, strings, numbers, bools, None.
+
+    Those are built by pickle opcodes without any global, so :meth:`find_class` (which every
+    ``GLOBAL`` / ``STACK_GLOBAL`` / ``INST`` / extension-code opcode goes through, and without
+    which nothing can be called) refuses every name.
+    """
+
+    def __init__(self, file, source: str):
+        super().__init__(file)
+        self.source = source
+
+    def find_class(self, module: str, name: str):
+        raise RefusedPickleError(
+            f'refusing to unpickle {self.source}: it references the global {module}.{name} '
+            '(a refs file holds only lists, dicts, strings and numbers; a pickle naming a '
+            'function or class can run code)')
+
+
 def _load_refs(path: str) -> list:
     if not osp.isfile(path):
         raise FileNotFoundError(f'refs file not found: {path}')
     try:
         with open(path, 'rb') as f:
-            refs = pickle.load(f)  # the official refer files are pickles (trusted input)
+            refs = RefsUnpickler(f, path).load()
+    except RefusedPickleError:
+        raise
     except Exception as e:
         raise ValueError(f'{path} is not a readable refs pickle: {e}') from e
     if not isinstance(refs, list):
@@ -92,7 +122,10 @@ def main():
     parser.add_argument('--out', default=None, help='defaults to --data-root')
     args = parser.parse_args()
     split_by = args.split_by or DEFAULT_SPLIT_BY[args.dataset]
-    stats = convert(args.data_root, args.dataset, split_by, args.out or args.data_root)
+    try:
+        stats = convert(args.data_root, args.dataset, split_by, args.out or args.data_root)
+    except (OSError, ValueError, KeyError, pickle.UnpicklingError) as err:
+        raise SystemExit(f'error: {err}') from None
     print(json.dumps(stats, indent=1))
 
 

@@ -11,6 +11,17 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 
+def run_cli(main) -> None:
+    """Run a converter's ``main()`` as a command: a refused (unsafe) checkpoint, a missing file
+    or a conversion problem prints ``error: ...`` and exits non-zero, without a traceback."""
+    from mmrvos.engine.checkpoint import UnsafeCheckpointError
+    from mmrvos.models.utils import CheckpointConversionError
+    try:
+        main()
+    except (UnsafeCheckpointError, CheckpointConversionError, FileNotFoundError) as err:
+        raise SystemExit(f'error: {err}') from None
+
+
 def refuse_overwrite(path: str, overwrite: bool) -> None:
     """Exit with a clear message if ``path`` exists and ``--overwrite`` was not given."""
     if osp.exists(path) and not overwrite:

@@ -13,7 +13,7 @@ Example::
 """
 import argparse
 
-from _common import model_state_from_config, refuse_overwrite, save_checkpoint
+from _common import model_state_from_config, refuse_overwrite, run_cli, save_checkpoint
 
 from mmrvos.models.utils import (REFERDINO_NEW_MODULES, check_against, detect_layout,
                                  load_state_dict_file, lora_rule_modules, lora_settings,
@@ -70,4 +70,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

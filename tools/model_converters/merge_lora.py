@@ -11,9 +11,9 @@ Example::
 """
 import argparse
 
-from _common import refuse_overwrite, save_checkpoint
+from _common import refuse_overwrite, run_cli, save_checkpoint
 
-from mmrvos.compat import load_checkpoint_file
+from mmrvos.engine.checkpoint import load_checkpoint_file
 from mmrvos.models.utils.release import merge_training_state
 
 
@@ -52,4 +52,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

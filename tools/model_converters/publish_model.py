@@ -18,10 +18,10 @@ import argparse
 import os
 import os.path as osp
 
-from _common import refuse_overwrite, save_checkpoint, sha256_of
+from _common import refuse_overwrite, run_cli, save_checkpoint, sha256_of
 from merge_lora import lora_alpha_of
 
-from mmrvos.compat import load_checkpoint_file
+from mmrvos.engine.checkpoint import load_checkpoint_file
 from mmrvos.models.utils.release import (metafile_entry, parse_metrics, release_checkpoint,
                                          update_metafile)
 
@@ -73,4 +73,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

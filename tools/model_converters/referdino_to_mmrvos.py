@@ -16,7 +16,7 @@ Example::
 """
 import argparse
 
-from _common import model_state_from_config, refuse_overwrite, save_checkpoint
+from _common import model_state_from_config, refuse_overwrite, run_cli, save_checkpoint
 
 from mmrvos.models.utils import (REFERDINO_NEW_MODULES, check_against, detect_layout,
                                  load_state_dict_file, official_to_mmrvos,
@@ -72,4 +72,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -118,8 +118,12 @@ def extract_state_dict(checkpoint, source: str = '<checkpoint>') -> Dict[str, Te
 
 
 def load_state_dict_file(filename: str) -> Dict[str, Tensor]:
-    """Load a checkpoint with ``weights_only=True`` and return its state dict."""
-    from mmrvos.compat import load_checkpoint_file
+    """Load a local checkpoint with ``weights_only=True`` and return its state dict.
+
+    Raises:
+        UnsafeCheckpointError: the file pickles an object outside the allow-list.
+    """
+    from mmrvos.engine.checkpoint import load_checkpoint_file
     return extract_state_dict(load_checkpoint_file(filename, map_location='cpu'), filename)
 
 
