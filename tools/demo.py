@@ -2,86 +2,134 @@
 
     python tools/demo.py VIDEO --text "the man on the left" [--text "the red car" ...] \\
         --config CONFIG [--checkpoint CKPT] --out-dir DIR [--device cpu|cuda] \\
-        [--scale 640 360] [--video-format gif|mp4] [--overwrite]
+        [--scale 640 360] [--video-format gif|mp4] [--fps 6] [--overwrite]
 
 VIDEO is a video file (mp4, avi, ...) or a folder of frames. For each expression E_i the demo
 writes ``DIR/exp<i>/<frame>.png`` (binary masks, 0/255, original resolution), one overlay video
 ``DIR/overlay.<gif|mp4>`` with every expression in its own colour, and ``DIR/results.json``
 (per expression and frame: box xyxy in pixels, score). All expressions share the visual
-backbone. An existing output folder is never overwritten without ``--overwrite``.
+backbone.
+
+Frames are read lazily and outputs written frame by frame, so memory does not grow with the
+video's frames (a GIF overlay keeps at most 300 frames, 640 px wide; use mp4 for long videos).
+A frame folder is checked first: every frame a complete image (a truncated JPEG/PNG is an
+error), all of one size, one file per frame name; frames are taken in numeric order
+(``2.jpg`` before ``10.jpg``, with a warning when that differs from alphabetical order).
+
+Outputs are written into a temporary folder beside DIR and moved into place once complete.
+An existing non-empty DIR is refused without ``--overwrite``; with it, DIR is replaced only
+after the new result is complete, and only if it holds nothing but an earlier demo output.
+Errors print ``error: ...`` and exit with status 2 (``MMRVOS_DEBUG=1`` shows the traceback).
 """
 import argparse
 import json
+import math
 import os
 import os.path as osp
-import shutil
+import sys
 import time
 
 import numpy as np
 from PIL import Image
 
+from mmrvos.apis.cli import run_cli
+from mmrvos.fileio import StagedOutputDir
+
+DEMO_OUTPUTS = ('exp*', 'overlay.gif', 'overlay.mp4', 'results.json')
+
+
+def _positive(kind):
+    def parse(value):
+        try:
+            number = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'not a number: {value!r}') from None
+        if not (number > 0 and math.isfinite(number)):
+            raise argparse.ArgumentTypeError(f'must be > 0, got {value}')
+        return number
+    return parse
+
+
+def _expression(value: str) -> str:
+    if not value.strip():
+        raise argparse.ArgumentTypeError('empty expression')
+    return value.strip()
+
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description='RVOS demo: video + expressions -> masks')
+    p = argparse.ArgumentParser(
+        description='RVOS demo: video + expressions -> masks. An existing non-empty --out-dir '
+        'is only replaced with --overwrite, after the new result is complete.')
     p.add_argument('video', help='video file or folder of frames')
-    p.add_argument('--text', action='append', required=True,
+    p.add_argument('--text', action='append', required=True, type=_expression,
                    help='referring expression (repeat for several)')
-    p.add_argument('--config', required=True)
+    p.add_argument('--config', required=True, help='model config (.py)')
     p.add_argument('--checkpoint', help='weights (random initialisation when omitted)')
     p.add_argument('--out-dir', required=True)
-    p.add_argument('--device', default='cpu')
-    p.add_argument('--scale', type=int, nargs=2, default=[640, 360], metavar=('LONG', 'SHORT'),
+    p.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N')
+    p.add_argument('--scale', type=_positive(int), nargs=2, default=[640, 360],
+                   metavar=('LONG', 'SHORT'),
                    help='working resolution: long side <= LONG, short side <= SHORT')
-    p.add_argument('--video-format', choices=['gif', 'mp4'], default='gif')
-    p.add_argument('--fps', type=float, default=6.0)
-    p.add_argument('--overwrite', action='store_true')
+    p.add_argument('--video-format', choices=['gif', 'mp4'], default='gif',
+                   help='overlay format; a gif keeps at most 300 frames (mp4: all)')
+    p.add_argument('--fps', type=_positive(float), default=6.0, help='overlay frame rate')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace an existing --out-dir holding an earlier demo output')
     return p.parse_args(argv)
+
+
+def write_outputs(out_dir, source, frame_results, texts, video_format, fps):
+    """Write masks, overlay and the per-frame summary as results arrive; returns the summary
+    and the seconds until the first result (the model's run)."""
+    from mmrvos.apis.overlay_writer import OverlayVideoWriter
+    exp_dirs = [osp.join(out_dir, f'exp{i}') for i in range(len(texts))]
+    for d in exp_dirs:
+        os.makedirs(d)
+    writer = OverlayVideoWriter(osp.join(out_dir, f'overlay.{video_format}'), texts,
+                                len(source), fps=fps)
+    records = [[] for _ in texts]
+    t0, seconds = time.time(), None
+    for res, frame in zip(frame_results, source.iter_frames()):
+        if seconds is None:
+            seconds = max(time.time() - t0, 1e-6)
+        for i, mask in enumerate(res['masks']):
+            Image.fromarray(mask.astype(np.uint8) * 255).save(
+                osp.join(exp_dirs[i], f'{res["name"]}.png'))
+            records[i].append(dict(frame=res['name'], box=res['boxes'][i][0].round(2).tolist(),
+                                   score=float(res['scores'][i][0]), area=int(mask.sum())))
+        writer.add(frame, res['masks'])
+    writer.close()
+    return records, seconds
 
 
 def main(argv=None):
     args = parse_args(argv)
-    for t in args.text:
-        if not t.strip():
-            raise SystemExit('error: empty --text expression')
-    if osp.exists(args.out_dir) and os.listdir(args.out_dir):
-        if not args.overwrite:
-            raise SystemExit(f'error: output folder {args.out_dir} exists and is not empty; '
-                             'pass --overwrite or choose another --out-dir')
-        shutil.rmtree(args.out_dir)
-    from mmrvos.apis import inference_rvos, init_rvos_model, load_video
-    from mmrvos.visualization import render_overlay_video
-
-    frames, names = load_video(args.video)  # fails early on unreadable input
+    staged = StagedOutputDir(args.out_dir, args.overwrite, expected=DEMO_OUTPUTS)
+    staged.check()  # before any work
+    from mmrvos.apis import check_device, init_rvos_model, iter_rvos_results, open_video
+    check_device(args.device)
+    source = open_video(args.video)  # checks every frame's header and tail: fails early
     model = init_rvos_model(args.config, args.checkpoint, device=args.device)
     t0 = time.time()
-    results = inference_rvos(model, args.video, args.text, scale=tuple(args.scale))
-    seconds = time.time() - t0
-    os.makedirs(args.out_dir, exist_ok=True)
-    summary = dict(video=args.video, config=args.config, checkpoint=args.checkpoint,
-                   seconds=seconds, fps=len(names) / seconds, expressions=[])
-    for i, res in enumerate(results):
-        exp_dir = osp.join(args.out_dir, f'exp{i}')
-        os.makedirs(exp_dir)
-        for name, mask in zip(res['frame_names'], res['masks']):
-            Image.fromarray(mask.astype(np.uint8) * 255).save(osp.join(exp_dir, f'{name}.png'))
-        summary['expressions'].append(dict(
-            text=res['text'], mask_dir=exp_dir,
-            frames=[dict(frame=n, box=res['boxes'][t][0].round(2).tolist(),
-                         score=float(res['scores'][t][0]), area=int(res['masks'][t].sum()))
-                    for t, n in enumerate(res['frame_names'])]))
-    video_path = render_overlay_video(frames, [r['masks'] for r in results], args.text,
-                                      osp.join(args.out_dir, f'overlay.{args.video_format}'),
-                                      fps=args.fps)
-    with open(osp.join(args.out_dir, 'results.json'), 'w') as f:
-        json.dump(summary, f, indent=1)
-    print(f'{len(names)} frames x {len(args.text)} expressions in {seconds:.1f} s '
-          f'({len(names) / seconds:.2f} frames/s)')
+    with staged as tmp:
+        results = iter_rvos_results(model, source, args.text, scale=tuple(args.scale))
+        records, seconds = write_outputs(tmp, source, results, args.text, args.video_format,
+                                         args.fps)
+        summary = dict(video=args.video, config=args.config, checkpoint=args.checkpoint,
+                       seconds=seconds, fps=len(source) / seconds, expressions=[
+                           dict(text=t, mask_dir=osp.join(args.out_dir, f'exp{i}'),
+                                frames=records[i]) for i, t in enumerate(args.text)])
+        with open(osp.join(tmp, 'results.json'), 'w') as f:
+            json.dump(summary, f, indent=1)
+    print(f'{len(source)} frames x {len(args.text)} expressions in {seconds:.1f} s '
+          f'({len(source) / seconds:.2f} frames/s; {time.time() - t0:.1f} s with writing)')
     for i, e in enumerate(summary['expressions']):
         mean = np.mean([fr['score'] for fr in e['frames']])
         print(f'  exp{i} "{e["text"]}": mean score {mean:.3f}, masks in {e["mask_dir"]}')
-    print(f'overlay: {video_path}\nresults: {osp.join(args.out_dir, "results.json")}')
+    print(f'overlay: {osp.join(args.out_dir, f"overlay.{args.video_format}")}\n'
+          f'results: {osp.join(args.out_dir, "results.json")}')
     return summary
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_cli(main))

@@ -3,15 +3,23 @@
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
                          [--show-dir DIR] [--cfg-options k=v ...] [--launcher pytorch]
     bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [args]
+
+``--out`` is refused when the file exists (``--overwrite`` replaces it). ``--show-dir`` goes
+under WORK_DIR/TIMESTAMP/ (a new folder each run); an absolute ``--show-dir`` that exists and is
+not empty is refused without ``--overwrite`` (files of the same names would be replaced).
+Errors print ``error: ...`` and exit with status 2.
 """
 import argparse
+import os
 import os.path as osp
+import sys
 
 from mmengine.config import Config, ConfigDict
 from mmengine.evaluator import DumpResults
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from mmrvos.apis.cli import run_cli
 from mmrvos.apis.run_config import (add_common_args, init_cpu_distributed,
                                     load_run_config, parse_with_rank)
 
@@ -24,7 +32,8 @@ def parse_args(argv=None):
     parser.add_argument('--show-dir', help='save overlays of the predictions under '
                         'WORK_DIR/TIMESTAMP/SHOW_DIR')
     parser.add_argument('--overwrite', action='store_true',
-                        help='allow --out to replace an existing file')
+                        help='allow --out to replace an existing file, and an absolute '
+                        '--show-dir to write into a non-empty folder')
     # --no-strict (datasets + metric): see set_strict
     parser.add_argument('--no-strict', dest='strict', action='store_false',
                         help='leave expressions that cannot be scored out of the J&F with a '
@@ -50,6 +59,10 @@ def build_cfg(args) -> Config:
         raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
     cfg.load_from = args.checkpoint
     if args.show_dir:
+        if (osp.isabs(args.show_dir) and osp.isdir(args.show_dir) and os.listdir(args.show_dir)
+                and not args.overwrite):
+            raise FileExistsError(f'--show-dir {args.show_dir} exists and is not empty; pass '
+                                  '--overwrite or choose another folder')
         vis = cfg.default_hooks.setdefault('visualization', ConfigDict(type='DetVisualizationHook'))
         vis['draw'] = True
         vis['test_out_dir'] = args.show_dir
@@ -73,4 +86,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_cli(main))

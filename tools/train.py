@@ -3,17 +3,28 @@
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
                                  [--auto-scale-lr] [--cfg-options k=v ...]
     bash tools/dist_train.sh CONFIG GPUS [args]      # torchrun, one process per GPU
+
+A work dir belongs to one run. mmengine's CheckpointHook writes ``iter_<N>.pth`` /
+``epoch_<N>.pth`` and ``last_checkpoint`` into it, replacing files of those names, and with
+``max_keep_ckpts`` deletes older ones by name (their ids come from the resumed checkpoint).
+So the tool refuses, unless ``--overwrite``: a fresh run in a work dir holding checkpoints,
+and ``--resume CKPT`` of a checkpoint outside the work dir when the work dir holds
+checkpoints (another run's). Errors print ``error: ...`` and exit with status 2.
 """
 import argparse
 import glob
 import os.path as osp
+import sys
 
 from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from mmrvos.apis.cli import run_cli
 from mmrvos.apis.run_config import (add_common_args, init_cpu_distributed,
                                     load_run_config, parse_with_rank)
+
+RUN_FILES = ('*.pth', 'last_checkpoint')
 
 
 def parse_args(argv=None):
@@ -26,7 +37,9 @@ def parse_args(argv=None):
                         help='resume from CKPT, or from the latest checkpoint in the work dir '
                         'when no path is given')
     parser.add_argument('--overwrite', action='store_true',
-                        help='allow starting a fresh run in a work dir that holds checkpoints')
+                        help='allow starting a fresh run, or resuming a checkpoint from '
+                        'elsewhere, in a work dir that holds checkpoints (they may be replaced '
+                        'or deleted)')
     add_common_args(parser)
     return parse_with_rank(parser, argv)
 
@@ -47,12 +60,25 @@ def build_cfg(args) -> Config:
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
-    existing = glob.glob(osp.join(cfg.work_dir, '*.pth'))
+    existing = sorted(osp.basename(p) for pat in RUN_FILES
+                      for p in glob.glob(osp.join(cfg.work_dir, pat)))
+    shown = ', '.join(existing[:4]) + (', ...' if len(existing) > 4 else '')
     if existing and not cfg.get('resume', False) and not args.overwrite:
         raise FileExistsError(
-            f'work dir {cfg.work_dir} already holds checkpoints ({len(existing)} *.pth); '
+            f'work dir {cfg.work_dir} already holds checkpoints ({shown}); '
             'pass --resume to continue that run, --work-dir for a new one, or --overwrite '
             'to start over there.')
+    if args.resume not in (None, 'auto'):
+        if not osp.isfile(args.resume):
+            raise FileNotFoundError(f'--resume: checkpoint not found: {args.resume}')
+        work = osp.realpath(cfg.work_dir)
+        inside = osp.commonpath([osp.realpath(args.resume), work]) == work
+        if existing and not inside and not args.overwrite:
+            raise FileExistsError(
+                f'work dir {cfg.work_dir} holds checkpoints of another run ({shown}); resuming '
+                f'{args.resume} there would replace or delete them (iter_N.pth / epoch_N.pth, '
+                'last_checkpoint, max_keep_ckpts). Resume into a new --work-dir, or pass '
+                '--overwrite.')
     return cfg
 
 
@@ -66,4 +92,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_cli(main))

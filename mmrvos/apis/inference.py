@@ -1,137 +1,272 @@
-"""High-level inference: build a model from a config and segment expressions in a video."""
-import glob
-import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+"""High-level inference: build a model from a config and segment expressions in a video.
 
-import cv2
+A video is read lazily (:mod:`mmrvos.apis.video_reader`) and preprocessed chunk by chunk when
+the model asks for a chunk (:class:`LazyVideoTensor`): only the per-frame query features the
+tracker needs are kept for the whole video by the model, never the frames.
+"""
+import math
+import os.path as osp
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
 import mmcv
 import numpy as np
 import torch
-from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample, TrackDataSample
 from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 
-IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
+from .config import init_scope, load_config, merge_cfg_options
+from .video_reader import IMAGE_EXTS, FrameSource, open_video
+
+VideoLike = Union[str, Sequence[str], FrameSource]
+
+
+def _load_weights(model: torch.nn.Module, checkpoint: str) -> None:
+    """Load ``checkpoint`` into ``model``; every parameter must be covered (strict). Any
+    scheme (path, URL, ``torchvision://`` ...) is unpickled with ``weights_only=True``."""
+    from mmrvos.engine.checkpoint import safe_checkpoint_loaders
+    with safe_checkpoint_loaders():
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+
+
+def check_device(device: Union[str, torch.device]) -> torch.device:
+    """``torch.device(device)``, refusing a malformed name or a CUDA device this machine lacks.
+
+    Raises:
+        ValueError: naming the device.
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f'invalid device {device!r} ({err})') from None
+    if dev.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise ValueError(f'device {device!r}: CUDA is not available on this machine '
+                             '(use cpu)')
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f'device {device!r}: this machine has '
+                             f'{torch.cuda.device_count()} CUDA device(s)')
+    return dev
 
 
 def init_rvos_model(config: Union[str, Config], checkpoint: Optional[str] = None,
                     device: str = 'cpu', cfg_options: Optional[dict] = None) -> torch.nn.Module:
     """Build a model from a config file (or Config) and optionally load a checkpoint.
 
-    The checkpoint must cover every parameter of the model: missing or unexpected keys raise
-    an error instead of leaving weights silently at their initialisation.
+    Sets up the registry scope (the config's ``default_scope``, mmdet's by default) as
+    ``mmdet.apis.init_detector`` does, so it works in a fresh process. ``cfg_options`` keys
+    must exist in the config (see :func:`~mmrvos.apis.config.merge_cfg_options`). The
+    checkpoint must cover every parameter of the model: missing or unexpected keys raise an
+    error instead of leaving weights silently at their initialisation.
+
+    Raises:
+        FileNotFoundError: config or checkpoint missing. ValueError: not a config, unknown
+            ``cfg_options`` key, a type the registry does not know, or a bad device.
     """
-    import mmrvos  # noqa: F401  (registration)
-
-    cfg = Config.fromfile(config) if isinstance(config, str) else config
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    model = MODELS.build(cfg.model)
+    cfg = load_config(config) if isinstance(config, str) else config
+    dev = check_device(device)
+    merge_cfg_options(cfg, cfg_options, source='cfg_options')
+    init_scope(cfg)
+    from mmdet.registry import MODELS
+    try:
+        model = MODELS.build(cfg.model)
+    except KeyError as err:  # the registry's "X is not in the model registry"
+        raise ValueError(f'{getattr(cfg, "filename", None) or "config"}: cannot build the '
+                         f'model: {err.args[0] if err.args else err}') from err
     from mmrvos.engine.checkpoint import safe_checkpoint_loaders
-    with safe_checkpoint_loaders():  # weights_only=True for init_cfg weights and checkpoint
+    with safe_checkpoint_loaders():  # init_cfg=dict(type='Pretrained'): weights_only=True
+        from mmrvos.engine.checkpoint import safe_checkpoint_loaders
+    with safe_checkpoint_loaders():  # weights_only=True for init_cfg weights (Pretrained)
         model.init_weights()
-        if checkpoint is not None:
-            load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    if checkpoint is not None:
+        if not isinstance(checkpoint, str) or not ('://' in checkpoint
+                                                   or osp.isfile(checkpoint)):
+            raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
+        _load_weights(model, checkpoint)
     model.cfg = cfg
-    return model.to(device).eval()
+    return model.to(dev).eval()
 
 
-def load_video(video: Union[str, Sequence[str]]) -> Tuple[List[np.ndarray], List[str]]:
-    """Read a video as BGR frames.
+def load_video(video: VideoLike) -> Tuple[List[np.ndarray], List[str]]:
+    """Read a whole video as BGR frames (short videos; :func:`open_video` reads lazily).
 
     Args:
-        video: a folder of frames (sorted by name), a video file (mp4, avi, ...) or a list of
+        video: a folder of frames (in numeric order), a video file (mp4, avi, ...) or a list of
             image paths.
 
     Returns:
         tuple: frames (list of (H, W, 3) uint8 BGR arrays) and frame names (file stems, or
         5-digit indices for a video file).
     """
-    if isinstance(video, (list, tuple)):
-        paths = list(video)
-    elif osp.isdir(video):
-        paths = sorted(p for p in glob.glob(osp.join(video, '*'))
-                       if p.lower().endswith(IMAGE_EXTS))
-        if not paths:
-            raise FileNotFoundError(f'{video}: folder holds no frames ({", ".join(IMAGE_EXTS)})')
-    elif osp.isfile(video):
-        cap = cv2.VideoCapture(video)
-        frames = []
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            frames.append(frame)
-        cap.release()
-        if not frames:
-            raise ValueError(f'{video}: not a readable video (no frame could be decoded)')
-        return frames, [f'{i:05d}' for i in range(len(frames))]
-    else:
-        raise FileNotFoundError(f'{video}: no such video file or frame folder')
-    frames = []
-    for p in paths:
-        img = cv2.imread(p, cv2.IMREAD_COLOR)
-        if img is None:
-            raise ValueError(f'{p}: unreadable or corrupt image')
-        frames.append(img)
-    shapes = {f.shape for f in frames}
-    if len(shapes) > 1:
-        raise ValueError(f'{video}: frames have different sizes {sorted(shapes)}')
-    return frames, [osp.splitext(osp.basename(p))[0] for p in paths]
+    source = open_video(video)
+    return list(source.iter_frames()), list(source.names)
+
+
+def _video_metainfo(model, size: Tuple[int, int], num_frames: int,
+                    scale: Tuple[int, int]) -> Tuple[List[dict], Tuple[int, int]]:
+    """Per-frame metainfo of a video whose frames all have ``size`` (W, H), resized with
+    :func:`mmcv.imrescale` to ``scale`` and padded by the data preprocessor; and the resized
+    (W, H)."""
+    (new_w, new_h), factor = mmcv.rescale_size(size, scale, return_scale=True)
+    divisor = int(getattr(model.data_preprocessor, 'pad_size_divisor', 1) or 1)
+    pad = (int(math.ceil(new_h / divisor)) * divisor, int(math.ceil(new_w / divisor)) * divisor)
+    metas = [dict(ori_shape=(size[1], size[0]), img_shape=(new_h, new_w),
+                  scale_factor=(factor, factor), frame_index=i, ori_video_length=num_frames,
+                  batch_input_shape=pad, pad_shape=pad) for i in range(num_frames)]
+    return metas, (new_w, new_h)
+
+
+def preprocess_frames(model, frames: Sequence[np.ndarray], metas: Sequence[dict],
+                      scale: Tuple[int, int]) -> torch.Tensor:
+    """Resize (:func:`mmcv.imrescale`, keep ratio) and run the model's data preprocessor on
+    frames of one size.
+
+    Returns:
+        Tensor: (t, 3, H, W) normalised frames padded to ``metas[0]['batch_input_shape']``.
+    """
+    tensors = []
+    for img in frames:
+        resized = mmcv.imrescale(img, scale)
+        tensors.append(torch.from_numpy(np.ascontiguousarray(resized.transpose(2, 0, 1))))
+    clip = TrackDataSample()
+    clip.video_data_samples = [DetDataSample(metainfo=dict(m)) for m in metas]
+    data = model.data_preprocessor(dict(inputs=[torch.stack(tensors)], data_samples=[clip]),
+                                   False)
+    out = data['inputs'][0]
+    if tuple(out.shape[-2:]) != tuple(metas[0]['batch_input_shape']):
+        raise RuntimeError(f'data preprocessor padded to {tuple(out.shape[-2:])}, expected '
+                           f'{metas[0]["batch_input_shape"]}')
+    return out
 
 
 def prepare_video(model, frames: List[np.ndarray], scale: Tuple[int, int] = (640, 360)):
     """Resize (keep ratio, short side <= scale[1], long side <= scale[0]) and run the model's
-    data preprocessor.
+    data preprocessor on a whole (short) video held in memory.
 
     Returns:
         tuple: (T, 3, H, W) normalised, padded frames and their T ``DetDataSample`` s.
     """
-    samples, tensors = [], []
-    for i, img in enumerate(frames):
-        resized, factor = mmcv.imrescale(img, scale, return_scale=True)
-        tensors.append(torch.from_numpy(np.ascontiguousarray(resized.transpose(2, 0, 1))))
-        samples.append(DetDataSample(metainfo=dict(
-            ori_shape=img.shape[:2], img_shape=resized.shape[:2],
-            scale_factor=(factor, factor), frame_index=i, ori_video_length=len(frames))))
-    clip = TrackDataSample()
-    clip.video_data_samples = samples
-    data = model.data_preprocessor(dict(inputs=[torch.stack(tensors)], data_samples=[clip]),
-                                   False)
-    return data['inputs'][0], data['data_samples'][0].video_data_samples
+    sizes = {(f.shape[1], f.shape[0]) for f in frames}
+    if len(sizes) != 1:
+        raise ValueError(f'frames have different sizes {sorted(sizes)}')
+    metas, _ = _video_metainfo(model, sizes.pop(), len(frames), scale)
+    inputs = preprocess_frames(model, frames, metas, scale)
+    return inputs, [DetDataSample(metainfo=m) for m in metas]
 
 
-def inference_rvos(model, video: Union[str, Sequence[str]], texts: Union[str, Sequence[str]],
-                   scale: Tuple[int, int] = (640, 360)) -> List[Dict]:
-    """Segment each expression in ``texts`` in every frame of ``video``.
+class LazyVideoTensor:
+    """A (T, 3, H, W) preprocessed video that reads, resizes and normalises frames only when
+    a slice is asked for, as :meth:`ReferDINO.predict_video` does chunk by chunk.
 
-    The visual backbone runs once per frame chunk for all expressions.
+    It offers what ``predict_video`` uses of its ``video`` tensor: ``shape``, ``device`` and
+    ``video[start:stop]`` (a real (t, 3, H, W) tensor). The last chunk is cached, since the
+    model slices the same chunk once for the backbone and once per expression.
 
-    Returns:
-        list[dict]: per expression, ``text``, ``frame_names``, ``masks`` (T, H, W) bool at the
-        original size, ``boxes`` (T, k, 4) xyxy, ``scores`` (T, k).
+    Args:
+        model: the model (its ``data_preprocessor``).
+        source (FrameSource): the frames.
+        scale (tuple): (long, short) working resolution, as :func:`mmcv.imrescale`.
+        device: where the chunks go.
     """
+
+    def __init__(self, model, source: FrameSource, scale: Tuple[int, int], device) -> None:
+        self.model, self.source, self.scale = model, source, tuple(scale)
+        self.device = torch.device(device)
+        self.metas, _ = _video_metainfo(model, source.size, len(source), self.scale)
+        pad_h, pad_w = self.metas[0]['batch_input_shape']
+        self.shape = torch.Size((len(source), 3, pad_h, pad_w))
+        self.frame_samples = [DetDataSample(metainfo=m) for m in self.metas]
+        self._cache = (None, None)
+        self.num_reads = 0  # frames decoded so far (to check the reading stays lazy)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> torch.Tensor:
+        if not isinstance(index, slice):
+            raise TypeError(f'LazyVideoTensor takes slices of frames, got {index!r}')
+        start, stop, step = index.indices(len(self))
+        if step != 1 or stop <= start:
+            raise IndexError(f'LazyVideoTensor takes non-empty contiguous slices, got {index}')
+        if self._cache[0] != (start, stop):
+            self._cache = (None, None)  # release the previous chunk first
+            frames = list(self.source.iter_frames(start, stop))
+            self.num_reads += len(frames)
+            chunk = preprocess_frames(self.model, frames, self.metas[start:stop], self.scale)
+            del frames
+            self._cache = ((start, stop), chunk.to(self.device))
+        return self._cache[1]
+
+    def release(self) -> None:
+        """Drop the cached chunk."""
+        self._cache = (None, None)
+
+
+def _check_texts(texts: Union[str, Sequence[str]]) -> List[str]:
     texts = [texts] if isinstance(texts, str) else list(texts)
     if not texts:
         raise ValueError('no expression given')
     for t in texts:
         if not isinstance(t, str) or not t.strip():
             raise ValueError(f'empty expression {t!r}')
-    frames, names = load_video(video)
+    return texts
+
+
+def iter_rvos_results(model, video: VideoLike, texts: Union[str, Sequence[str]],
+                      scale: Tuple[int, int] = (640, 360)) -> Iterator[Dict]:
+    """Segment each expression in ``texts`` in every frame of ``video``; yield frame by frame.
+
+    Frames are read lazily and preprocessed chunk by chunk (:class:`LazyVideoTensor`); each
+    frame's results are released by the model's result list as they are yielded. The model
+    runs when the first frame is asked for.
+
+    Yields:
+        dict: ``index``, ``name`` (frame name), and per expression (lists of E): ``masks``
+        (H, W) bool at the original size, ``boxes`` (k, 4) xyxy, ``scores`` (k,).
+    """
+    texts = _check_texts(texts)
+    source = open_video(video)
     device = next(model.parameters()).device
+    lazy = LazyVideoTensor(model, source, scale, device)
     with torch.no_grad():
-        inputs, samples = prepare_video(model, frames, scale)
         text_dicts = [model.encode_text([t]) for t in texts]
-        per_exp = model.predict_video(inputs.to(device), samples, text_dicts)
-    out = []
-    for text, results in zip(texts, per_exp):
-        out.append(dict(
-            text=text, frame_names=names,
-            masks=np.stack([r.masks.any(0).cpu().numpy() for r in results]),
-            boxes=np.stack([r.bboxes.cpu().numpy() for r in results]),
-            scores=np.stack([r.scores.cpu().numpy() for r in results])))
-    return out
+        per_exp = model.predict_video(lazy, lazy.frame_samples, text_dicts)
+    lazy.release()
+    for t, name in enumerate(source.names):
+        frame = [per_exp[e][t] for e in range(len(texts))]
+        for e in range(len(texts)):
+            per_exp[e][t] = None  # release as we go
+        yield dict(index=t, name=name,
+                   masks=[r.masks.any(0).cpu().numpy() for r in frame],
+                   boxes=[r.bboxes.cpu().numpy() for r in frame],
+                   scores=[r.scores.cpu().numpy() for r in frame])
 
 
-__all__ = ['init_rvos_model', 'load_video', 'prepare_video', 'inference_rvos']
+def inference_rvos(model, video: VideoLike, texts: Union[str, Sequence[str]],
+                   scale: Tuple[int, int] = (640, 360)) -> List[Dict]:
+    """Segment each expression in ``texts`` in every frame of ``video``.
+
+    The visual backbone runs once per frame chunk for all expressions. The returned masks of
+    a long video are large (T x H x W bools per expression): :func:`iter_rvos_results` yields
+    them frame by frame instead.
+
+    Returns:
+        list[dict]: per expression, ``text``, ``frame_names``, ``masks`` (T, H, W) bool at the
+        original size, ``boxes`` (T, k, 4) xyxy, ``scores`` (T, k).
+    """
+    texts = _check_texts(texts)
+    names, masks, boxes, scores = [], [], [], []
+    for res in iter_rvos_results(model, video, texts, scale):
+        names.append(res['name'])
+        masks.append(res['masks'])
+        boxes.append(res['boxes'])
+        scores.append(res['scores'])
+    return [dict(text=text, frame_names=names,
+                 masks=np.stack([m[e] for m in masks]),
+                 boxes=np.stack([b[e] for b in boxes]),
+                 scores=np.stack([s[e] for s in scores])) for e, text in enumerate(texts)]
+
+
+__all__ = ['init_rvos_model', 'load_video', 'open_video', 'prepare_video', 'preprocess_frames',
+           'LazyVideoTensor', 'iter_rvos_results', 'inference_rvos', 'check_device',
+           'IMAGE_EXTS']

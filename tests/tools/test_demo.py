@@ -39,15 +39,16 @@ def test_demo_writes_masks_overlay_and_json(judo_root, tmp_path):
     assert len(saved['expressions'][1]['frames']) == 16
     assert all(len(f['box']) == 4 for f in saved['expressions'][0]['frames'])
     # never overwrite a user's outputs by surprise
-    with pytest.raises(SystemExit, match='exists'):
+    with pytest.raises(FileExistsError, match='exists'):
         _demo().main(args)
 
 
-def test_demo_rejects_bad_input(tmp_path):
+def test_demo_rejects_bad_input(tmp_path, capsys):
     demo = _demo()
-    with pytest.raises(SystemExit, match='empty'):
+    with pytest.raises(SystemExit):  # argparse: usage error
         demo.main([str(tmp_path), '--text', '  ', '--config', TINY_CONFIG,
                    '--out-dir', str(tmp_path / 'o')])
+    assert 'empty expression' in capsys.readouterr().err
     bad = tmp_path / 'broken.mp4'
     bad.write_bytes(b'not a video')
     with pytest.raises(ValueError, match='broken.mp4'):

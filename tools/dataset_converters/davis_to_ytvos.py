@@ -26,12 +26,16 @@ Example::
 
     python tools/dataset_converters/davis_to_ytvos.py --davis-root data/ref-davis \
         --out data/ref-davis --mode symlink
+
+Frames and masks already in ``--out`` are kept; meta files that differ from this conversion
+are refused without ``--overwrite``. Errors print ``error: ...`` and exit with status 2.
 """
 import argparse
 import json
 import os
 import os.path as osp
 import shutil
+import sys
 from collections import defaultdict
 from typing import Dict, List, Tuple
 
@@ -98,8 +102,41 @@ def _transfer(src: str, dst: str, mode: str) -> None:
         shutil.move(src, dst)
 
 
-def convert(davis_root: str, out: str, mode: str = 'copy') -> Dict[str, int]:
-    """Run the conversion; returns the number of videos and expressions per split."""
+def _json_text(obj) -> str:
+    return json.dumps(obj)
+
+
+def check_outputs(files: Dict[str, str], overwrite: bool) -> None:
+    """Refuse to replace an existing meta file that differs from the new one (a different
+    dataset in ``--out``) unless ``overwrite``; an identical file (a re-run) is fine."""
+    for path, text in files.items():
+        if osp.isfile(path) and not overwrite:
+            with open(path) as f:
+                if f.read() != text:
+                    raise FileExistsError(
+                        f'{path} exists and differs from the conversion of this DAVIS root; '
+                        'pass --overwrite to replace it, or choose another --out')
+        elif osp.exists(path) and not osp.isfile(path):
+            raise FileExistsError(f'{path} exists and is not a file')
+
+
+def _write_text(path: str, text: str) -> None:
+    """Write through a temporary file, so a crash never leaves half a meta file."""
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    tmp = f'{path}.partial'
+    with open(tmp, 'w') as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def convert(davis_root: str, out: str, mode: str = 'copy',
+            overwrite: bool = False) -> Dict[str, int]:
+    """Run the conversion; returns the number of videos and expressions per split.
+
+    Everything is checked before anything is moved or written: the inputs, and that the meta
+    files in ``out`` are absent, identical, or ``overwrite`` is given. Frames and masks already
+    in ``out`` (an earlier run) are kept as they are.
+    """
     davis = osp.join(davis_root, 'DAVIS')
     texts = []
     for name, encoding, annotator, exp_type in TEXT_FILES:
@@ -112,7 +149,7 @@ def convert(davis_root: str, out: str, mode: str = 'copy') -> Dict[str, int]:
     if osp.isfile(sem_path):
         with open(sem_path) as f:
             semantics = json.load(f)
-    stats = {}
+    stats, files, transfers = {}, {}, []
     for davis_split, split in SPLITS:
         list_path = osp.join(davis, 'ImageSets', '2017', f'{davis_split}.txt')
         if not osp.isfile(list_path):
@@ -128,8 +165,9 @@ def convert(davis_root: str, out: str, mode: str = 'copy') -> Dict[str, int]:
             for src, dst in ((img_src, img_dst), (ann_src, ann_dst)):
                 if not osp.isdir(src) and not osp.isdir(dst):  # dst: an earlier run moved it
                     raise FileNotFoundError(f'DAVIS directory not found: {src}')
-                _transfer(src, dst, mode)
-            frames = sorted(osp.splitext(n)[0] for n in os.listdir(img_dst)
+                transfers.append((src, dst))
+            img_dir = img_dst if osp.isdir(img_dst) else img_src
+            frames = sorted(osp.splitext(n)[0] for n in os.listdir(img_dir)
                             if n.endswith('.jpg'))
             per_video = [(t.get(vid, {}), a, e) for t, a, e in texts]
             expressions = build_expressions(per_video)
@@ -140,26 +178,44 @@ def convert(davis_root: str, out: str, mode: str = 'copy') -> Dict[str, int]:
             objects = sorted({int(e['obj_id']) for e in expressions.values()})
             meta[vid] = dict(objects={
                 str(o): dict(category=semantics.get(vid, {}).get(str(o))) for o in objects})
-        for path, obj in ((osp.join(out, 'meta_expressions', split, 'meta_expressions.json'),
-                           dict(videos=meta_exp)),
-                          (osp.join(out, split, 'meta.json'), dict(videos=meta))):
-            os.makedirs(osp.dirname(path), exist_ok=True)
-            with open(path, 'w') as f:
-                json.dump(obj, f)
+        files[osp.join(out, 'meta_expressions', split, 'meta_expressions.json')] = _json_text(
+            dict(videos=meta_exp))
+        files[osp.join(out, split, 'meta.json')] = _json_text(dict(videos=meta))
         stats[f'{split}_videos'] = len(meta_exp)
         stats[f'{split}_expressions'] = sum(len(v['expressions']) for v in meta_exp.values())
+    check_outputs(files, overwrite)
+    for src, dst in transfers:
+        _transfer(src, dst, mode)
+    for path, text in files.items():
+        _write_text(path, text)
     return stats
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description='DAVIS 2017 + text -> Ref-YouTube-VOS layout')
     parser.add_argument('--davis-root', default='data/ref-davis')
     parser.add_argument('--out', default='data/ref-davis')
     parser.add_argument('--mode', choices=['copy', 'symlink', 'move'], default='copy',
                         help='how frames and masks reach the output')
-    args = parser.parse_args()
-    print(json.dumps(convert(args.davis_root, args.out, args.mode), indent=1))
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace meta files in --out that differ from this conversion')
+    args = parser.parse_args(argv)
+    stats = convert(args.davis_root, args.out, args.mode, args.overwrite)
+    print(json.dumps(stats, indent=1))
+    return stats
+
+
+def _run_cli():
+    """``error: ...`` and exit status 2 for bad input (mmrvos/apis/cli.py, loaded by path:
+    this converter needs only the standard library)."""
+    import importlib.util
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    spec = importlib.util.spec_from_file_location(
+        'mmrvos_cli', osp.join(root, 'mmrvos', 'apis', 'cli.py'))
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    return cli.run_cli(main)
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(_run_cli())

@@ -1,0 +1,211 @@
+"""Lazy reading of a video (a folder of frames or a video file): frames are decoded when asked
+for, one at a time, so that a long video is never held in memory.
+
+A frame folder is checked up front from the file headers and tails only (no decoding): every
+frame must be a complete image (JPEG end marker, PNG ``IEND``), all of one size, and no two
+frames may share a name; frames are ordered by their numbers (``2.jpg`` before ``10.jpg``).
+"""
+import os
+import os.path as osp
+import re
+import warnings
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+
+from mmrvos.fileio import check_image_complete, image_size, read_image_strict
+
+IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
+
+
+class FrameOrderWarning(UserWarning):
+    """Frame names that sort differently by text and by number (``1.jpg``, ``10.jpg``,
+    ``2.jpg``): the frames are taken in numeric order."""
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key comparing the digit runs of ``name`` as numbers (``2.jpg`` < ``10.jpg``)."""
+    parts = re.split(r'(\d+)', name)
+    return tuple(int(p) if i % 2 else p.lower() for i, p in enumerate(parts)), name
+
+
+def order_frame_files(names: Sequence[str], where: str) -> List[str]:
+    """Frame file names in playing order (numeric), refusing two files of one frame name.
+
+    Raises:
+        ValueError: two files share a stem (``00001.jpg`` and ``00001.png``): their masks
+            would be written to the same ``00001.png``.
+
+    Warns:
+        FrameOrderWarning: the numeric order differs from the alphabetical one.
+    """
+    stems = {}
+    for n in sorted(names):
+        stem = osp.splitext(n)[0]
+        if stem in stems:
+            raise ValueError(f'{where}: two frames named {stem!r} ({stems[stem]} and {n}); '
+                             'keep one file per frame')
+        stems[stem] = n
+    ordered = sorted(names, key=natural_key)
+    if ordered != sorted(names):
+        warnings.warn(
+            f'{where}: frame names are not zero-padded ({", ".join(ordered[:3])}, ...); '
+            'frames are taken in numeric order, not alphabetical order', FrameOrderWarning)
+    return ordered
+
+
+class FrameSource:
+    """T frames, read lazily. Subclasses set ``names`` (T frame names, used for the output
+    files) and ``size`` ((W, H) of every frame) and implement :meth:`iter_frames`."""
+
+    names: List[str]
+    size: Tuple[int, int]
+    description: str
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def iter_frames(self, start: int = 0, stop: Optional[int] = None) -> Iterator[np.ndarray]:
+        """Frames ``start .. stop - 1`` as (H, W, 3) uint8 BGR arrays, decoded one by one."""
+        raise NotImplementedError
+
+    def read(self, index: int) -> np.ndarray:
+        """Frame ``index`` as an (H, W, 3) uint8 BGR array."""
+        return next(self.iter_frames(index, index + 1))
+
+    def _range(self, start: int, stop: Optional[int]) -> Tuple[int, int]:
+        stop = len(self) if stop is None else min(stop, len(self))
+        if not 0 <= start <= stop:
+            raise IndexError(f'frames {start}:{stop} out of range for {self.description} '
+                             f'({len(self)} frames)')
+        return start, stop
+
+
+class FrameFiles(FrameSource):
+    """Frames from image files (:func:`read_image_strict`: truncated files are errors).
+
+    Args:
+        paths (list[str]): image files in playing order.
+        description (str): what to name in messages (the folder).
+        check (bool): check every file's header and tail now (size, completeness).
+    """
+
+    def __init__(self, paths: Sequence[str], description: Optional[str] = None,
+                 check: bool = True) -> None:
+        if not paths:
+            raise ValueError('no frame given')
+        self.paths = list(paths)
+        self.description = description or osp.dirname(self.paths[0]) or '.'
+        self.names = [osp.splitext(osp.basename(p))[0] for p in self.paths]
+        self.size = image_size(self.paths[0])
+        if check:
+            self.check()
+
+    def check(self) -> None:
+        """Every file exists, is a complete image and has the first frame's size.
+
+        Raises:
+            FileNotFoundError / OSError / ValueError: naming the first bad file.
+        """
+        for path in self.paths:
+            size = image_size(path)
+            if size != self.size:
+                raise ValueError(
+                    f'{path}: frame size {size[0]}x{size[1]} differs from the first frame '
+                    f'{osp.basename(self.paths[0])} ({self.size[0]}x{self.size[1]}); all '
+                    'frames of a video must have one size')
+            check_image_complete(path)
+
+    def iter_frames(self, start: int = 0, stop: Optional[int] = None) -> Iterator[np.ndarray]:
+        start, stop = self._range(start, stop)
+        for path in self.paths[start:stop]:
+            img = read_image_strict(path)
+            if img.shape[:2] != (self.size[1], self.size[0]):
+                raise ValueError(f'{path}: decoded size {img.shape[1]}x{img.shape[0]} differs '
+                                 f'from {self.size[0]}x{self.size[1]}')
+            yield img
+
+
+class VideoFile(FrameSource):
+    """Frames of a video file (mp4, avi, ...), decoded with OpenCV (as ``mmcv.VideoReader``)
+    sequentially; a read that starts before the last position reopens the file. The frame
+    count is counted by decoding once (container metadata can be wrong); frame names are
+    5-digit indices."""
+
+    _cap = None
+
+    def __init__(self, path: str) -> None:
+        self.path = self.description = path
+        cap = cv2.VideoCapture(path)
+        count, first = 0, None
+        try:
+            if cap.isOpened():
+                ok, first = cap.read()
+                if ok:
+                    count = 1
+                    while cap.grab():
+                        count += 1
+        finally:
+            cap.release()
+        if not count:
+            raise ValueError(f'{path}: not a readable video (no frame could be decoded)')
+        self.size = (first.shape[1], first.shape[0])
+        self.names = [f'{i:05d}' for i in range(count)]
+        self._cap, self._pos = None, 0
+
+    def _seek(self, start: int) -> None:
+        if self._cap is None or self._pos > start:
+            if self._cap is not None:
+                self._cap.release()
+            self._cap, self._pos = cv2.VideoCapture(self.path), 0
+        while self._pos < start:
+            if not self._cap.grab():
+                raise ValueError(f'{self.path}: cannot decode frame {self._pos}')
+            self._pos += 1
+
+    def iter_frames(self, start: int = 0, stop: Optional[int] = None) -> Iterator[np.ndarray]:
+        start, stop = self._range(start, stop)
+        self._seek(start)
+        for index in range(start, stop):
+            ok, frame = self._cap.read()
+            if not ok:
+                raise ValueError(f'{self.path}: cannot decode frame {index}')
+            self._pos = index + 1
+            yield frame
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+    def __del__(self):
+        self.close()
+
+
+def open_video(video: Union[str, Sequence[str], FrameSource]) -> FrameSource:
+    """A lazy :class:`FrameSource` for a folder of frames, a video file or a list of image
+    paths (checked up front, see the module docstring).
+
+    Raises:
+        FileNotFoundError: no such file or folder, or a folder without frames.
+        ValueError / OSError: naming the first bad file.
+    """
+    if isinstance(video, FrameSource):
+        return video
+    if isinstance(video, (list, tuple)):
+        return FrameFiles(video)
+    if osp.isdir(video):
+        names = [n for n in os.listdir(video)
+                 if n.lower().endswith(IMAGE_EXTS) and osp.isfile(osp.join(video, n))]
+        if not names:
+            raise FileNotFoundError(f'{video}: folder holds no frames ({", ".join(IMAGE_EXTS)})')
+        return FrameFiles([osp.join(video, n) for n in order_frame_files(names, video)],
+                          description=video)
+    if osp.isfile(video):
+        return VideoFile(video)
+    raise FileNotFoundError(f'{video}: no such video file or frame folder')
+
+
+__all__ = ['FrameSource', 'FrameFiles', 'VideoFile', 'open_video', 'order_frame_files',
+           'natural_key', 'FrameOrderWarning', 'IMAGE_EXTS']
