@@ -7,7 +7,6 @@ import os.path as osp
 import warnings
 from typing import Optional
 
-import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform, LoadImageFromFile
 from mmdet.registry import TRANSFORMS
@@ -16,6 +15,7 @@ from mmdet.structures.mask import BitmapMasks
 # one warning class for every annotation repair (datasets and evaluation)
 from mmrvos.evaluation.functional.mask_io import (DEFAULT_SIZE_TOLERANCE,
                                                   AnnotationRepairWarning)
+from mmrvos.fileio import read_image_strict
 from .mask_sources import decode_mask_ref, describe_ref
 
 __all__ = ['AnnotationRepairWarning', 'LoadRVOSFrame', 'LoadRVOSAnnotations']
@@ -26,9 +26,11 @@ class LoadRVOSFrame(LoadImageFromFile):
     """Load one frame (BGR uint8) from ``img_path``, or from ``video_path`` + ``frame_index``.
 
     Unlike mmcv's loader, bad files fail loudly with the file name: a missing file raises
-    ``FileNotFoundError``; an undecodable or truncated JPEG (no end-of-image marker) raises
-    ``OSError``. Videos (A2D-Sentences mp4 clips) are decoded once with OpenCV and the decoded
-    frames of the last video are cached, so the T frames of one clip decode it once.
+    ``FileNotFoundError``; an undecodable or truncated JPEG (no end-of-image marker) or PNG (no
+    ``IEND`` chunk) raises ``OSError`` (:func:`mmrvos.fileio.read_image_strict`, also used by
+    the demo's frame reader); ``check_jpeg_end=False`` skips the end-marker check. Videos
+    (A2D-Sentences mp4 clips) are decoded once with OpenCV and the decoded frames of the last
+    video are cached, so the T frames of one clip decode it once.
 
     Added keys: ``img`` (H, W, 3) uint8 BGR, ``img_shape`` (H, W), ``ori_shape`` (H, W).
     """
@@ -39,17 +41,8 @@ class LoadRVOSFrame(LoadImageFromFile):
         self._video_cache = (None, None)
 
     def _read_image(self, path: str) -> np.ndarray:
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'frame not found: {path}')
-        with open(path, 'rb') as f:
-            data = f.read()
-        is_jpeg = data[:2] == b'\xff\xd8'
-        if is_jpeg and self.check_jpeg_end and b'\xff\xd9' not in data[-1024:]:
-            raise OSError(f'corrupt JPEG (truncated, no end-of-image marker): {path}')
-        img = mmcv.imfrombytes(data, flag=self.color_type, backend=self.imdecode_backend)
-        if img is None or img.size == 0:
-            raise OSError(f'cannot decode image (corrupt or not an image): {path}')
-        return img
+        return read_image_strict(path, flag=self.color_type, backend=self.imdecode_backend,
+                                 check_end=self.check_jpeg_end)
 
     def _read_video_frame(self, path: str, index: int) -> np.ndarray:
         if self._video_cache[0] != path:
