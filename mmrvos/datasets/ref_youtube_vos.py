@@ -40,6 +40,15 @@ class RefYouTubeVOSDataset(BaseRVOSDataset):
     (densely annotated data such as the toy benchmark) it means the target is absent on that
     frame (``annotated=True, valid=False``).
 
+    Targets that cannot be trained on or scored: an expression whose ``obj_id`` is in no
+    annotated frame (read from ``meta.json``'s per-object ``"frames"`` when ``meta_file`` lists
+    them, else from the video's annotation PNGs, read once at load time), or whose video has no
+    annotation PNG, would silently drop out of training and of the J&F average; ``strict=True``
+    (default) raises listing them all, ``strict=False`` drops them with one warning.
+    Annotation PNGs are read by the shared
+    :func:`~mmrvos.evaluation.functional.mask_io.read_index_png` (a 0/255 mask of a video with
+    one object is read as that object with a warning; with several objects it is an error).
+
     Args:
         ann_file (str): meta_expressions.json.
         meta_file (str, optional): meta.json with object categories; when given, every

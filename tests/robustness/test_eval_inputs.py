@@ -293,3 +293,23 @@ def test_test_py_no_strict_sets_dataset_and_metric(tmp_path):
     assert cfg.test_dataloader.dataset.strict is False
     assert [m.strict for m in cfg.test_evaluator] == [False, False]
     assert test_py.parse_args(['cfg.py', 'ckpt.pth']).strict is True
+
+
+def test_mevis_ground_truth_bad_anno_id(tmp_path):
+    """MeViS layout: an anno_id missing from mask_dict.json, or a mask list of the wrong
+    length, is refused when the ground truth is opened (not as an IndexError mid-scoring)."""
+    from mmrvos.evaluation.functional import RVOSGroundTruth
+    root = str(tmp_path)
+    write_meta(root, {'v': dict(frames=['00000', '00001'], expressions={
+        '0': dict(exp='a cat', obj_id=[0], anno_id=[7])})})
+    mask_dict = osp.join(root, 'mask_dict.json')
+    with open(mask_dict, 'w') as f:
+        json.dump({'8': [None, None]}, f)
+    with pytest.raises(KeyError, match=r"expression '0': anno_id 7 not in "
+                       + re.escape(mask_dict)):
+        RVOSGroundTruth(root, mask_dict_file='mask_dict.json')
+    with open(mask_dict, 'w') as f:
+        json.dump({'7': [None]}, f)
+    with pytest.raises(ValueError, match=re.escape(mask_dict) + r": anno_id 7 has 1 masks for "
+                       "the 2 frames of video 'v'"):
+        RVOSGroundTruth(root, mask_dict_file='mask_dict.json')

@@ -66,7 +66,7 @@ def report_unscorable(unscorable: Sequence[Tuple[str, str, str]],
     if len(unscorable) > MAX_LISTED:
         lines.append(f'  ... and {len(unscorable) - MAX_LISTED} more')
     msg = (f'{source}: {len(unscorable)} expression(s) have no frame to '
-           'score and would silently drop out of the J&F average:\n'
+           'score and would silently drop out of the average:\n'
            + '\n'.join(lines))
     if strict:
         raise ValueError(msg + f'\nFix the annotations, or pass {hint} to '
