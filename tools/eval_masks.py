@@ -18,13 +18,14 @@ An expression with no frame to score (its object is in no annotation PNG,
 no ``obj_id``) is an error listing them unless ``--no-strict`` (left out of
 the average with a warning giving their count). Bad input (a missing folder
 or file, invalid JSON, a wrong meta layout, a bad mask) ends with
-``error: ...`` naming the file and exit status 1.
+``error: ...`` naming the file and exit status 2.
 """
 import argparse
 import json
 import os.path as osp
 import sys
 
+from mmrvos.apis.cli import CLIError, run_cli
 from mmrvos.evaluation.functional import (RVOSGroundTruth,
                                           evaluate_prediction_dir,
                                           format_rvos_table, summarize_rvos)
@@ -86,15 +87,20 @@ def main(argv=None):
     return summary
 
 
-def cli(argv=None):
-    """``main`` for the command line: bad input -> ``error: ...`` on stderr,
-    exit status 1, no traceback."""
+def _main_user_errors(argv=None):
+    """``main``, with the ground truth's ``KeyError`` (unknown video, expression or
+    ``anno_id``: a user's data, named in the message) reported as a clear error."""
     try:
         return main(argv)
-    except (OSError, ValueError, KeyError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        sys.exit(f'error: {msg}')
+    except KeyError as e:
+        raise CLIError(e.args[0] if e.args else str(e)) from None
+
+
+def cli(argv=None) -> int:
+    """The command line: bad input -> ``error: ...`` on stderr and exit status 2, no
+    traceback (``MMRVOS_DEBUG=1`` shows it); see :func:`mmrvos.apis.cli.run_cli`."""
+    return run_cli(_main_user_errors, argv)
 
 
 if __name__ == '__main__':
-    cli()
+    sys.exit(cli())

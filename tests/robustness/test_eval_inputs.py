@@ -65,14 +65,14 @@ def assert_refused(proc, *patterns):
         assert re.search(p, proc.stderr, re.S), (p, proc.stderr)
 
 
-def refused_in_process(argv, *patterns):
-    """``cli(argv)`` exits with ``error: ...`` matching every pattern."""
-    with pytest.raises(SystemExit) as exc:
-        load_script('tools/eval_masks.py').cli([str(a) for a in argv])
-    msg = str(exc.value.code)
-    assert msg.startswith('error: '), msg
+def refused_in_process(capsys, argv, *patterns):
+    """``cli(argv)`` returns status 2 with ``error: ...`` matching every pattern on stderr."""
+    capsys.readouterr()
+    assert load_script('tools/eval_masks.py').cli([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and 'Traceback' not in err, err
     for p in patterns:
-        assert re.search(p, msg, re.S), (p, msg)
+        assert re.search(p, err, re.S), (p, err)
 
 
 def good_root(tmp_path, **kwargs):
@@ -107,7 +107,7 @@ def test_tool_bad_json_names_line_and_column(tmp_path):
                                                                        'obj_id': 'dog'}}}}},
      r"expression '0': obj_id 'dog' is not an integer"),
 ])
-def test_tool_bad_meta_layout(tmp_path, meta, problem):
+def test_tool_bad_meta_layout(tmp_path, capsys, meta, problem):
     root, preds = good_root(tmp_path)
     path = osp.join(root, 'meta_expressions.json')
     with open(path, 'w') as f:
@@ -115,16 +115,16 @@ def test_tool_bad_meta_layout(tmp_path, meta, problem):
     if 'vids' in meta:  # one case as a subprocess
         assert_refused(run_tool(root, preds), re.escape(path) + '.*' + problem)
     else:
-        refused_in_process([root, preds], re.escape(path) + '.*' + problem)
+        refused_in_process(capsys, [root, preds], re.escape(path) + '.*' + problem)
 
 
-def test_tool_duplicated_expression_id(tmp_path):
+def test_tool_duplicated_expression_id(tmp_path, capsys):
     root, preds = good_root(tmp_path)
     path = osp.join(root, 'meta_expressions.json')
     with open(path, 'w') as f:
         f.write('{"videos": {"v": {"frames": ["00000", "00001", "00002"], "expressions": {'
                 '"0": {"exp": "a", "obj_id": "1"}, "0": {"exp": "b", "obj_id": "1"}}}}}')
-    refused_in_process([root, preds], re.escape(path) + r".*key '0' appears twice")
+    refused_in_process(capsys, [root, preds], re.escape(path) + r".*key '0' appears twice")
 
 
 def test_tool_obj_id_in_no_mask_strict_and_no_strict(tmp_path):
@@ -145,10 +145,10 @@ def test_tool_obj_id_in_no_mask_strict_and_no_strict(tmp_path):
     assert data['summary']['J'] == pytest.approx(ref)
 
 
-def test_tool_expression_without_obj_id(tmp_path):
+def test_tool_expression_without_obj_id(tmp_path, capsys):
     exps = {'0': dict(exp='the box', obj_id='1'), '1': dict(exp='no id')}
     root, preds = good_root(tmp_path, exps=exps)
-    refused_in_process([root, preds], r"video 'v' expression '1': no \"obj_id\"")
+    refused_in_process(capsys, [root, preds], r"video 'v' expression '1': no \"obj_id\"")
 
 
 def test_tool_binary_annotation_of_one_object_video_is_repaired(tmp_path):
@@ -158,35 +158,36 @@ def test_tool_binary_annotation_of_one_object_video_is_repaired(tmp_path):
     out = tmp_path / 'jf.json'
     with pytest.warns(UserWarning, match=re.escape(bad)
                       + r".*binary 'L' \(values 0/255\) mask read as object 1"):
-        load_script('tools/eval_masks.py').cli([root, preds, '--out', str(out)])
+        assert load_script('tools/eval_masks.py').cli([root, preds, '--out', str(out)]) == 0
     data = json.loads(out.read_text())
     assert data['summary']['num_expressions'] == 1
     ref = [jaccard(object_ids(t) == 1, shifted(t)) for t in range(3)]
     assert [v[0] for v in data['expressions'][0]['frames'].values()] == pytest.approx(ref)
 
 
-def test_tool_binary_annotation_of_two_object_video_is_an_error(tmp_path):
+def test_tool_binary_annotation_of_two_object_video_is_an_error(tmp_path, capsys):
     root, preds = good_root(tmp_path, obj_ids=(1, 2))
     bad = png_path(root, '00000')
     save_png(bad, (object_ids(0, (1, 2)) > 0).astype(np.uint8) * 255, 'L')
-    refused_in_process([root, preds], re.escape(bad) + r".*binary 'L'.*objects \[1, 2\]")
+    refused_in_process(capsys, [root, preds],
+                       re.escape(bad) + r".*binary 'L'.*objects \[1, 2\]")
 
 
 @pytest.mark.parametrize('mode', ['RGB', 'RGBA'])
-def test_tool_colour_annotation_is_an_error(tmp_path, mode):
+def test_tool_colour_annotation_is_an_error(tmp_path, capsys, mode):
     root, preds = good_root(tmp_path)
     bad = png_path(root, '00002')
     save_png(bad, np.stack([object_ids(2) * 100] * 3, -1), mode)
-    refused_in_process([root, preds], re.escape(bad) + f".*mode '{mode}'")
+    refused_in_process(capsys, [root, preds], re.escape(bad) + f".*mode '{mode}'")
 
 
-def test_tool_truncated_annotation_is_an_error(tmp_path):
+def test_tool_truncated_annotation_is_an_error(tmp_path, capsys):
     root, preds = good_root(tmp_path)
     bad = png_path(root, '00000')
     data = open(bad, 'rb').read()
     with open(bad, 'wb') as f:
         f.write(data[:len(data) // 2])
-    refused_in_process([root, preds], re.escape(bad) + '.*truncated')
+    refused_in_process(capsys, [root, preds], re.escape(bad) + '.*truncated')
 
 
 def test_tool_annotation_of_wrong_size_names_both_files(tmp_path):
@@ -197,26 +198,26 @@ def test_tool_annotation_of_wrong_size_names_both_files(tmp_path):
                    + re.escape(frame_path(root, '00001')))
 
 
-def test_tool_unannotated_frame_of_another_size(tmp_path):
+def test_tool_unannotated_frame_of_another_size(tmp_path, capsys):
     root, preds = good_root(tmp_path, masks={'00000': object_ids(0), '00002': object_ids(2)})
     odd = frame_path(root, '00001')
     save_frame(odd, size=(W, H + 6))
-    refused_in_process([root, preds], re.escape(odd) + f'.*{W}x{H + 6}.*{W}x{H}')
+    refused_in_process(capsys, [root, preds], re.escape(odd) + f'.*{W}x{H + 6}.*{W}x{H}')
 
 
-def test_tool_listed_frame_without_image(tmp_path):
+def test_tool_listed_frame_without_image(tmp_path, capsys):
     root, preds = good_root(tmp_path)
     os.remove(frame_path(root, '00002'))
-    refused_in_process([root, preds], 'frame not found: '
+    refused_in_process(capsys, [root, preds], 'frame not found: '
                    + re.escape(osp.join(root, 'JPEGImages', 'v', '00002')))
 
 
 def test_tool_judo_853px_annotation_is_a_warned_repair(tmp_path, judo_root):
     out = tmp_path / 'jf.json'
     with pytest.warns(UserWarning, match=r'judo/00005\.png: annotation size 853x480.*854x480'):
-        load_script('tools/eval_masks.py').cli(
+        assert load_script('tools/eval_masks.py').cli(
             [judo_root, osp.join(judo_root, 'predictions', 'rvos'), '--layout', 'object',
-             '--out', str(out)])
+             '--out', str(out)]) == 0
     # the padded column is background: J equals the one computed on the padded reference
     from PIL import Image
     gt = np.zeros((480, 854), bool)
