@@ -74,8 +74,6 @@ def init_rvos_model(config: Union[str, Config], checkpoint: Optional[str] = None
         raise ValueError(f'{getattr(cfg, "filename", None) or "config"}: cannot build the '
                          f'model: {err.args[0] if err.args else err}') from err
     from mmrvos.engine.checkpoint import safe_checkpoint_loaders
-    with safe_checkpoint_loaders():  # init_cfg=dict(type='Pretrained'): weights_only=True
-        from mmrvos.engine.checkpoint import safe_checkpoint_loaders
     with safe_checkpoint_loaders():  # weights_only=True for init_cfg weights (Pretrained)
         model.init_weights()
     if checkpoint is not None:
