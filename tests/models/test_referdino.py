@@ -549,3 +549,41 @@ def test_unpadded_masks_are_upsampled_once_to_the_original_size():
                                         align_corners=False), size=(101, 151),
                           mode='bilinear', align_corners=False)[0].sigmoid() > 0.5
     assert not torch.equal(twice, expected)  # the two-step rule differs on this input
+
+
+class _LazyFrames:
+    """Frames served chunk by chunk; records which slices were read."""
+
+    def __init__(self, video):
+        self.video, self.reads = video, []
+
+    def __len__(self):
+        return len(self.video)
+
+    def __getitem__(self, part):
+        self.reads.append((part.start, part.stop))
+        return self.video[part].clone()
+
+
+@torch.no_grad()
+def test_lazy_frames_and_streamed_results_equal_the_in_memory_call():
+    model = build_tiny().eval()
+    model.test_cfg['chunk_size'] = 3
+    video = torch.randn(7, 3, 64, 96)
+    clip = make_clip(t=7)
+    text = [model.encode_text(['the red circle']), model.encode_text(['a blue square'])]
+    whole = model.predict_video(video, clip.video_data_samples, text)
+    lazy = _LazyFrames(video)
+    streamed = {}
+    returned = model.predict_video(lazy, clip.video_data_samples, text,
+                                   on_result=lambda e, t, r: streamed.setdefault((e, t), r))
+    assert returned == [[], []]  # nothing accumulated
+    assert sorted(streamed) == [(e, t) for e in range(2) for t in range(7)]
+    # every chunk read once per pass, never the whole video at once
+    assert lazy.reads == [(0, 3), (3, 6), (6, 9)] * 2
+    for e in range(2):
+        for t in range(7):
+            assert torch.equal(streamed[e, t].masks, whole[e][t].masks)
+            torch.testing.assert_close(streamed[e, t].scores, whole[e][t].scores)
+    with pytest.raises(ValueError, match='7 frames and 6 frame samples'):
+        model.predict_video(video, clip.video_data_samples[:6], text)

@@ -1,7 +1,7 @@
 """ReferDINO: Grounding DINO per frame + temporal enhancer + grounding-guided mask decoder."""
 import copy
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -518,8 +518,10 @@ class ReferDINO(GroundingDINO):
         return scores.argmax()[None]
 
     @torch.no_grad()
-    def predict_video(self, video: Tensor, frame_samples: list,
-                      text_dicts: Sequence[Dict[str, Tensor]]) -> List[List[InstanceData]]:
+    def predict_video(self, video: Union[Tensor, Sequence], frame_samples: list,
+                      text_dicts: Sequence[Dict[str, Tensor]],
+                      on_result: Optional[Callable[[int, int, InstanceData], None]] = None
+                      ) -> List[List[InstanceData]]:
         """Chunked inference of one or several expressions over one video.
 
         Pass 1 runs the backbone once per chunk of ``test_cfg.chunk_size`` frames (shared by
@@ -529,10 +531,16 @@ class ReferDINO(GroundingDINO):
         when the video has more than one chunk, so memory does not grow with video length).
 
         Args:
-            video (Tensor): (T, 3, H, W) normalised frames.
+            video (Tensor | Sequence): (T, 3, H, W) normalised frames, or any object with
+                ``len()`` whose slice ``video[a:b]`` gives those frames as a (b - a, 3, H, W)
+                tensor (a lazy reader: then only one chunk of frames is in memory at a time;
+                a video longer than one chunk is read twice).
             frame_samples (list[DetDataSample]): T samples (``img_shape``, ``ori_shape``,
                 ``batch_input_shape``).
             text_dicts (list[dict]): E encoded expressions (:meth:`encode_text`, leading dim 1).
+            on_result (callable, optional): ``on_result(e, t, result)`` receives each frame's
+                result as soon as it is ready; the results are then not kept (the returned
+                lists are empty), so that nothing of the size of the video accumulates.
 
         Returns:
             list[list[InstanceData]]: E lists of T per-frame results.
@@ -541,14 +549,24 @@ class ReferDINO(GroundingDINO):
         restored exactly afterwards), so a model with adapters runs as fast as one without.
         """
         bf16 = self.test_cfg.get('autocast') == 'bf16'
-        with merged_lora(self), torch.autocast(video.device.type, dtype=torch.bfloat16,
+        device = self.query_embedding.weight.device
+        with merged_lora(self), torch.autocast(device.type, dtype=torch.bfloat16,
                                                enabled=bf16):
-            return self._predict_video(video, frame_samples, text_dicts)
+            return self._predict_video(video, frame_samples, text_dicts, on_result)
 
-    def _predict_video(self, video: Tensor, frame_samples: list,
-                       text_dicts: Sequence[Dict[str, Tensor]]) -> List[List[InstanceData]]:
+    def _predict_video(self, video: Union[Tensor, Sequence], frame_samples: list,
+                       text_dicts: Sequence[Dict[str, Tensor]],
+                       on_result: Optional[Callable] = None) -> List[List[InstanceData]]:
         """:meth:`predict_video` without the LoRA merge."""
-        num_frames = video.shape[0]
+        num_frames = len(video)
+        if num_frames != len(frame_samples):
+            raise ValueError(f'predict_video got {num_frames} frames and '
+                             f'{len(frame_samples)} frame samples')
+        device = self.query_embedding.weight.device
+
+        def frames(part: slice) -> Tensor:
+            return video[part].to(device)
+
         chunk = int(self.test_cfg['chunk_size'])
         starts = list(range(0, num_frames, chunk))
         single = len(starts) == 1
@@ -558,9 +576,10 @@ class ReferDINO(GroundingDINO):
         for s in starts:
             part = slice(s, s + chunk)
             size = len(frame_samples[part])
-            feats = self.extract_frame_feats(video[part])
+            clip = frames(part)
+            feats = self.extract_frame_feats(clip)
             for e, text_dict in enumerate(text_dicts):
-                encoded = self.encode_frames(video[part], frame_samples[part],
+                encoded = self.encode_frames(clip, frame_samples[part],
                                              _slice_text(text_dict, 0, size), feats)
                 decoded = self.decode_frames(encoded)
                 pieces[e]['hidden'].append(decoded['hidden_states'][-1])
@@ -569,9 +588,9 @@ class ReferDINO(GroundingDINO):
                 pieces[e]['tmask'].append(encoded['text_token_mask'])
                 if single:
                     kept[e] = encoded
-            del feats
+            del feats, clip
         tracked = []
-        times = _frame_times(frame_samples, 1, num_frames, video.device)
+        times = _frame_times(frame_samples, 1, num_frames, device)
         for piece in pieces:
             text, tmask = torch.cat(piece['text']), torch.cat(piece['tmask'])
             hidden, cls, boxes, mboxes = self._track_whole_video(
@@ -581,10 +600,11 @@ class ReferDINO(GroundingDINO):
         for s in starts:
             part = slice(s, s + chunk)
             size = len(frame_samples[part])
-            feats = None if single else self.extract_frame_feats(video[part])
+            clip = None if single else frames(part)
+            feats = None if single else self.extract_frame_feats(clip)
             for e, (hidden, cls, boxes, mboxes, sel) in enumerate(tracked):
                 encoded = kept[e] if single else self.encode_frames(
-                    video[part], frame_samples[part], _slice_text(text_dicts[e], 0, size), feats)
+                    clip, frame_samples[part], _slice_text(text_dicts[e], 0, size), feats)
                 if self.test_cfg['mask_queries'] == 'all':
                     # as in training and the official code: every surviving query goes through
                     # the mask decoder (its self-attention sees them all), selection after
@@ -593,9 +613,14 @@ class ReferDINO(GroundingDINO):
                     masks = self.predict_masks(hidden[part][:, sel], mboxes[part][:, sel],
                                                encoded)
                 for i, frame in enumerate(frame_samples[part]):
-                    results[e].append(self._frame_result(masks[i], boxes[s + i, sel],
-                                                         cls[s + i, sel].sigmoid(), frame))
+                    result = self._frame_result(masks[i], boxes[s + i, sel],
+                                                cls[s + i, sel].sigmoid(), frame)
+                    if on_result is None:
+                        results[e].append(result)
+                    else:
+                        on_result(e, s + i, result)
                 del encoded, masks
+            del feats, clip
         return results
 
     def _frame_result(self, mask_logits: Tensor, boxes: Tensor, scores: Tensor,
