@@ -59,9 +59,9 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
 # --------------------------------------------------------------------------------------------
 # torch names a refused global "GLOBAL module.name" (builtins without their module name)
 _GLOBAL_RE = re.compile(r'GLOBAL\s+([\w\.]+)')
-_HINT = ('Only load checkpoints you trust. To use a trusted file, re-save it as plain tensors '
-         '(tools/model_converters/) or allow-list its class with '
-         'torch.serialization.add_safe_globals([...]) before loading.')
+_HINT = ('Nothing of it has run. Only load checkpoints you trust; for a trusted file, allow-list '
+         'its class with torch.serialization.add_safe_globals([...]) or re-save its tensors '
+         'as a plain state dict (see docs/en/faq.md, "Refused checkpoints and pickles").')
 
 
 def _refused_what(err: pickle.UnpicklingError) -> str:

@@ -126,8 +126,25 @@ def _env(tmp_path):
 
 
 def _run(args, tmp_path, timeout=240):
-    return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=_env(tmp_path),
-                          capture_output=True, text=True, timeout=timeout)
+    return _run_many([args], tmp_path, timeout)[0]
+
+
+def _run_many(arg_lists, tmp_path, timeout=240):
+    """Run several commands at once (each pays the import of mmdet / mmrvos)."""
+    procs = [subprocess.Popen([sys.executable, *args], cwd=REPO_ROOT, env=_env(tmp_path),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for args in arg_lists]
+    results = []
+    try:
+        for args, proc in zip(arg_lists, procs):
+            out, err = proc.communicate(timeout=timeout)
+            results.append(subprocess.CompletedProcess(args, proc.returncode, out, err))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return results
 
 
 # --------------------------------------------------------------------------------------------
@@ -435,10 +452,11 @@ def test_runner_loads_benign_checkpoints(tmp_path, hub, server):
 # --------------------------------------------------------------------------------------------
 def _assert_cli_refused(res, named, refused, marker):
     out = res.stdout + res.stderr
-    assert res.returncode != 0, out[-3000:]
-    assert 'Refusing to load checkpoint' in out, out[-3000:]
-    assert named in out and refused in out, out[-3000:]
-    assert not osp.exists(marker), 'the hostile pickle ran'
+    what = f'{res.args[0]}: {out[-3000:]}'
+    assert res.returncode != 0, what
+    assert 'Refusing to load checkpoint' in out, what
+    assert named in out and refused in out, what
+    assert not osp.exists(marker), f'{res.args[0]}: the hostile pickle ran'
 
 
 @pytest.fixture
@@ -455,18 +473,15 @@ def frames(tmp_path):
 def test_demo_refuses_hostile_local_and_http_checkpoints(tmp_path, server, frames):
     root, base = server
     evil, name, marker = write_hostile(str(tmp_path / 'evil.pth'))
-    out = str(tmp_path / 'out')
-    res = _run(['tools/demo.py', frames, '--text', 'a cat', '--config', TINY_CONFIG,
-                '--checkpoint', evil, '--out-dir', out], tmp_path)
-    _assert_cli_refused(res, evil, name, marker)
-    assert not osp.exists(out)
-
-    _, name, marker = write_hostile(osp.join(root, 'evil.pth'), 'exec', True)
+    _, url_name, url_marker = write_hostile(osp.join(root, 'evil.pth'), 'exec', True)
     url = f'{base}/evil.pth'
-    res = _run(['tools/demo.py', frames, '--text', 'a cat', '--config', TINY_CONFIG,
-                '--checkpoint', url, '--out-dir', out], tmp_path)
-    _assert_cli_refused(res, url, name, marker)
-    # cached where torch.hub puts it under $TORCH_HOME
+    out = str(tmp_path / 'out')
+    local_run, url_run = _run_many(
+        [['tools/demo.py', frames, '--text', 'a cat', '--config', TINY_CONFIG,
+          '--checkpoint', ckpt, '--out-dir', out] for ckpt in (evil, url)], tmp_path)
+    _assert_cli_refused(local_run, evil, name, marker)
+    _assert_cli_refused(url_run, url, url_name, url_marker)
+    # the URL was cached where torch.hub puts it under $TORCH_HOME
     assert osp.isfile(tmp_path / 'torch_home' / 'hub' / 'checkpoints' / 'evil.pth')
     assert not osp.exists(out)
 
@@ -518,12 +533,14 @@ CONVERTERS = [
 ]
 
 
-@pytest.mark.parametrize('tool,argv', CONVERTERS, ids=[c[0] for c in CONVERTERS])
-def test_model_converters_refuse_hostile_input(tmp_path, tool, argv):
+def test_model_converters_refuse_hostile_input(tmp_path):
     evil, name, marker = write_hostile(str(tmp_path / 'evil.pth'))
-    res = _run([osp.join('tools', 'model_converters', tool), *argv(evil, tmp_path)], tmp_path)
-    _assert_cli_refused(res, evil, name, marker)
-    assert res.stderr.lstrip().startswith('error:') and 'Traceback' not in res.stderr
+    runs = _run_many([[osp.join('tools', 'model_converters', tool), *argv(evil, tmp_path)]
+                      for tool, argv in CONVERTERS], tmp_path)
+    for (tool, _), res in zip(CONVERTERS, runs):
+        _assert_cli_refused(res, evil, name, marker)
+        assert res.stderr.lstrip().startswith('error:') and 'Traceback' not in res.stderr, \
+            (tool, res.stderr[-2000:])
     assert not osp.exists(tmp_path / 'dst.pth') and not osp.exists(tmp_path / 'release')
 
 
