@@ -104,3 +104,52 @@ def test_cuda_op_matches_pytorch_function():
     ref = multi_scale_deformable_attn_pytorch(value, shapes, loc, attn)
     got = MultiScaleDeformableAttnFunction.apply(value, shapes, start, loc, attn, 64)
     torch.testing.assert_close(got, ref, rtol=1e-7, atol=1e-7)
+
+
+# ---------------------------------------------------------------- mmrvos's CPU path
+def test_level_by_level_cpu_function_matches_naive_bilinear_reference():
+    from mmrvos.models.layers import multi_scale_deformable_attn_cpu
+    value, loc, attn, shapes = _inputs(seed=3)
+    got = multi_scale_deformable_attn_cpu(value, shapes, loc, attn)
+    torch.testing.assert_close(got, _naive(value, shapes, loc, attn), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize('ref_dim,batch_first,padding', [(2, True, False), (4, True, True),
+                                                         (2, False, True)])
+def test_cpu_fast_module_equals_mmcv_module_forward_and_backward(ref_dim, batch_first,
+                                                                 padding):
+    from mmrvos.models.layers import CPUFastMultiScaleDeformableAttention, use_cpu_fast_msda
+    torch.manual_seed(0)
+    plain = MultiScaleDeformableAttention(embed_dims=16, num_heads=2, num_levels=2,
+                                          num_points=3, dropout=0.0, batch_first=batch_first)
+    plain.init_weights()
+    plain.double()
+    fast = MultiScaleDeformableAttention(embed_dims=16, num_heads=2, num_levels=2,
+                                         num_points=3, dropout=0.0,
+                                         batch_first=batch_first).double()
+    fast.load_state_dict(plain.state_dict())
+    holder = torch.nn.Sequential(fast)
+    assert use_cpu_fast_msda(holder) == 1 and type(fast) is CPUFastMultiScaleDeformableAttention
+    assert fast.state_dict().keys() == plain.state_dict().keys()
+    shapes = torch.tensor([[6, 5], [3, 3]])
+    start = torch.cat([shapes.new_zeros(1), shapes.prod(1).cumsum(0)[:-1]])
+    n_val = int(shapes.prod(1).sum())
+    g = torch.Generator().manual_seed(1)
+    query = torch.randn(2, 4, 16, dtype=torch.float64, generator=g)
+    value = torch.randn(2, n_val, 16, dtype=torch.float64, generator=g)
+    pos = torch.randn(2, 4, 16, dtype=torch.float64, generator=g)
+    ref = torch.rand(2, 4, 2, ref_dim, dtype=torch.float64, generator=g) * 0.8 + 0.1
+    mask = (torch.rand(2, n_val, generator=g) > 0.7) if padding else None
+    outs, grads = [], []
+    for mod in (plain, fast):
+        q, v = query.clone().requires_grad_(), value.clone().requires_grad_()
+        qq, vv, pp = (q, v, pos) if batch_first else (q.transpose(0, 1), v.transpose(0, 1),
+                                                       pos.transpose(0, 1))
+        out = mod(qq, value=vv, query_pos=pp, reference_points=ref, spatial_shapes=shapes,
+                  level_start_index=start, key_padding_mask=mask)
+        (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)).sum().backward()
+        outs.append(out)
+        grads.append((q.grad, v.grad, mod.sampling_offsets.weight.grad))
+    torch.testing.assert_close(outs[1], outs[0], rtol=1e-10, atol=1e-10)
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-10)

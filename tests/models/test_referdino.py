@@ -587,3 +587,29 @@ def test_lazy_frames_and_streamed_results_equal_the_in_memory_call():
             torch.testing.assert_close(streamed[e, t].scores, whole[e][t].scores)
     with pytest.raises(ValueError, match='7 frames and 6 frame samples'):
         model.predict_video(video, clip.video_data_samples[:6], text)
+
+
+def test_every_deformable_attention_takes_the_cpu_fast_path_unless_disabled():
+    from mmcv.ops import MultiScaleDeformableAttention
+
+    from mmrvos.models.layers import CPUFastMultiScaleDeformableAttention
+    fast = build_tiny()
+    plain = build_tiny(cpu_fast_msda=False)
+    kinds = [type(m) for m in fast.modules() if isinstance(m, MultiScaleDeformableAttention)]
+    # encoder layers, decoder layers and mask decoder layers
+    assert len(kinds) == (fast.encoder.num_layers + fast.decoder.num_layers +
+                          len(fast.bbox_head.mask_decoder.layers))
+    assert set(kinds) == {CPUFastMultiScaleDeformableAttention}
+    assert {type(m) for m in plain.modules()
+            if isinstance(m, MultiScaleDeformableAttention)} == {MultiScaleDeformableAttention}
+    assert fast.state_dict().keys() == plain.state_dict().keys()
+    with torch.no_grad():
+        clip = make_clip(t=2)
+        video = torch.randn(2, 3, 64, 96)
+        a = fast.eval().predict_video(video, clip.video_data_samples,
+                                      [fast.encode_text(['the red circle'])])[0]
+        b = plain.eval().predict_video(video, clip.video_data_samples,
+                                       [plain.encode_text(['the red circle'])])[0]
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x.scores, y.scores, rtol=1e-5, atol=1e-6)
+        assert (x.masks != y.masks).float().mean() < 1e-3

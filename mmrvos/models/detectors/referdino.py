@@ -14,6 +14,7 @@ from torch import Tensor
 
 from ..layers.checkpoint_wrapper import wrap_encoder_checkpointing
 from ..layers.lora import apply_trainable, inject_lora, merged_lora, reset_lora
+from ..layers.msda import use_cpu_fast_msda
 from ..layers.pruning_decoder import PruningGroundingDinoDecoder
 
 TEXT_KEYS = ('embedded', 'masks', 'position_ids', 'text_token_mask', 'hidden')
@@ -107,6 +108,10 @@ class ReferDINO(GroundingDINO):
             encoder proposals their unrefined anchors (``init_box_proposal``). ``'predicted'``:
             the boxes the layer predicts (not detached, so mask gradients reach the box
             branch); the synthetic benchmark's toy configs were tuned with it.
+        cpu_fast_msda (bool): run the deformable attention of the encoder, decoder and mask
+            decoder through :class:`CPUFastMultiScaleDeformableAttention` (on CPU: the levels
+            reduced as they are sampled instead of mmcv's stacked fallback; on CUDA: mmcv's
+            op). Same parameters and results. Defaults to True.
     """
 
     def __init__(self, *args, pixel_decoder: dict,
@@ -114,7 +119,7 @@ class ReferDINO(GroundingDINO):
                  enc_mask_loss: bool = True, lora: Optional[dict] = None,
                  trainable: Optional[Sequence[str]] = None, encoder_cp: int = 0,
                  mask_sets_in_one_pass: bool = False, mask_reference: str = 'input',
-                 **kwargs) -> None:
+                 cpu_fast_msda: bool = True, **kwargs) -> None:
         if mask_reference not in ('input', 'predicted'):
             raise ValueError("mask_reference must be 'input' or 'predicted', got "
                              f'{mask_reference!r}')
@@ -141,6 +146,8 @@ class ReferDINO(GroundingDINO):
         if self.test_cfg['mask_queries'] not in ('all', 'selected'):
             raise ValueError("test_cfg.mask_queries must be 'all' or 'selected', got "
                              f"{self.test_cfg['mask_queries']!r}")
+        if cpu_fast_msda:
+            use_cpu_fast_msda(self)  # before LoRA wraps the attention's Linears
         self.num_lora_layers = inject_lora(self, **lora) if lora else 0
         apply_trainable(self, trainable)
         wrap_encoder_checkpointing(self.encoder, encoder_cp)

@@ -1,4 +1,6 @@
 from .decoder_layer import SwitchableGroundingDecoderLayer
+from .msda import (CPUFastMultiScaleDeformableAttention, multi_scale_deformable_attn_cpu,
+                   use_cpu_fast_msda)
 from .pruning_decoder import (PruningGroundingDinoDecoder, num_kept_queries,
                               pruning_confidence)
 from .temporal import (CrossModalTemporalDecoder, MemoryTracker, TemporalBlock,
@@ -7,5 +9,6 @@ from .temporal import (CrossModalTemporalDecoder, MemoryTracker, TemporalBlock,
 __all__ = [
     'SwitchableGroundingDecoderLayer', 'PruningGroundingDinoDecoder', 'num_kept_queries',
     'pruning_confidence', 'CrossModalTemporalDecoder', 'MemoryTracker', 'TemporalBlock',
-    'TemporalEnhancer'
+    'TemporalEnhancer', 'CPUFastMultiScaleDeformableAttention', 'multi_scale_deformable_attn_cpu',
+    'use_cpu_fast_msda'
 ]
