@@ -1,4 +1,5 @@
 """ReferDINO and its building blocks (registered in mmdet's MODELS / TASK_UTILS)."""
+from .data_preprocessors import *  # noqa: F401,F403
 from .detectors import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403

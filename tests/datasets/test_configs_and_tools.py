@@ -48,7 +48,8 @@ def test_every_dataset_config_parses_with_paper_settings():
     assert ytvos.train_scales == [288, 320, 352, 392, 416, 448, 480, 512]
     assert ytvos.val_dataloader.dataset.expected_num_videos == 202
     test_resize = ytvos.test_pipeline[1]['transforms'][1]
-    assert test_resize == dict(type='Resize', scale=(640, 360), keep_ratio=True)
+    # the official evaluation's T.Resize(360): short side 360, no long-side cap, PIL bilinear
+    assert test_resize == dict(type='ShortSideResize', scale=360)
     # colours are named in expressions: no hue jitter anywhere (as in the official code)
     for name in names:
         text = open(osp.join(CONFIG_DIR, name)).read()

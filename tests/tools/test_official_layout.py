@@ -1,6 +1,7 @@
-"""The official ReferDINO Swin-T key layout (names and counts of PAPER_NOTES) produced from
-the full-size mmrvos config, and the Swin patch-merging channel order against the official
-definition."""
+"""The official ReferDINO Swin-T key layout (names and counts of PAPER_NOTES, shapes of the
+official model recorded in tests/data/official_manifest/) produced from the full-size mmrvos
+config, and the Swin patch-merging channel order against the official definition."""
+import json
 import os.path as osp
 import shutil
 from collections import Counter
@@ -89,6 +90,22 @@ def test_official_swin_t_key_counts(full_size):
     a = official['transformer.encoder.fusion_layers.0.attn.v_proj.lora_A']
     b = official['transformer.encoder.fusion_layers.0.attn.v_proj.lora_B']
     assert a.shape == (32, 256) and b.shape == (1024, 32)
+
+
+def test_official_swin_t_export_has_the_official_shapes(full_size):
+    """Every exported tensor has the shape of the official model's (manifest written by
+    tools/model_converters/official_manifest.py from the official code); only BERT's word
+    embeddings differ (the offline test vocabulary has 307 tokens, the official 30522)."""
+    with open(osp.join(REPO_ROOT, 'tests', 'data', 'official_manifest',
+                       'referdino_swin-t.json')) as f:
+        manifest = json.load(f)['keys']
+    official, _ = mmrvos_to_official(full_size)
+    assert set(official) == set(manifest) - NOT_REPRESENTED
+    vocab = 'bert.embeddings.word_embeddings.weight'
+    wrong = {k: (list(v.shape), manifest[k][0]) for k, v in official.items()
+             if k != vocab and list(v.shape) != manifest[k][0]}
+    assert not wrong
+    assert list(official[vocab].shape) == [307, manifest[vocab][0][1]]
 
 
 def test_official_swin_t_converts_back_without_missing_or_unexpected(full_size):

@@ -25,7 +25,8 @@ test_pipeline = [
     dict(type='TransformBroadcaster', share_random_params=True,
          transforms=[
              dict(type='LoadRVOSFrame'),
-             dict(type='Resize', scale=(640, 360), keep_ratio=True),
+             # official: RandomResize([360], max_size=640) (PIL bilinear, DETR size rule)
+             dict(type='ShortSideResize', scale=360, max_size=640),
              dict(type='LoadRVOSAnnotations'),
          ]),
     dict(type='PackRVOSInputs'),

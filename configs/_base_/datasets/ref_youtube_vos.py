@@ -5,8 +5,10 @@
 # with the official code's ranges (brightness 32, contrast and saturation 0.8-1.2, no hue;
 # channel swaps, which the official code does with p=0.2 and mmdet's PhotoMetricDistortion
 # with p=0.5, are off: they change the colours the sentences name);
-# test: the whole video, short side 360 (long side <= 640). Padding to a multiple of 32 and
-# normalisation are done by the model's TrackDataPreprocessor.
+# test: the whole video, short side 360 with the official evaluation's rule (torchvision
+# T.Resize(360) on a PIL image: long side truncated, not capped; PIL bilinear), no padding.
+# Normalisation (and the training batches' padding to a multiple of 32) is done by the model's
+# RVOSDataPreprocessor.
 dataset_type = 'RefYouTubeVOSDataset'
 data_root = 'data/ref-youtube-vos/'
 
@@ -45,7 +47,7 @@ test_pipeline = [
     dict(type='TransformBroadcaster', share_random_params=True,
          transforms=[
              dict(type='LoadRVOSFrame'),
-             dict(type='Resize', scale=(640, 360), keep_ratio=True),
+             dict(type='ShortSideResize', scale=360),
              dict(type='LoadRVOSAnnotations'),
          ]),
     dict(type='PackRVOSInputs'),

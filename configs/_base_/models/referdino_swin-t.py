@@ -1,6 +1,6 @@
 # ReferDINO, Swin-T + BERT-base, at the official sizes: 900 queries, 6+6 layers, d=256,
 # 8 heads, 4 levels, 4 points, 256 text tokens, drop rate 0.5, mask decoder 3 layers with
-# 16 points, temporal decoder 3 blocks, tracker alpha 0.1.
+# 16 points and FFN width 1024, temporal decoder 3 blocks, tracker alpha 0.1.
 # Loss weights cls/L1/GIoU/mask/dice/proj = 4/5/2/5/5/5 (Ref-YouTube-VOS, Ref-DAVIS, RefCOCO).
 lang_model_name = 'bert-base-uncased'
 embed_dims = 256
@@ -11,12 +11,15 @@ model = dict(
     num_queries=900,
     with_box_refine=True,
     as_two_stage=True,
+    # training batches are padded to a multiple of 32 (official collator), inference inputs
+    # are not padded (official evaluation: one video, size_divisibility=1)
     data_preprocessor=dict(
-        type='TrackDataPreprocessor',
+        type='RVOSDataPreprocessor',
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True,
-        pad_size_divisor=32,
+        pad_size_divisor=1,
+        train_pad_size_divisor=32,
         pad_mask=True),
     language_model=dict(
         type='BertModel',
@@ -60,9 +63,10 @@ model = dict(
         text_layer_cfg=dict(
             self_attn_cfg=dict(num_heads=4, embed_dims=embed_dims, dropout=0.0),
             ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=1024, ffn_drop=0.0)),
+        # official fusion_dropout 0.0, fusion_droppath 0.1 (mmdet's defaults: 0.1 / 0.0)
         fusion_layer_cfg=dict(
             v_dim=embed_dims, l_dim=embed_dims, embed_dim=1024, num_heads=4,
-            init_values=1e-4)),
+            dropout=0.0, drop_path=0.1, init_values=1e-4)),
     decoder=dict(
         num_layers=6,
         return_intermediate=True,
@@ -100,8 +104,10 @@ model = dict(
                 cross_attn_cfg=dict(
                     embed_dims=embed_dims, num_heads=8, num_levels=1, num_points=16,
                     dropout=0.0),
+                # the official mask-decoder layers keep DeformableTransformerDecoderLayer's
+                # default FFN width 1024 (not the transformer's 2048)
                 ffn_cfg=dict(
-                    embed_dims=embed_dims, feedforward_channels=2048, ffn_drop=0.0))),
+                    embed_dims=embed_dims, feedforward_channels=1024, ffn_drop=0.0))),
         loss_cls=dict(
             type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=w_cls),
         loss_bbox=dict(type='L1Loss', loss_weight=w_l1),

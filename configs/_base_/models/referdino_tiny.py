@@ -6,6 +6,8 @@ embed_dims = 256
 
 model = dict(
     num_queries=24,
+    # the toy recipe keeps mmdet's padding of every input to a multiple of 32 (train and test)
+    data_preprocessor=dict(pad_size_divisor=32, train_pad_size_divisor=32),
     language_model=dict(name='{{fileDirname}}/../../../tests/data/tiny_bert'),
     backbone=dict(
         embed_dims=32,
@@ -20,7 +22,8 @@ model = dict(
             self_attn_cfg=dict(num_levels=4, num_points=2),
             ffn_cfg=dict(feedforward_channels=256)),
         text_layer_cfg=dict(ffn_cfg=dict(feedforward_channels=256)),
-        fusion_layer_cfg=dict(embed_dim=256)),
+        # mmdet's fusion dropout (0.1, no drop path), as the toy recipe was trained with
+        fusion_layer_cfg=dict(embed_dim=256, dropout=0.1, drop_path=0.0)),
     decoder=dict(
         num_layers=3,
         drop_rate=0.5,
