@@ -55,6 +55,9 @@ def parse_args(toy, argv=None):
                         help='replace an existing toy benchmark in out_dir (after the new one '
                         'is complete)')
     args = parser.parse_args(argv)
+    if args.width < 64 or args.height < 48:
+        parser.error(f'frames of {args.width}x{args.height} are too small for the toy objects '
+                     '(at least 64x48)')
     for name in ('num_train', 'num_valid'):
         if getattr(args, name) < 0:
             parser.error(f'--{name.replace("_", "-")} must be >= 0')
@@ -66,9 +69,12 @@ def main(argv=None):
     args = parse_args(toy, argv)
     output_dir = _load('mmrvos/fileio/output_dir.py', 'mmrvos_output_dir')
     with output_dir.StagedOutputDir(args.out_dir, args.overwrite, expected=TOY_OUTPUTS) as tmp:
-        stats = toy.make_toy_rvos(tmp, seed=args.seed, num_train=args.num_train,
-                                  num_valid=args.num_valid, num_frames=args.num_frames,
-                                  size=(args.width, args.height))
+        try:
+            stats = toy.make_toy_rvos(tmp, seed=args.seed, num_train=args.num_train,
+                                      num_valid=args.num_valid, num_frames=args.num_frames,
+                                      size=(args.width, args.height))
+        except RuntimeError as err:  # the generator's "enlarge the frame"
+            raise ValueError(f'{args.width}x{args.height} frames: {err}') from err
     print(json.dumps(stats, indent=1, sort_keys=True))
     print(f'toy RVOS written to {args.out_dir}')
     return stats
