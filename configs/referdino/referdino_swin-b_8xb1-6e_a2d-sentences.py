@@ -24,7 +24,9 @@ model = dict(
             dict(type='DiceCost', weight=w_dice, pred_act=True, eps=1.0),
             dict(type='ProjectionDiceCost', weight=w_proj),
         ])),
-    test_cfg=dict(select='all'))
+    # the official A2D evaluation runs the model's training forward (no temporal decoder on
+    # 1-frame clips) and thresholds at the padded size before a nearest resize
+    test_cfg=dict(select='all', single_frame_temporal=False, mask_rescale='threshold_nearest'))
 max_epochs = 6
 train_cfg = dict(max_epochs=max_epochs)
 optim_wrapper = dict(optimizer=dict(lr=1e-4))  # official a2d_swinb.yaml (for a total batch of 2)

@@ -613,3 +613,32 @@ def test_every_deformable_attention_takes_the_cpu_fast_path_unless_disabled():
     for x, y in zip(a, b):
         torch.testing.assert_close(x.scores, y.scores, rtol=1e-5, atol=1e-6)
         assert (x.masks != y.masks).float().mean() < 1e-3
+
+
+def test_a2d_post_processing_thresholds_at_the_padded_size_then_resizes_nearest():
+    import torch.nn.functional as F
+    from mmdet.structures import DetDataSample
+    model = build_tiny(test_cfg=dict(mask_rescale='threshold_nearest', select='all'))
+    g = torch.Generator().manual_seed(2)
+    logits = torch.randn(2, 16, 24, generator=g) * 4
+    frame = DetDataSample(metainfo=dict(img_shape=(60, 90), batch_input_shape=(64, 96),
+                                        ori_shape=(119, 181)))
+    res = model._frame_result(logits, torch.rand(2, 4), torch.rand(2), frame)
+    # the official A2D rule (models/postprocessing.py), spelled out
+    up = F.interpolate(logits[None], size=(64, 96), mode='bilinear', align_corners=False)[0]
+    fg = (up.sigmoid() > 0.5)[:, :60, :90]
+    want = F.interpolate(fg[None].float(), size=(119, 181), mode='nearest')[0].bool()
+    assert res.masks.shape == (2, 119, 181) and torch.equal(res.masks, want)
+    with pytest.raises(ValueError, match='mask_rescale'):
+        build_tiny(test_cfg=dict(mask_rescale='nearest'))
+
+
+@torch.no_grad()
+def test_single_frame_temporal_off_skips_the_temporal_decoder_on_one_frame():
+    model = build_tiny(test_cfg=dict(single_frame_temporal=False)).eval()
+    calls = []
+    model.temporal.temporal_decoder.register_forward_hook(lambda *a: calls.append(1))
+    clip = make_clip(t=1)
+    model.predict_video(torch.randn(1, 3, 64, 96), clip.video_data_samples,
+                        [model.encode_text(['the red circle'])])
+    assert calls == []

@@ -96,7 +96,13 @@ class ReferDINO(GroundingDINO):
             as the official code; 'selected': only the selected sequences, cheaper, an
             approximation), ``autocast`` (None, default: fp32; ``'bf16'``: inference under
             ``torch.autocast`` in bfloat16 on the frames' device, CPU or GPU; mask logits
-            are thresholded in fp32).
+            are thresholded in fp32), ``single_frame_temporal`` (True, the official video
+            evaluation's ``infer``: the temporal decoder also runs on a 1-frame video; False:
+            as its ``forward``, which its A2D / JHMDB evaluation uses), ``mask_rescale``
+            (``'bilinear'``, default: logits upsampled to the original size, then
+            thresholded; ``'threshold_nearest'``, the official A2D / JHMDB post-processing:
+            upsampled to the padded input size, thresholded, cropped, nearest to the
+            original size).
         mask_sets_in_one_pass (bool): in training, run the mask decoder once for all
             prediction sets (every decoder layer and the encoder proposals) instead of once
             per set; same masks, F_seg projected once. Pays for few queries (the CPU toy
@@ -139,7 +145,11 @@ class ReferDINO(GroundingDINO):
                              f'(GroundingMaskDecoder), got '
                              f'{type(self.bbox_head.mask_decoder).__name__}')
         self.test_cfg = {**dict(chunk_size=36, select='top1', score_thr=0.2, mask_thr=0.5,
-                                mask_queries='all', autocast=None), **(self.test_cfg or {})}
+                                mask_queries='all', autocast=None, single_frame_temporal=True,
+                                mask_rescale='bilinear'), **(self.test_cfg or {})}
+        if self.test_cfg['mask_rescale'] not in ('bilinear', 'threshold_nearest'):
+            raise ValueError("test_cfg.mask_rescale must be 'bilinear' or "
+                             f"'threshold_nearest', got {self.test_cfg['mask_rescale']!r}")
         if self.test_cfg['autocast'] not in (None, 'bf16'):
             raise ValueError("test_cfg.autocast must be None or 'bf16', got "
                              f"{self.test_cfg['autocast']!r}")
@@ -503,9 +513,10 @@ class ReferDINO(GroundingDINO):
         """
         t = hidden.shape[0]
         lid = self.decoder.num_layers - 1
-        # as the official inference, the temporal decoder also runs on a 1-frame video
-        hidden, ref, _ = self.temporal_layer(hidden, ref, text, tmask, 1, t, times,
-                                             single_frame=True)
+        # as the official video inference, the temporal decoder also runs on a 1-frame video
+        hidden, ref, _ = self.temporal_layer(
+            hidden, ref, text, tmask, 1, t, times,
+            single_frame=bool(self.test_cfg['single_frame_temporal']))
         cls = self.bbox_head.class_logits(lid, hidden, text, tmask)
         boxes = self.bbox_head.boxes(lid, hidden, ref)
         return hidden, cls, boxes, self._mask_boxes(ref, boxes)
@@ -644,6 +655,13 @@ class ReferDINO(GroundingDINO):
         img_h, img_w = frame.img_shape
         ori_h, ori_w = frame.ori_shape
         mask_logits, boxes, scores = mask_logits.float(), boxes.float(), scores.float()
+        thr = self.test_cfg['mask_thr']
+        if self.test_cfg['mask_rescale'] == 'threshold_nearest':
+            fg = F.interpolate(mask_logits[None], size=(pad_h, pad_w), mode='bilinear',
+                               align_corners=False).sigmoid() > thr
+            fg = F.interpolate(fg[..., :img_h, :img_w].float(), size=(ori_h, ori_w),
+                               mode='nearest')[0]
+            return self._instances(fg > 0.5, boxes, scores, ori_h, ori_w)
         if (pad_h, pad_w) == (img_h, img_w):
             # no padding: one bilinear step from stride 4 to the original size, as the
             # official evaluation
@@ -654,7 +672,12 @@ class ReferDINO(GroundingDINO):
                                    align_corners=False)[..., :img_h, :img_w]
             logits = F.interpolate(logits, size=(ori_h, ori_w), mode='bilinear',
                                    align_corners=False)[0]
-        masks = logits.sigmoid() > self.test_cfg['mask_thr']
+        return self._instances(logits.sigmoid() > thr, boxes, scores, ori_h, ori_w)
+
+    def _instances(self, masks: Tensor, boxes: Tensor, scores: Tensor, ori_h: int,
+                   ori_w: int) -> InstanceData:
+        """Per-frame result from (k, H, W) bool masks, (k, 4) cxcywh boxes and (k,) scores;
+        merged into one instance unless ``test_cfg.select == 'all'``."""
         xyxy = bbox_cxcywh_to_xyxy(boxes) * boxes.new_tensor([ori_w, ori_h, ori_w, ori_h])
         if self.test_cfg['select'] != 'all' and len(masks) > 1:
             masks = masks.any(0, keepdim=True)
