@@ -78,51 +78,62 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def write_outputs(out_dir, source, frame_results, texts, video_format, fps):
-    """Write masks, overlay and the per-frame summary as results arrive; returns the summary
-    and the seconds until the first result (the model's run)."""
-    from mmrvos.apis.overlay_writer import OverlayVideoWriter
-    exp_dirs = [osp.join(out_dir, f'exp{i}') for i in range(len(texts))]
-    for d in exp_dirs:
-        os.makedirs(d)
-    writer = OverlayVideoWriter(osp.join(out_dir, f'overlay.{video_format}'), texts,
-                                len(source), fps=fps)
-    records = [[] for _ in texts]
-    t0, seconds = time.time(), None
-    for res, frame in zip(frame_results, source.iter_frames()):
-        if seconds is None:
-            seconds = max(time.time() - t0, 1e-6)
+class DemoWriter:
+    """Writes each frame's masks, overlay frame and summary as its results arrive.
+
+    Args:
+        out_dir (str): where to write (the staged temporary folder).
+        frames (FrameSource): a reader of its own for the video (so that a video file is
+            decoded sequentially by the model's reader and by this one).
+    """
+
+    def __init__(self, out_dir, frames, texts, video_format, fps):
+        from mmrvos.apis.overlay_writer import OverlayVideoWriter
+        self.exp_dirs = [osp.join(out_dir, f'exp{i}') for i in range(len(texts))]
+        for d in self.exp_dirs:
+            os.makedirs(d)
+        self.overlay = OverlayVideoWriter(osp.join(out_dir, f'overlay.{video_format}'), texts,
+                                          len(frames), fps=fps)
+        self.frames = frames.iter_frames()
+        self.records = [[] for _ in texts]
+
+    def __call__(self, res):
+        frame = next(self.frames)
         for i, mask in enumerate(res['masks']):
             Image.fromarray(mask.astype(np.uint8) * 255).save(
-                osp.join(exp_dirs[i], f'{res["name"]}.png'))
-            records[i].append(dict(frame=res['name'], box=res['boxes'][i][0].round(2).tolist(),
-                                   score=float(res['scores'][i][0]), area=int(mask.sum())))
-        writer.add(frame, res['masks'])
-    writer.close()
-    return records, seconds
+                osp.join(self.exp_dirs[i], f'{res["name"]}.png'))
+            self.records[i].append(dict(frame=res['name'],
+                                        box=res['boxes'][i][0].round(2).tolist(),
+                                        score=float(res['scores'][i][0]), area=int(mask.sum())))
+        self.overlay.add(frame, res['masks'])
+
+    def close(self):
+        return self.overlay.close()
 
 
 def main(argv=None):
     args = parse_args(argv)
     staged = StagedOutputDir(args.out_dir, args.overwrite, expected=DEMO_OUTPUTS)
     staged.check()  # before any work
-    from mmrvos.apis import check_device, init_rvos_model, iter_rvos_results, open_video
+    from mmrvos.apis import check_device, init_rvos_model, open_video, segment_video
     check_device(args.device)
     source = open_video(args.video)  # checks every frame's header and tail: fails early
     model = init_rvos_model(args.config, args.checkpoint, device=args.device)
-    t0 = time.time()
     with staged as tmp:
-        results = iter_rvos_results(model, source, args.text, scale=tuple(args.scale))
-        records, seconds = write_outputs(tmp, source, results, args.text, args.video_format,
-                                         args.fps)
+        t0 = time.time()
+        writer = DemoWriter(tmp, open_video(args.video), args.text, args.video_format,
+                            args.fps)
+        segment_video(model, source, args.text, writer, scale=tuple(args.scale))
+        writer.close()
+        seconds = max(time.time() - t0, 1e-6)
         summary = dict(video=args.video, config=args.config, checkpoint=args.checkpoint,
                        seconds=seconds, fps=len(source) / seconds, expressions=[
                            dict(text=t, mask_dir=osp.join(args.out_dir, f'exp{i}'),
-                                frames=records[i]) for i, t in enumerate(args.text)])
+                                frames=writer.records[i]) for i, t in enumerate(args.text)])
         with open(osp.join(tmp, 'results.json'), 'w') as f:
             json.dump(summary, f, indent=1)
     print(f'{len(source)} frames x {len(args.text)} expressions in {seconds:.1f} s '
-          f'({len(source) / seconds:.2f} frames/s; {time.time() - t0:.1f} s with writing)')
+          f'({len(source) / seconds:.2f} frames/s, writing included)')
     for i, e in enumerate(summary['expressions']):
         mean = np.mean([fr['score'] for fr in e['frames']])
         print(f'  exp{i} "{e["text"]}": mean score {mean:.3f}, masks in {e["mask_dir"]}')

@@ -6,7 +6,7 @@ tracker needs are kept for the whole video by the model, never the frames.
 """
 import math
 import os.path as osp
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
@@ -65,6 +65,9 @@ def init_rvos_model(config: Union[str, Config], checkpoint: Optional[str] = None
     """
     cfg = load_config(config) if isinstance(config, str) else config
     dev = check_device(device)
+    if checkpoint is not None and not (isinstance(checkpoint, str) and (
+            '://' in checkpoint or osp.isfile(checkpoint))):
+        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
     merge_cfg_options(cfg, cfg_options, source='cfg_options')
     init_scope(cfg)
     from mmdet.registry import MODELS
@@ -77,9 +80,6 @@ def init_rvos_model(config: Union[str, Config], checkpoint: Optional[str] = None
     with safe_checkpoint_loaders():  # weights_only=True for init_cfg weights (Pretrained)
         model.init_weights()
     if checkpoint is not None:
-        if not isinstance(checkpoint, str) or not ('://' in checkpoint
-                                                   or osp.isfile(checkpoint)):
-            raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
         _load_weights(model, checkpoint)
     model.cfg = cfg
     return model.to(dev).eval()
@@ -154,11 +154,11 @@ def prepare_video(model, frames: List[np.ndarray], scale: Tuple[int, int] = (640
 
 class LazyVideoTensor:
     """A (T, 3, H, W) preprocessed video that reads, resizes and normalises frames only when
-    a slice is asked for, as :meth:`ReferDINO.predict_video` does chunk by chunk.
+    a slice is asked for, as :meth:`ReferDINO.predict_video` does chunk by chunk (only that
+    chunk's frames are then in memory).
 
-    It offers what ``predict_video`` uses of its ``video`` tensor: ``shape``, ``device`` and
-    ``video[start:stop]`` (a real (t, 3, H, W) tensor). The last chunk is cached, since the
-    model slices the same chunk once for the backbone and once per expression.
+    It offers what ``predict_video`` takes as a video: ``len()``, ``shape`` and
+    ``video[start:stop]`` (a real (t, 3, H, W) tensor on ``device``).
 
     Args:
         model: the model (its ``data_preprocessor``).
@@ -174,8 +174,7 @@ class LazyVideoTensor:
         pad_h, pad_w = self.metas[0]['batch_input_shape']
         self.shape = torch.Size((len(source), 3, pad_h, pad_w))
         self.frame_samples = [DetDataSample(metainfo=m) for m in self.metas]
-        self._cache = (None, None)
-        self.num_reads = 0  # frames decoded so far (to check the reading stays lazy)
+        self.reads: List[Tuple[int, int]] = []  # (start, stop) of every slice read
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -186,18 +185,10 @@ class LazyVideoTensor:
         start, stop, step = index.indices(len(self))
         if step != 1 or stop <= start:
             raise IndexError(f'LazyVideoTensor takes non-empty contiguous slices, got {index}')
-        if self._cache[0] != (start, stop):
-            self._cache = (None, None)  # release the previous chunk first
-            frames = list(self.source.iter_frames(start, stop))
-            self.num_reads += len(frames)
-            chunk = preprocess_frames(self.model, frames, self.metas[start:stop], self.scale)
-            del frames
-            self._cache = ((start, stop), chunk.to(self.device))
-        return self._cache[1]
-
-    def release(self) -> None:
-        """Drop the cached chunk."""
-        self._cache = (None, None)
+        self.reads.append((start, stop))
+        frames = list(self.source.iter_frames(start, stop))
+        return preprocess_frames(self.model, frames, self.metas[start:stop],
+                                 self.scale).to(self.device)
 
 
 def _check_texts(texts: Union[str, Sequence[str]]) -> List[str]:
@@ -210,34 +201,49 @@ def _check_texts(texts: Union[str, Sequence[str]]) -> List[str]:
     return texts
 
 
-def iter_rvos_results(model, video: VideoLike, texts: Union[str, Sequence[str]],
-                      scale: Tuple[int, int] = (640, 360)) -> Iterator[Dict]:
-    """Segment each expression in ``texts`` in every frame of ``video``; yield frame by frame.
+def segment_video(model, video: VideoLike, texts: Union[str, Sequence[str]],
+                  on_frame: Callable[[Dict], None],
+                  scale: Tuple[int, int] = (640, 360)) -> FrameSource:
+    """Segment each expression in ``texts`` in every frame of ``video``, handing each frame's
+    results to ``on_frame`` as soon as every expression has it (in frame order).
 
-    Frames are read lazily and preprocessed chunk by chunk (:class:`LazyVideoTensor`); each
-    frame's results are released by the model's result list as they are yielded. The model
-    runs when the first frame is asked for.
+    Frames are read lazily and preprocessed chunk by chunk (:class:`LazyVideoTensor`); the
+    model keeps per-frame query features for the tracker, and this function at most one chunk
+    of results: nothing of the size of the video's frames or masks accumulates.
 
-    Yields:
-        dict: ``index``, ``name`` (frame name), and per expression (lists of E): ``masks``
-        (H, W) bool at the original size, ``boxes`` (k, 4) xyxy, ``scores`` (k,).
+    Args:
+        on_frame (callable): called with a dict: ``index``, ``name`` (frame name), and per
+            expression (lists of E): ``masks`` (H, W) bool at the original size, ``boxes``
+            (k, 4) xyxy, ``scores`` (k,).
+
+    Returns:
+        FrameSource: the video's frames (names, size).
     """
     texts = _check_texts(texts)
     source = open_video(video)
     device = next(model.parameters()).device
     lazy = LazyVideoTensor(model, source, scale, device)
+    pending: Dict[int, Dict[int, object]] = {}
+    done = [0]
+
+    def on_result(e: int, t: int, result) -> None:
+        pending.setdefault(t, {})[e] = result
+        while len(pending.get(done[0], ())) == len(texts):
+            index = done[0]
+            frame = pending.pop(index)
+            res = [frame[i] for i in range(len(texts))]
+            on_frame(dict(index=index, name=source.names[index],
+                          masks=[r.masks.any(0).cpu().numpy() for r in res],
+                          boxes=[r.bboxes.cpu().numpy() for r in res],
+                          scores=[r.scores.float().cpu().numpy() for r in res]))
+            done[0] += 1
+
     with torch.no_grad():
         text_dicts = [model.encode_text([t]) for t in texts]
-        per_exp = model.predict_video(lazy, lazy.frame_samples, text_dicts)
-    lazy.release()
-    for t, name in enumerate(source.names):
-        frame = [per_exp[e][t] for e in range(len(texts))]
-        for e in range(len(texts)):
-            per_exp[e][t] = None  # release as we go
-        yield dict(index=t, name=name,
-                   masks=[r.masks.any(0).cpu().numpy() for r in frame],
-                   boxes=[r.bboxes.cpu().numpy() for r in frame],
-                   scores=[r.scores.cpu().numpy() for r in frame])
+        model.predict_video(lazy, lazy.frame_samples, text_dicts, on_result=on_result)
+    if done[0] != len(source):
+        raise RuntimeError(f'the model gave results for {done[0]} of {len(source)} frames')
+    return source
 
 
 def inference_rvos(model, video: VideoLike, texts: Union[str, Sequence[str]],
@@ -245,8 +251,8 @@ def inference_rvos(model, video: VideoLike, texts: Union[str, Sequence[str]],
     """Segment each expression in ``texts`` in every frame of ``video``.
 
     The visual backbone runs once per frame chunk for all expressions. The returned masks of
-    a long video are large (T x H x W bools per expression): :func:`iter_rvos_results` yields
-    them frame by frame instead.
+    a long video are large (T x H x W bools per expression): :func:`segment_video` hands
+    them over frame by frame instead.
 
     Returns:
         list[dict]: per expression, ``text``, ``frame_names``, ``masks`` (T, H, W) bool at the
@@ -254,11 +260,14 @@ def inference_rvos(model, video: VideoLike, texts: Union[str, Sequence[str]],
     """
     texts = _check_texts(texts)
     names, masks, boxes, scores = [], [], [], []
-    for res in iter_rvos_results(model, video, texts, scale):
+
+    def collect(res: Dict) -> None:
         names.append(res['name'])
         masks.append(res['masks'])
         boxes.append(res['boxes'])
         scores.append(res['scores'])
+
+    segment_video(model, video, texts, collect, scale)
     return [dict(text=text, frame_names=names,
                  masks=np.stack([m[e] for m in masks]),
                  boxes=np.stack([b[e] for b in boxes]),
@@ -266,5 +275,5 @@ def inference_rvos(model, video: VideoLike, texts: Union[str, Sequence[str]],
 
 
 __all__ = ['init_rvos_model', 'load_video', 'open_video', 'prepare_video', 'preprocess_frames',
-           'LazyVideoTensor', 'iter_rvos_results', 'inference_rvos', 'check_device',
+           'LazyVideoTensor', 'segment_video', 'inference_rvos', 'check_device',
            'IMAGE_EXTS']

@@ -98,9 +98,10 @@ class FrameFiles(FrameSource):
         self.paths = list(paths)
         self.description = description or osp.dirname(self.paths[0]) or '.'
         self.names = [osp.splitext(osp.basename(p))[0] for p in self.paths]
-        self.size = image_size(self.paths[0])
         if check:
             self.check()
+        else:
+            self.size = image_size(self.paths[0])
 
     def check(self) -> None:
         """Every file exists, is a complete image and has the first frame's size.
@@ -108,14 +109,17 @@ class FrameFiles(FrameSource):
         Raises:
             FileNotFoundError / OSError / ValueError: naming the first bad file.
         """
+        self.size = None
         for path in self.paths:
+            check_image_complete(path)
             size = image_size(path)
-            if size != self.size:
+            if self.size is None:
+                self.size = size
+            elif size != self.size:
                 raise ValueError(
                     f'{path}: frame size {size[0]}x{size[1]} differs from the first frame '
                     f'{osp.basename(self.paths[0])} ({self.size[0]}x{self.size[1]}); all '
                     'frames of a video must have one size')
-            check_image_complete(path)
 
     def iter_frames(self, start: int = 0, stop: Optional[int] = None) -> Iterator[np.ndarray]:
         start, stop = self._range(start, stop)

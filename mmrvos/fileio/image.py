@@ -58,6 +58,8 @@ def image_size(path: str) -> Tuple[int, int]:
             return img.size
     except UnidentifiedImageError:
         raise ValueError(f'not an image (unrecognised format): {path}') from None
+    except OSError as err:  # e.g. a header cut short
+        raise OSError(f'cannot read the image header ({err}): {path}') from None
 
 
 def read_image_strict(path: str, flag: str = 'color', backend: Optional[str] = None,
