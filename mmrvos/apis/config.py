@@ -116,7 +116,12 @@ def merge_cfg_options(cfg: Config, options: Optional[dict],
             f'{source}: no such key in the config: {"; ".join(lines)}. Keys must exist in the '
             f'config; to add a new one, prefix it with {NEW_KEY_PREFIX!r} '
             f'(e.g. {NEW_KEY_PREFIX}{unknown[0]}=...)')
-    cfg.merge_from_dict(merged)
+    try:
+        cfg.merge_from_dict(merged)
+    except (AttributeError, TypeError, KeyError, IndexError) as err:
+        # e.g. an item of a list of numbers: mmengine only merges into lists of dicts
+        raise ValueError(f'{source}: cannot apply {", ".join(merged)} ({err}); give a list '
+                         'of numbers whole, e.g. model.backbone.depths=[2,2,6,2]') from err
     return cfg
 
 

@@ -231,3 +231,22 @@ def test_errors_are_clear_and_debuggable(tmp_path):
     assert_clean_error(run_tool(args), 'config not found', 'nope.py')
     debug = run_tool(args, env={'MMRVOS_DEBUG': '1'})
     assert debug.returncode != 0 and 'Traceback' in debug.stderr
+
+
+def test_cfg_options_refuse_keys_that_match_nothing():
+    """A typo is an error naming the nearest key; a deliberately new key takes a leading +."""
+    from mmrvos.apis.config import load_config, merge_cfg_options
+    cfg = load_config(osp.join(REPO_ROOT, TOY_CONFIG))
+    with pytest.raises(ValueError, match=r"'train_cfg.max_iter' \(did you mean "
+                                         r"'train_cfg.max_iters'\?\)") as err:
+        merge_cfg_options(cfg, {'train_cfg.max_iter': 5, 'model.test_cfg.chunk_sz': 2})
+    assert "'model.test_cfg.chunk_size'" in str(err.value)
+    assert cfg.train_cfg.max_iters == 2000  # nothing merged
+    merge_cfg_options(cfg, {'train_cfg.max_iters': 5, 'param_scheduler.1.end': 5,
+                            '+model.test_cfg.autocast': 'bf16'})
+    assert cfg.train_cfg.max_iters == 5 and cfg.param_scheduler[1].end == 5
+    assert cfg.model.test_cfg.autocast == 'bf16'
+    with pytest.raises(ValueError, match='param_scheduler.7.end'):
+        merge_cfg_options(cfg, {'param_scheduler.7.end': 1})
+    with pytest.raises(ValueError, match='give a list of numbers whole'):
+        merge_cfg_options(cfg, {'model.backbone.depths.1': 3})
