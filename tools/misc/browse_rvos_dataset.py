@@ -12,12 +12,12 @@ Example::
 import argparse
 import os
 import os.path as osp
+import sys
 from typing import Optional
 
 import cv2
 import numpy as np
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
+from mmengine.config import DictAction
 
 COLOUR = (0, 200, 255)  # BGR
 
@@ -72,18 +72,20 @@ def parse_args():
     parser.add_argument('--max-width', type=int, default=2400)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. '
-                        'train_dataloader.dataset.data_root=data/toy_rvos/')
+                        'train_dataloader.dataset.data_root=data/toy_rvos/ (keys must exist; '
+                        '+key=value adds a new one)')
     return parser.parse_args()
 
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    import mmrvos  # noqa: F401  (registration)
+    from mmrvos.apis.config import init_scope, load_config, merge_cfg_options
+    cfg = load_config(args.config, required=())
+    merge_cfg_options(cfg, args.cfg_options)
+    init_scope(cfg)
     from mmdet.registry import DATASETS
+    if not isinstance(cfg.get(f'{args.split}_dataloader'), dict):
+        raise ValueError(f'{args.config}: no {args.split}_dataloader')
     dataset = DATASETS.build(cfg[f'{args.split}_dataloader']['dataset'])
     rng = np.random.RandomState(args.seed)
     np.random.seed(args.seed)
@@ -102,4 +104,5 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    from mmrvos.apis.cli import run_cli
+    sys.exit(run_cli(main))
