@@ -40,7 +40,9 @@ train_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='a2d_sentences_single_frame_train_annotations.json',
-        frame_source='jpg',  # 'mp4' decodes Release/clips320H/<vid>.mp4 instead
+        # as the official code: decode Release/clips320H/<vid>.mp4 ('jpg' reads extracted
+        # frames instead: faster, but re-encoded pixels)
+        frame_source='mp4',
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1,
@@ -52,7 +54,7 @@ val_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='a2d_sentences_single_frame_test_annotations.json',
-        frame_source='jpg',
+        frame_source='mp4',
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
