@@ -11,6 +11,12 @@ model = dict(
     # the official A2D evaluation runs batches through the training collator: padded to /32
     data_preprocessor=dict(pad_size_divisor=32),
     temporal_enhancer=dict(temporal_decoder=dict(num_layers=1)),
+    # single-frame data: the official code leaves the temporal modules out of the trainable
+    # set (models/__init__.py single_frame); the rest as the Ref-YouTube-VOS policy
+    trainable=[
+        r'lora_', r'^text_feat_map\.', r'^language_model\..*\.LayerNorm\.', r'^backbone\.norm0\.',
+        r'^bbox_head\.reg_branches\.[0-5]\.', r'^bbox_head\.mask_decoder\.', r'^pixel_decoder\.'
+    ],
     bbox_head=dict(
         loss_cls=dict(loss_weight=w_cls), loss_bbox=dict(loss_weight=w_l1),
         loss_iou=dict(loss_weight=w_giou), loss_mask=dict(loss_weight=w_mask),

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections import Counter
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -57,7 +58,7 @@ def shared_name(key):
 def random_official_state(manifest, seed=0):
     gen = torch.Generator().manual_seed(seed)
     values, state = {}, {}
-    for key, (shape, dtype) in manifest['keys'].items():
+    for key, (shape, dtype, _) in manifest['keys'].items():
         name = shared_name(key)
         if name not in values:
             if dtype == 'int64':
@@ -132,6 +133,19 @@ def test_manifest_records_the_official_model(name):
     stride4 = 96 if name == 'referdino_swin-t' else 128
     assert keys['backbone.0.patch_embed.proj.weight'][0] == [stride4, 3, 4, 4]
     assert keys['pixel_decoder.adapter3.weight'][0] == [32, stride4, 1, 1]
+    # the official fine-tuning trains LoRA, BERT's LayerNorms, not the transformer's norms
+    assert keys['transformer.decoder.layers.0.linear1.lora_A'][2]
+    assert not keys['transformer.decoder.layers.0.linear1.weight'][2]
+    assert keys['bert.encoder.layer.3.output.LayerNorm.weight'][2]
+    assert not keys['transformer.decoder.layers.0.norm1.weight'][2]
+    assert not keys['transformer.enc_out_bbox_embed.layers.0.weight'][2]
+
+
+def official_trainable(manifest):
+    """(number of tensors, number of elements) the official fine-tuning trains, each shared
+    module counted once."""
+    unique = {shared_name(k): v for k, v in manifest['keys'].items() if v[2]}
+    return len(unique), sum(int(np.prod(v[0])) for v in unique.values())
 
 
 # ------------------------------------------------------------------ conversion + strict load
@@ -238,6 +252,11 @@ def test_lora_kept_loads_strictly_into_the_config(name, conversions, bert_base):
     }
     for ours, official in pairs.items():
         assert torch.equal(got[ours], src[official]), (ours, official)
+    # the config's trainable set is the official one (Swin-T: 494 tensors, 15,335,924 values)
+    trainable = [p.numel() for p in model.parameters() if p.requires_grad]
+    assert (len(trainable), sum(trainable)) == official_trainable(load_manifest(name))
+    assert not model.bbox_head.reg_branches[6][0].weight.requires_grad  # encoder proposals
+    assert not model.decoder.layers[0].norms[0].weight.requires_grad
     # Swin patch merging with the converted weights computes the official formula
     down = model.backbone.stages[0].downsample
     gen = torch.Generator().manual_seed(1)
@@ -278,6 +297,15 @@ def test_lora_merged_loads_strictly_into_the_config_without_lora(conversions, be
             'bbox_head.reg_branches.6.4.bias': 'transformer.enc_out_bbox_embed.layers.2.bias',
     }.items():
         assert torch.equal(got[ours], src[official]), (ours, official)
+
+
+def test_single_frame_config_trains_no_temporal_modules():
+    """A2D-Sentences: the official code leaves "temporal" out of the trainable keywords for
+    single-frame datasets; everything else as the Ref-YouTube-VOS policy."""
+    ytvos = Config.fromfile(osp.join(REPO_ROOT, CONFIGS['referdino_swin-t'])).model.trainable
+    a2d = Config.fromfile(osp.join(
+        REPO_ROOT, 'configs/referdino/referdino_swin-b_8xb1-6e_a2d-sentences.py')).model.trainable
+    assert list(a2d) == [p for p in ytvos if p != r'^temporal\.']
 
 
 # ------------------------------------------------------------------ the manifest tool

@@ -4,7 +4,8 @@ The official checkpoints (``iSEE-Laboratory/ReferDINO``) are large downloads; th
 is all that the converter (``referdino_to_mmrvos.py``) needs to be tested against. This tool
 builds the official model with random weights from an official config (``configs/*.yaml`` of
 the official repository) and writes a small JSON manifest: the config name, the official
-commit, and for every state-dict key its shape and dtype (one key per line).
+commit, and for every state-dict key its shape, dtype and whether the official fine-tuning
+trains it (``requires_grad`` after the official builder's freezing), one key per line.
 ``tests/tools/test_official_manifest.py`` builds a random official-layout checkpoint from each
 manifest, converts it with ``referdino_to_mmrvos.py`` and loads it strictly into the mmrvos
 config.
@@ -260,13 +261,19 @@ def build_official_model(repo: str, cfg: Args, bert_dir: str, workdir: str):
 
 
 # ------------------------------------------------------------------ manifest
-def manifest_of(state, config_name: str, commit: str) -> dict:
+def manifest_of(model, config_name: str, commit: str) -> dict:
+    """Every state-dict key -> [shape, dtype, trainable]; ``trainable`` is the parameter's
+    ``requires_grad`` after the official builder's freezing (False for buffers)."""
+    state = model.state_dict()
+    trainable = {name for name, p in model.named_parameters(remove_duplicate=False)
+                 if p.requires_grad}
     return dict(
         config=config_name, official_commit=commit,
         generated_by='tools/model_converters/official_manifest.py',
         num_keys=len(state),
         num_elements=int(sum(v.numel() for v in state.values())),
-        keys={k: [list(v.shape), str(v.dtype).replace('torch.', '')] for k, v in state.items()})
+        keys={k: [list(v.shape), str(v.dtype).replace('torch.', ''), k in trainable]
+              for k, v in state.items()})
 
 
 def dump_manifest(manifest: dict, path: str) -> None:
@@ -320,8 +327,7 @@ def main(argv=None):
         bert = osp.abspath(args.bert) if args.bert else write_random_bert(
             osp.join(workdir, 'bert'))
         model = build_official_model(repo, cfg, bert, workdir)
-        manifest = manifest_of(model.state_dict(), config_name,
-                               official_commit(repo, args.official_commit))
+        manifest = manifest_of(model, config_name, official_commit(repo, args.official_commit))
     dump_manifest(manifest, out)
     print(f'{manifest["num_keys"]} keys ({manifest["num_elements"]:,} elements) of '
           f'{config_name} -> {out}')

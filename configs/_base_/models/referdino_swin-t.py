@@ -132,11 +132,16 @@ model = dict(
             ])),
     test_cfg=dict(chunk_size=36, select='top1', score_thr=0.2, mask_thr=0.5),
     # Fine-tuning policy of the official code: LoRA rank 32 (scaling 1/32) on every Linear of
-    # the cross-modal encoder and decoder except nn.MultiheadAttention's out_proj; frozen
-    # Swin and BERT; trainable text map, LayerNorms, heads, pixel/mask decoders, temporal.
+    # the cross-modal encoder and decoder except nn.MultiheadAttention's out_proj. Trainable,
+    # by the official keywords (groundingdino.py: "feat_map", "LayerNorm", "backbone.0.norm0",
+    # ".bbox_embed", "lora", "pixel_decoder", "mask_decoder", "temporal"): LoRA, the text map,
+    # BERT's LayerNorms (the only modules named "LayerNorm"; the transformer's norms stay
+    # frozen), Swin's stride-4 output norm, the decoder's shared box MLP (not the encoder
+    # proposals' one), the pixel and mask decoders and the temporal enhancer (15.3M params).
     lora=dict(targets=['encoder', 'decoder'], rank=32, alpha=1.0,
               exclude=['out_proj', 'bbox_embed', 'reg_branches']),
     trainable=[
-        r'lora_', r'^text_feat_map\.', r'^(encoder|decoder)\..*norm', r'^memory_trans_norm\.',
-        r'^bbox_head\.', r'^pixel_decoder\.', r'^temporal\.'
+        r'lora_', r'^text_feat_map\.', r'^language_model\..*\.LayerNorm\.', r'^backbone\.norm0\.',
+        r'^bbox_head\.reg_branches\.[0-5]\.', r'^bbox_head\.mask_decoder\.', r'^pixel_decoder\.',
+        r'^temporal\.'
     ])
