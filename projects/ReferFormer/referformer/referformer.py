@@ -45,6 +45,8 @@ class ReferFormer(DeformableDETR):
     _mask_geometry = ReferDINO._mask_geometry
     select_queries = ReferDINO.select_queries
     _frame_result = ReferDINO._frame_result
+    _rescale_result = ReferDINO._rescale_result
+    _instances = ReferDINO._instances
     _clip_text = staticmethod(ReferDINO._clip_text)
     _to_clip_shape = staticmethod(ReferDINO._to_clip_shape)
 
@@ -53,7 +55,8 @@ class ReferFormer(DeformableDETR):
         self._text_cfg, self._fpn_cfg, self._fusion_heads = text_encoder, cm_fpn, fusion_heads
         kwargs.update(with_box_refine=True, as_two_stage=False)
         super().__init__(*args, **kwargs)
-        self.test_cfg = {**dict(select='top1', score_thr=0.2, mask_thr=0.5),
+        self.test_cfg = {**dict(select='top1', score_thr=0.2, mask_thr=0.5,
+                                mask_rescale='bilinear'),
                          **(self.test_cfg or {})}
 
     def _init_layers(self) -> None:
