@@ -126,13 +126,13 @@ def test_first_layer_keeps_the_highest_confidence_queries():
 
 
 @torch.no_grad()
-def test_drop_zero_is_plain_decoder_and_random_mode_keeps_same_counts():
+def test_drop_zero_keeps_every_query_and_random_mode_keeps_same_counts():
     torch.manual_seed(0)
     reg, cls = _branches(3)
     plain = _decoder(num_layers=3, drop_rate=0.0)
     out = plain(**_inputs(num_queries=30), reg_branches=reg, cls_branches=cls)
     assert [h.shape[1] for h in out['hidden_states']] == [30, 30, 30]
-    assert torch.equal(out['query_indices'][-1], torch.arange(30)[None])
+    assert sorted(out['query_indices'][-1][0].tolist()) == list(range(30))
 
     rand = _decoder(num_layers=3, prune_mode='random')
     rand.load_state_dict(plain.state_dict())
@@ -165,3 +165,32 @@ def test_ranks_by_the_class_rule_it_is_given():
     assert calls == [(0, (2, 40, D), True)]  # text mask passed as True = valid token
     for b in range(2):
         assert sorted(out['keep_indices'][0][b].tolist()) == list(range(1, 40, 2))
+
+
+@torch.no_grad()
+def test_drop_zero_keeps_every_query_ordered_by_confidence():
+    torch.manual_seed(0)
+    dec = _decoder(num_layers=2, drop_rate=0.0)
+    reg, cls = _branches(2)
+    inp = _inputs(bs=2, num_queries=30)
+    out = dec(**inp, reg_branches=reg, cls_branches=cls)
+    ref = inp['reference_points']
+    ref_in = ref[:, :, None] * torch.cat([inp['valid_ratios'], inp['valid_ratios']], -1)[:, None]
+    query_pos = dec.ref_point_head(coordinate_to_encoding(ref_in[:, :, 0, :]))
+    q, weights = dec.layers[0](inp['query'], query_pos=query_pos, value=inp['value'],
+                               key_padding_mask=None, self_attn_mask=None,
+                               spatial_shapes=inp['spatial_shapes'],
+                               level_start_index=inp['level_start_index'],
+                               valid_ratios=inp['valid_ratios'], reference_points=ref_in,
+                               memory_text=inp['memory_text'],
+                               text_attention_mask=inp['text_attention_mask'],
+                               need_attn_weights=True)
+    logits = cls[0](q, inp['memory_text'], ~inp['text_attention_mask']).max(-1).values
+    conf = pruning_confidence(weights, logits)
+    # the official decoder: topk of all queries, i.e. every query, most confident first
+    assert torch.equal(out['keep_indices'][0], conf.argsort(-1, descending=True))
+    for ids in out['query_indices']:
+        assert sorted(ids[0].tolist()) == list(range(30))
+    # without a class rule there is nothing to rank by: the order is kept
+    plain = dec(**inp, reg_branches=reg, cls_branches=None)
+    assert torch.equal(plain['keep_indices'][0], torch.arange(30).expand(2, -1))

@@ -21,15 +21,23 @@ def tool():
 
 
 def test_forced_topk_replaces_only_the_proposal_selection(tool):
+    from mmrvos.models.detectors.referdino import ReferDINO
+
+    class Holder:  # any object with ReferDINO's select_proposals
+        select_proposals = ReferDINO.select_proposals
+
+    model = Holder()
     logits = torch.randn(2, 50)
     forced = torch.stack([torch.arange(10), torch.arange(10, 20)])
-    with tool.forced_topk(forced):
-        values, idx = torch.topk(logits, k=10, dim=1)
-        other = torch.topk(logits, k=5, dim=1)[1]  # another k: the real top-k
-    assert torch.equal(idx, forced)
-    assert torch.equal(values, torch.gather(logits, 1, forced))
-    assert torch.equal(other, logits.argsort(1, descending=True)[:, :5])
-    assert torch.equal(torch.topk(logits, k=10, dim=1)[1],  # restored after the block
+    with tool.forced_topk(model, forced):
+        assert torch.equal(model.select_proposals(logits, 10), forced)
+        # the decoder's own rankings are not touched
+        assert torch.equal(torch.topk(logits, k=10, dim=1)[1],
+                           logits.argsort(1, descending=True)[:, :10])
+        with pytest.raises(RuntimeError, match='do not fit'):
+            model.select_proposals(logits, 5)
+    # restored after the block
+    assert torch.equal(model.select_proposals(logits, 10),
                        logits.argsort(1, descending=True)[:, :10])
 
 

@@ -213,25 +213,19 @@ class Recorder:
 
 
 @contextlib.contextmanager
-def forced_topk(indices):
-    """Within the block, ``torch.topk(x, k, dim=1)`` on an (B, S) tensor with k equal to
-    ``indices.shape[1]`` returns ``indices`` (and the gathered values) instead of its own."""
-    import torch
-    original = torch.topk
-
-    def topk(x, k=None, dim=-1, *args, **kwargs):
-        if k is None and args:
-            k, args = args[0], args[1:]
-        if x.dim() == 2 and x.shape[0] == indices.shape[0] and k == indices.shape[1] \
-                and dim in (1, -1):
-            idx = indices.to(x.device)
-            return torch.return_types.topk((torch.gather(x, 1, idx), idx))
-        return original(x, k, dim, *args, **kwargs)
-    torch.topk = topk
+def forced_topk(model, indices):
+    """Within the block, ``model.select_proposals`` (the encoder's top-k proposal choice)
+    returns ``indices`` (B, k) instead of its own ranking."""
+    def select_proposals(enc_logits, k):
+        if tuple(indices.shape) != (enc_logits.shape[0], k):
+            raise RuntimeError(f'forced top-k indices {tuple(indices.shape)} do not fit '
+                               f'{enc_logits.shape[0]} frames x {k} queries')
+        return indices.to(enc_logits.device)
+    model.select_proposals = select_proposals
     try:
         yield
     finally:
-        torch.topk = original
+        del model.select_proposals
 
 
 # ------------------------------------------------------------------ comparisons
@@ -435,7 +429,7 @@ def run(args) -> dict:
         t0 = time.time()
         with torch.no_grad():
             text_dict = ours.encode_text([args.caption])
-            ctx = forced_topk(o_topk) if args.force_topk_order else contextlib.nullcontext()
+            ctx = forced_topk(ours, o_topk) if args.force_topk_order else contextlib.nullcontext()
             with ctx:
                 results = ours.predict_video(video, frame_samples, [text_dict])[0]
         print(f'mmrvos predict_video: {time.time() - t0:.0f} s')

@@ -228,7 +228,7 @@ class ReferDINO(GroundingDINO):
         enc_logits = self.bbox_head.class_logits(layer, output_memory, memory_text,
                                                  text_token_mask)
         enc_coord_unact = self.bbox_head.reg_branches[layer](output_memory) + output_proposals
-        topk = torch.topk(enc_logits, k=min(self.num_queries, enc_logits.shape[1]), dim=1)[1]
+        topk = self.select_proposals(enc_logits, min(self.num_queries, enc_logits.shape[1]))
         enc_cls = torch.gather(enc_logits, 1, topk)
         coords = torch.gather(enc_coord_unact, 1, topk[..., None].expand(-1, -1, 4))
         anchors = torch.gather(output_proposals, 1, topk[..., None].expand(-1, -1, 4))
@@ -241,6 +241,12 @@ class ReferDINO(GroundingDINO):
         enc_outputs = dict(enc_cls=enc_cls, enc_boxes=coords.sigmoid(),
                            enc_anchors=anchors.sigmoid(), enc_embed=enc_embed)
         return decoder_inputs, enc_outputs
+
+    def select_proposals(self, enc_logits: Tensor, k: int) -> Tensor:
+        """Indices (B, k) of the encoder proposals that become the decoder's queries: the
+        top-k class logits (B, S), best first. One place to override or hook (e.g.
+        ``tools/analysis_tools/official_parity.py --force-topk-order``)."""
+        return torch.topk(enc_logits, k=k, dim=1)[1]
 
     def _split_memory(self, memory: Tensor, spatial_shapes: Tensor) -> List[Tensor]:
         """(B, S, C) flattened memory -> list of (B, C, H_l, W_l), fine to coarse."""

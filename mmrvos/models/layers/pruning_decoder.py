@@ -46,7 +46,9 @@ class PruningGroundingDinoDecoder(GroundingDinoTransformerDecoder):
     After layer ``l`` the confidence of every query (:func:`pruning_confidence`) ranks the
     queries and the top ``ceil(Q_l * (1 - drop_rate))`` are kept with their reference boxes,
     so 900 queries become 450, 225, 113, 57, 29, 15 over six layers at ``drop_rate=0.5``.
-    ``drop_rate=0`` is plain Grounding DINO. ``prune_mode='random'`` keeps a random subset of
+    At ``drop_rate=0`` every query is kept; with ``prune_mode='confidence'`` they are still
+    re-ordered by confidence after every layer, as the official decoder does (the same set,
+    so only ties of a later ``argmax`` can tell the difference). ``prune_mode='random'`` keeps a random subset of
     the same size (the paper's control experiment).
 
     Args:
@@ -142,9 +144,13 @@ class PruningGroundingDinoDecoder(GroundingDinoTransformerDecoder):
         if self_attn_mask is not None and self.drop_rate > 0:
             raise ValueError('query pruning does not support denoising/self-attention masks')
         prune = self.drop_rate > 0
-        if prune and self.prune_mode == 'confidence' and cls_branches is None \
-                and class_logits is None:
+        has_rule = cls_branches is not None or class_logits is not None
+        if prune and self.prune_mode == 'confidence' and not has_rule:
             raise ValueError('confidence pruning needs cls_branches or class_logits')
+        # ranked (and so re-ordered) every layer; at drop 0 only when a class rule is given
+        # and no self-attention mask ties the queries' positions
+        rank = self.prune_mode == 'confidence' and (prune or (has_rule and
+                                                             self_attn_mask is None))
         if class_logits is None:
             def class_logits(lid, hidden, text, mask):
                 return cls_branches[lid](hidden, text, mask).max(-1).values
@@ -156,7 +162,7 @@ class PruningGroundingDinoDecoder(GroundingDinoTransformerDecoder):
             ref_input = reference_points[:, :, None] * torch.cat(
                 [valid_ratios, valid_ratios], -1)[:, None]
             query_pos = self.ref_point_head(coordinate_to_encoding(ref_input[:, :, 0, :]))
-            need_weights = prune and self.prune_mode == 'confidence'
+            need_weights = rank
             result = layer(query, query_pos=query_pos, value=value,
                            key_padding_mask=key_padding_mask, self_attn_mask=self_attn_mask,
                            spatial_shapes=spatial_shapes, level_start_index=level_start_index,
@@ -166,8 +172,9 @@ class PruningGroundingDinoDecoder(GroundingDinoTransformerDecoder):
             query, weights = result if need_weights else (result, None)
             new_reference = (reg_branches[lid](query) +
                              inverse_sigmoid(reference_points, eps=1e-3)).sigmoid()
-            if prune:
-                num_keep = num_kept_queries(query.shape[1], self.drop_rate)
+            if need_weights or prune:
+                num_keep = num_kept_queries(query.shape[1], self.drop_rate) if prune \
+                    else query.shape[1]
                 if self.prune_mode == 'confidence':
                     # the class term scores the raw layer output (not normalised), as the
                     # official decoder does
