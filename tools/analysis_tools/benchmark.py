@@ -5,6 +5,10 @@
     # chunking: peak memory against video length with the tiny config
     python tools/analysis_tools/benchmark.py --config configs/_base_/models/referdino_tiny.py \\
         --frames 36 200 --drop-rates 0.5 --no-flops
+    # against the official code (same weights, same clip, alternating; see
+    # tools/analysis_tools/benchmark_official.py)
+    python tools/analysis_tools/benchmark.py --compare-official ../ReferDINO --drop-rates 0 0.5 \\
+        --frames 6 [--bf16]
 
 Every (drop rate, video length) point runs in a fresh subprocess so that its peak memory
 (CPU: the process' max RSS; CUDA: ``torch.cuda.max_memory_allocated``) is its own. Weights are
@@ -47,6 +51,19 @@ def parse_args(argv=None):
                    help="'all' (default, the official protocol): every surviving query of the "
                    "last layer goes through the mask decoder; 'selected': only the chosen one")
     p.add_argument('--out', help='write the results as JSON (refuses to overwrite)')
+    p.add_argument('--compare-official', metavar='REPO',
+                   help='official ReferDINO checkout: time it against mmrvos instead '
+                   '(benchmark_official.py)')
+    p.add_argument('--official-config', default='configs/ytvos_swint.yaml',
+                   help='official config (relative to REPO) for --compare-official')
+    p.add_argument('--frames-dir', default=osp.join(ROOT, '..', 'shared', 'fixtures',
+                                                    'davis-judo', 'JPEGImages', 'judo'),
+                   help='frames for --compare-official (the first --frames of them)')
+    p.add_argument('--caption', default='a man in a white judo uniform',
+                   help='expression for --compare-official')
+    p.add_argument('--threads', type=int, default=2, help='torch threads (--compare-official)')
+    p.add_argument('--bf16', action='store_true',
+                   help='--compare-official: also time mmrvos under bfloat16 autocast')
     p.add_argument('--single', help=argparse.SUPPRESS)  # internal: one point, JSON to stdout
     return p.parse_args(argv)
 
@@ -216,6 +233,10 @@ def main(argv=None):
         return
     if args.out and osp.exists(args.out):
         raise FileExistsError(f'{args.out} exists; choose another --out')
+    if args.compare_official:
+        sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+        from benchmark_official import compare
+        return compare(args)
     results = []
     for frames in args.frames:
         for drop in args.drop_rates:
