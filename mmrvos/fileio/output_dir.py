@@ -85,7 +85,7 @@ class StagedOutputDir:
 
     Example::
 
-        with StagedOutputDir(args.out_dir, args.overwrite, expected=['exp*', 'results.json']) as tmp:
+        with StagedOutputDir(out_dir, overwrite, expected=['exp*', 'results.json']) as tmp:
             write_everything(tmp)
     """
 
