@@ -160,3 +160,28 @@ def test_zero_init_gate_starts_as_identity_and_learns():
     assert torch.equal(out, objects)
     out.pow(2).sum().backward()
     assert dec.gate.grad is not None and dec.gate.grad.abs() > 0
+
+
+def test_inference_over_a_few_tracks_at_a_time_equals_all_at_once():
+    torch.manual_seed(0)
+    dec = CrossModalTemporalDecoder(embed_dims=32, num_heads=4, num_layers=2,
+                                    tracks_per_pass=3).eval()
+    objects = torch.randn(2, 5, 7, 32)  # N=2 clips, T=5, Q=7 tracks: 14 rows in 5 passes
+    sentence = torch.randn(2, 5, 32)
+    passes = []
+    hook = dec.blocks[0].register_forward_pre_hook(lambda m, a: passes.append(a[0].shape[0]))
+    with torch.no_grad():
+        grouped = dec(objects, sentence)
+    assert passes == [3, 3, 3, 3, 2]
+    dec.tracks_per_pass = None
+    passes.clear()
+    with torch.no_grad():
+        whole = dec(objects, sentence)
+    assert passes == [14]
+    hook.remove()
+    torch.testing.assert_close(grouped, whole, rtol=1e-5, atol=1e-6)
+    # with gradients (training) the tracks go through at once
+    dec.tracks_per_pass = 3
+    dec(objects.requires_grad_(), sentence).sum().backward()
+    with pytest.raises(ValueError, match='tracks_per_pass'):
+        CrossModalTemporalDecoder(embed_dims=32, num_heads=4, tracks_per_pass=0)

@@ -201,12 +201,21 @@ class CrossModalTemporalDecoder(BaseModule):
             so that a model trained on single frames (where the decoder is idle) keeps its
             predictions when clip training starts. Defaults to False (official: the blocks'
             output replaces the embeddings).
+        tracks_per_pass (int, optional): without gradients (inference), run the blocks over
+            this many tracks at a time: the tracks are independent, so the result is the
+            same, while the blocks' temporaries (attention and FFN over all T frames) shrink
+            from Q tracks to this many, which keeps the memory of a long video low. None: all
+            at once. Defaults to 4.
     """
 
     def __init__(self, embed_dims: int = 256, num_heads: int = 8, num_layers: int = 3,
                  dropout: float = 0.0, motion_embed: bool = False, velocity_scale: float = 20.0,
-                 zero_init_gate: bool = False, init_cfg=None) -> None:
+                 zero_init_gate: bool = False, tracks_per_pass: Optional[int] = 4,
+                 init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if tracks_per_pass is not None and tracks_per_pass < 1:
+            raise ValueError(f'tracks_per_pass must be None or >= 1, got {tracks_per_pass}')
+        self.tracks_per_pass = tracks_per_pass
         self.blocks = nn.ModuleList(
             [TemporalBlock(embed_dims, num_heads, dropout) for _ in range(num_layers)])
         self.norms = nn.ModuleList([nn.LayerNorm(embed_dims) for _ in range(num_layers)])
@@ -226,6 +235,13 @@ class CrossModalTemporalDecoder(BaseModule):
     def init_weights(self) -> None:
         super().init_weights()
         self._init_zero_parts()
+
+    def _blocks(self, tracks: Tensor, tgt: Tensor) -> Tensor:
+        """The blocks over (K, T, C) tracks with their (K, T, C) sentence stream."""
+        for block, norm in zip(self.blocks, self.norms):
+            tracks, tgt = block(tracks, tgt)
+            tracks = norm(tracks + tgt)
+        return tracks
 
     def forward(self, objects: Tensor, sentence: Tensor, boxes: Optional[Tensor] = None,
                 times: Optional[Tensor] = None) -> Tensor:
@@ -255,9 +271,12 @@ class CrossModalTemporalDecoder(BaseModule):
         inputs = objects
         tracks = objects.permute(0, 2, 1, 3).reshape(n * q, t, c)
         tgt = sentence[:, None].expand(n, q, t, c).reshape(n * q, t, c)
-        for block, norm in zip(self.blocks, self.norms):
-            tracks, tgt = block(tracks, tgt)
-            tracks = norm(tracks + tgt)
+        step = self.tracks_per_pass
+        if step is None or torch.is_grad_enabled() or step >= n * q:
+            tracks = self._blocks(tracks, tgt)
+        else:  # independent tracks, a few at a time (bounded temporaries)
+            tracks = torch.cat([self._blocks(tracks[i:i + step], tgt[i:i + step])
+                                for i in range(0, n * q, step)])
         out = tracks.reshape(n, q, t, c).permute(0, 2, 1, 3)
         if self.gate is not None:
             out = inputs + self.gate * (out - inputs)
