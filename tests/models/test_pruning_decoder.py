@@ -45,6 +45,21 @@ def _branches(num_layers):
     return reg, cls
 
 
+def _first_layer(dec, inp):
+    """Layer 0 of ``dec`` run by hand on ``inp``: (raw output (B, Q, C), weights (B, Q, Q))."""
+    ref = inp['reference_points']
+    ref_in = ref[:, :, None] * torch.cat([inp['valid_ratios'], inp['valid_ratios']], -1)[:, None]
+    query_pos = dec.ref_point_head(coordinate_to_encoding(ref_in[:, :, 0, :]))
+    return dec.layers[0](inp['query'], query_pos=query_pos, value=inp['value'],
+                         key_padding_mask=None, self_attn_mask=None,
+                         spatial_shapes=inp['spatial_shapes'],
+                         level_start_index=inp['level_start_index'],
+                         valid_ratios=inp['valid_ratios'], reference_points=ref_in,
+                         memory_text=inp['memory_text'],
+                         text_attention_mask=inp['text_attention_mask'],
+                         need_attn_weights=True)
+
+
 def test_num_kept_queries_rounds_up():
     assert [num_kept_queries(q, 0.5) for q in (900, 450, 225, 113, 57, 29)] == \
         [450, 225, 113, 57, 29, 15]
@@ -98,17 +113,7 @@ def test_first_layer_keeps_the_highest_confidence_queries():
     out = dec(**inp, reg_branches=reg, cls_branches=cls)
 
     # direct computation of layer 0's confidence
-    ref = inp['reference_points']
-    ref_in = ref[:, :, None] * torch.cat([inp['valid_ratios'], inp['valid_ratios']], -1)[:, None]
-    query_pos = dec.ref_point_head(coordinate_to_encoding(ref_in[:, :, 0, :]))
-    q, weights = dec.layers[0](inp['query'], query_pos=query_pos, value=inp['value'],
-                               key_padding_mask=None, self_attn_mask=None,
-                               spatial_shapes=inp['spatial_shapes'],
-                               level_start_index=inp['level_start_index'],
-                               valid_ratios=inp['valid_ratios'], reference_points=ref_in,
-                               memory_text=inp['memory_text'],
-                               text_attention_mask=inp['text_attention_mask'],
-                               need_attn_weights=True)
+    q, weights = _first_layer(dec, inp)
     logits = cls[0](q, inp['memory_text'], ~inp['text_attention_mask']).max(-1).values
     conf = pruning_confidence(weights, logits)
     normed = cls[0](dec.norm(q), inp['memory_text'], ~inp['text_attention_mask']).max(-1).values
@@ -174,17 +179,7 @@ def test_drop_zero_keeps_every_query_ordered_by_confidence():
     reg, cls = _branches(2)
     inp = _inputs(bs=2, num_queries=30)
     out = dec(**inp, reg_branches=reg, cls_branches=cls)
-    ref = inp['reference_points']
-    ref_in = ref[:, :, None] * torch.cat([inp['valid_ratios'], inp['valid_ratios']], -1)[:, None]
-    query_pos = dec.ref_point_head(coordinate_to_encoding(ref_in[:, :, 0, :]))
-    q, weights = dec.layers[0](inp['query'], query_pos=query_pos, value=inp['value'],
-                               key_padding_mask=None, self_attn_mask=None,
-                               spatial_shapes=inp['spatial_shapes'],
-                               level_start_index=inp['level_start_index'],
-                               valid_ratios=inp['valid_ratios'], reference_points=ref_in,
-                               memory_text=inp['memory_text'],
-                               text_attention_mask=inp['text_attention_mask'],
-                               need_attn_weights=True)
+    q, weights = _first_layer(dec, inp)
     logits = cls[0](q, inp['memory_text'], ~inp['text_attention_mask']).max(-1).values
     conf = pruning_confidence(weights, logits)
     # the official decoder: topk of all queries, i.e. every query, most confident first

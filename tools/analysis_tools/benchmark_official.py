@@ -14,24 +14,12 @@ also under bfloat16 autocast) after one warm-up call each. The table gives the m
 frames/s of each and mmrvos' ratio to the official code. Needs the official repository and
 its two extra packages (``pip install einops loralib``), as the parity tool.
 """
-import importlib.util
 import json
 import os.path as osp
 import statistics
 import tempfile
 import time
 from argparse import Namespace
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def _parity_tool():
-    path = osp.join(ROOT, 'tools', 'analysis_tools', 'official_parity.py')
-    spec = importlib.util.spec_from_file_location('_official_parity', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def _timed(fn) -> float:
     t0 = time.perf_counter()
@@ -44,7 +32,7 @@ def compare(args) -> dict:
     import torch
     from mmdet.utils import register_all_modules
 
-    parity = _parity_tool()
+    import official_parity as parity  # beside this file (benchmark.py puts it on the path)
     helpers = parity._load_official_helpers()
     repo = helpers.check_official_repo(args.compare_official)
     config = args.official_config if osp.isfile(args.official_config) else osp.join(
