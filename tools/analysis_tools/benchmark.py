@@ -6,7 +6,7 @@
     python tools/analysis_tools/benchmark.py --config configs/_base_/models/referdino_tiny.py \\
         --frames 36 200 --drop-rates 0.5 --no-flops
     # against the official code (same weights, same clip, alternating; see
-    # tools/analysis_tools/benchmark_official.py)
+    # tools/analysis_tools/_official_speed.py)
     python tools/analysis_tools/benchmark.py --compare-official ../ReferDINO --drop-rates 0 0.5 \\
         --frames 6 [--bf16]
 
@@ -53,7 +53,7 @@ def parse_args(argv=None):
     p.add_argument('--out', help='write the results as JSON (refuses to overwrite)')
     p.add_argument('--compare-official', metavar='REPO',
                    help='official ReferDINO checkout: time it against mmrvos instead '
-                   '(benchmark_official.py)')
+                   '(_official_speed.py)')
     p.add_argument('--official-config', default='configs/ytvos_swint.yaml',
                    help='official config (relative to REPO) for --compare-official')
     p.add_argument('--frames-dir', default=osp.join(ROOT, '..', 'shared', 'fixtures',
@@ -235,7 +235,7 @@ def main(argv=None):
         raise FileExistsError(f'{args.out} exists; choose another --out')
     if args.compare_official:
         sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-        from benchmark_official import compare
+        from _official_speed import compare
         return compare(args)
     results = []
     for frames in args.frames:
