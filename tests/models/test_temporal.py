@@ -185,3 +185,12 @@ def test_inference_over_a_few_tracks_at_a_time_equals_all_at_once():
     dec(objects.requires_grad_(), sentence).sum().backward()
     with pytest.raises(ValueError, match='tracks_per_pass'):
         CrossModalTemporalDecoder(embed_dims=32, num_heads=4, tracks_per_pass=0)
+
+
+def test_tracker_runs_under_bf16_autocast():
+    objects, perms = _permuted_clip()
+    text, mask, sent = _text(objects.shape[1])
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        track = MemoryTracker(alpha=0.1)(objects, text, mask, sent)
+    for t in range(5):  # the Hungarian costs are taken in fp32 (numpy has no bfloat16)
+        assert torch.equal(perms[t][track[0, t]], torch.arange(12))

@@ -65,7 +65,7 @@ class MemoryTracker(nn.Module):
         if box_weight > 0 and memory_boxes is not None and boxes is not None:
             cost = cost + box_weight * torch.cdist(memory_boxes[..., :2].float(),
                                                    boxes[..., :2].float(), p=1)
-        cost = cost.detach().cpu().numpy()
+        cost = cost.detach().float().cpu().numpy()
         index = np.stack([linear_sum_assignment(c)[1] for c in cost])
         return torch.as_tensor(index, dtype=torch.long, device=memory.device)
 
