@@ -14,6 +14,7 @@ from torch import Tensor
 
 from ..layers.checkpoint_wrapper import wrap_encoder_checkpointing
 from ..layers.lora import apply_trainable, inject_lora, merged_lora, reset_lora
+from ..layers.folded_vl_attention import use_folded_vl_attention
 from ..layers.msda import use_cpu_fast_msda
 from ..layers.pruning_decoder import PruningGroundingDinoDecoder
 
@@ -118,6 +119,11 @@ class ReferDINO(GroundingDINO):
             decoder through :class:`CPUFastMultiScaleDeformableAttention` (on CPU: the levels
             reduced as they are sampled instead of mmcv's stacked fallback; on CUDA: mmcv's
             op). Same parameters and results. Defaults to True.
+        fold_vl_attention (bool): at inference, fold the projections of the encoder's
+            image-text fusion attention into per-sentence matrices
+            (:class:`FoldedBiMultiHeadAttention`; the image tokens skip three 256 x 1024
+            projections per layer). Same parameters; results equal up to float rounding.
+            Defaults to True.
     """
 
     def __init__(self, *args, pixel_decoder: dict,
@@ -125,7 +131,8 @@ class ReferDINO(GroundingDINO):
                  enc_mask_loss: bool = True, lora: Optional[dict] = None,
                  trainable: Optional[Sequence[str]] = None, encoder_cp: int = 0,
                  mask_sets_in_one_pass: bool = False, mask_reference: str = 'input',
-                 cpu_fast_msda: bool = True, **kwargs) -> None:
+                 cpu_fast_msda: bool = True, fold_vl_attention: bool = True,
+                 **kwargs) -> None:
         if mask_reference not in ('input', 'predicted'):
             raise ValueError("mask_reference must be 'input' or 'predicted', got "
                              f'{mask_reference!r}')
@@ -158,6 +165,8 @@ class ReferDINO(GroundingDINO):
                              f"{self.test_cfg['mask_queries']!r}")
         if cpu_fast_msda:
             use_cpu_fast_msda(self)  # before LoRA wraps the attention's Linears
+        if fold_vl_attention:
+            use_folded_vl_attention(self)
         self.num_lora_layers = inject_lora(self, **lora) if lora else 0
         apply_trainable(self, trainable)
         wrap_encoder_checkpointing(self.encoder, encoder_cp)
