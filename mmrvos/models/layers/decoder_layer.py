@@ -27,29 +27,46 @@ class SwitchableGroundingDecoderLayer(GroundingDinoTransformerDecoderLayer):
         self.with_image_cross_attn = with_image_cross_attn
         super().__init__(**kwargs)
 
-    def _self_attention(self, query: Tensor, query_pos: Optional[Tensor],
-                        attn_mask: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
-        """Self-attention of mmcv's ``MultiheadAttention`` that also returns its weights.
+    @staticmethod
+    def _attention(block, query: Tensor, key: Tensor, value: Tensor,
+                   query_pos: Optional[Tensor], key_pos: Optional[Tensor],
+                   attn_mask: Optional[Tensor] = None,
+                   key_padding_mask: Optional[Tensor] = None,
+                   need_weights: bool = False) -> Tuple[Tensor, Optional[Tensor]]:
+        """mmcv ``MultiheadAttention.forward`` (residual and dropout as there) with
+        contiguous (len, B, C) inputs to PyTorch's attention: a strided input sends its
+        in-projection through a batched matmul that copies the weight once per query under
+        bf16 autocast. Optionally also returns the head-averaged weights.
 
         Args:
-            query (Tensor): (B, Q, C).
-            query_pos (Tensor, optional): (B, Q, C).
-            attn_mask (Tensor, optional): (Q, Q) or (B*heads, Q, Q) boolean mask.
+            block: an mmcv ``MultiheadAttention``.
+            query (Tensor): (B, Q, C); key, value (Tensor): (B, K, C) (batch first).
+            query_pos, key_pos (Tensor, optional): added to query / key. Unlike mmcv,
+                ``key_pos`` never defaults to ``query_pos``: mmcv adds the query positions to
+                the text keys whenever Q equals L (e.g. 15 pruned queries and 15 tokens), which
+                the official decoder never does.
+            attn_mask (Tensor, optional): (Q, K) or (B*heads, Q, K) boolean mask.
+            key_padding_mask (Tensor, optional): (B, K) True on padding.
 
         Returns:
-            tuple: output (B, Q, C) with the residual, weights (B, Q, Q) averaged over heads
-            (row i = attention that query i pays to every query).
+            tuple: output (B, Q, C) with the residual; weights (B, Q, K) or None.
         """
-        block = self.self_attn
-        q = query if query_pos is None else query + query_pos
-        v = query
+        identity = query
+        same_qk = key is query and key_pos is query_pos
+        if query_pos is not None:
+            query = query + query_pos
+        if key_pos is not None:
+            key = query if same_qk else key + key_pos
         if block.batch_first:
-            q, v = q.transpose(0, 1), v.transpose(0, 1)
-        out, weights = block.attn(q, q, v, attn_mask=attn_mask, need_weights=True,
-                                  average_attn_weights=True)
+            query = query.transpose(0, 1).contiguous()
+            key = query if same_qk else key.transpose(0, 1).contiguous()
+            value = value.transpose(0, 1).contiguous()
+        out, weights = block.attn(query, key, value, attn_mask=attn_mask,
+                                  key_padding_mask=key_padding_mask,
+                                  need_weights=need_weights, average_attn_weights=True)
         if block.batch_first:
             out = out.transpose(0, 1)
-        return query + block.dropout_layer(block.proj_drop(out)), weights
+        return identity + block.dropout_layer(block.proj_drop(out)), weights
 
     def forward(self,
                 query: Tensor,
@@ -80,17 +97,13 @@ class SwitchableGroundingDecoderLayer(GroundingDinoTransformerDecoderLayer):
         Returns:
             Tensor: (B, Q, C), or ``(output, weights)`` when ``need_attn_weights``.
         """
-        weights = None
-        if need_attn_weights:
-            query, weights = self._self_attention(query, query_pos, self_attn_mask)
-        else:
-            query = self.self_attn(query=query, key=query, value=query, query_pos=query_pos,
-                                   key_pos=query_pos, attn_mask=self_attn_mask, **kwargs)
+        query, weights = self._attention(self.self_attn, query, query, query, query_pos,
+                                         query_pos, attn_mask=self_attn_mask,
+                                         need_weights=need_attn_weights)
         query = self.norms[0](query)
         if self.with_text_cross_attn:
-            query = self.cross_attn_text(query=query, query_pos=query_pos, key=memory_text,
-                                         value=memory_text,
-                                         key_padding_mask=text_attention_mask)
+            query, _ = self._attention(self.cross_attn_text, query, memory_text, memory_text,
+                                       query_pos, None, key_padding_mask=text_attention_mask)
         query = self.norms[1](query)
         if self.with_image_cross_attn:
             query = self.cross_attn(query=query, key=key, value=value, query_pos=query_pos,

@@ -37,8 +37,11 @@ def multi_scale_deformable_attn_cpu(value: Tensor, spatial_shapes: Tensor,
     # Points before queries: grid_sample then returns (B*heads, C_h, P, Q) and each point's
     # (B*heads, C_h, Q) slice is contiguous along Q, so the weighted sum is P fused
     # multiply-adds over contiguous rows (a reduction over a trailing axis of 4 is slow).
-    grids = (2 * sampling_locations - 1).to(value.dtype).permute(0, 2, 3, 4, 1, 5)
-    weights = attention_weights.to(value.dtype).permute(0, 2, 3, 4, 1).reshape(
+    # reduced precision (autocast) samples and accumulates in float32, as grid_sample would
+    dtype = torch.float32 if value.dtype in (torch.float16, torch.bfloat16) else value.dtype
+    value = value.to(dtype)
+    grids = (2 * sampling_locations - 1).to(dtype).permute(0, 2, 3, 4, 1, 5)
+    weights = attention_weights.to(dtype).permute(0, 2, 3, 4, 1).reshape(
         bs * heads, levels, points, 1, queries)  # B*heads, L, P, 1, Q
     out = value.new_zeros(bs * heads, dims, queries)
     start = 0
