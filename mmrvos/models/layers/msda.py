@@ -34,25 +34,36 @@ def multi_scale_deformable_attn_cpu(value: Tensor, spatial_shapes: Tensor,
     """
     bs, _, heads, dims = value.shape
     _, queries, _, levels, points, _ = sampling_locations.shape
-    # Points before queries: grid_sample then returns (B*heads, C_h, P, Q) and each point's
-    # (B*heads, C_h, Q) slice is contiguous along Q, so the weighted sum is P fused
-    # multiply-adds over contiguous rows (a reduction over a trailing axis of 4 is slow).
     # reduced precision (autocast) samples and accumulates in float32, as grid_sample would
     dtype = torch.float32 if value.dtype in (torch.float16, torch.bfloat16) else value.dtype
     value = value.to(dtype)
-    grids = (2 * sampling_locations - 1).to(dtype).permute(0, 2, 3, 4, 1, 5)
-    weights = attention_weights.to(dtype).permute(0, 2, 3, 4, 1).reshape(
-        bs * heads, levels, points, 1, queries)  # B*heads, L, P, 1, Q
-    out = value.new_zeros(bs * heads, dims, queries)
+    # Points before queries: grid_sample then returns (heads, C_h, P, Q) and each point's
+    # (heads, C_h, Q) slice is contiguous along Q, so the weighted sum is P fused
+    # multiply-adds over contiguous rows (a reduction over a trailing axis of 4 is slow).
+    grids = (2 * sampling_locations - 1).to(dtype).permute(0, 2, 3, 4, 1, 5)  # B,h,L,P,Q,2
+    weights = attention_weights.to(dtype).permute(0, 2, 3, 4, 1).unsqueeze(-2).contiguous()
+    # weights: B, heads, L, P, 1, Q
+    out = value.new_zeros(bs, heads, dims, queries)
     start = 0
     for lvl, (h, w) in enumerate(spatial_shapes.tolist()):
-        fmap = value[:, start:start + h * w].permute(0, 2, 3, 1).reshape(bs * heads, dims, h, w)
+        level = value[:, start:start + h * w]  # B, H*W, heads, C_h
         start += h * w
-        grid = grids[:, :, lvl].reshape(bs * heads, points, queries, 2)
-        sampled = F.grid_sample(fmap, grid, mode='bilinear', padding_mode='zeros',
-                                align_corners=False)  # B*heads, C_h, P, Q
+        if h * w > queries * points:
+            # a large map sampled at few points (the mask decoder's stride-4 map): read it
+            # in place as a strided (heads, C_h, H, W) view per clip; a contiguous copy
+            # would cost more than the sampling
+            sampled = torch.stack([
+                F.grid_sample(level[b].permute(1, 2, 0).unflatten(2, (h, w)),
+                              grids[b, :, lvl], mode='bilinear', padding_mode='zeros',
+                              align_corners=False) for b in range(bs)
+            ])
+        else:
+            fmap = level.permute(0, 2, 3, 1).reshape(bs * heads, dims, h, w)
+            sampled = F.grid_sample(fmap, grids[:, :, lvl].flatten(0, 1), mode='bilinear',
+                                    padding_mode='zeros', align_corners=False)
+            sampled = sampled.view(bs, heads, dims, points, queries)
         for point in range(points):
-            out.addcmul_(sampled[:, :, point], weights[:, lvl, point])
+            out.addcmul_(sampled[:, :, :, point], weights[:, :, lvl, point])
     return out.reshape(bs, heads * dims, queries).transpose(1, 2)
 
 
