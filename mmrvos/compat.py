@@ -1,17 +1,26 @@
 """The one place where mmrvos makes the OpenMMLab stack work on new torch / numpy / transformers.
 
-Nothing here edits or patches installed files. Everything uses the extension points the
-libraries offer:
+Nothing here edits or patches installed files, and ``import mmrvos`` replaces nothing of mmdet
+or mmengine: every registry entry, every checkpoint loader and every function keeps pointing to
+what it was before (``tests/foundation/test_import_side_effects.py`` checks it in a fresh
+interpreter). What ``import mmrvos`` *adds* process-wide is exactly this:
 
 * **Checkpoints under ``weights_only=True``** (torch >= 2.6 loads that way by default).
   mmengine 0.10.7 writes message-hub state holding :class:`~mmengine.logging.HistoryBuffer`
-  objects and numpy arrays, so a plain ``torch.load`` refuses its own checkpoints on resume.
+  objects and numpy arrays, so a plain ``torch.load`` refuses mmengine's own checkpoints on
+  resume (broken stack code, with or without mmrvos).
 
-  - :func:`allow_mmengine_checkpoint_globals` allow-lists exactly the numpy reconstruction
-    globals mmengine's state needs, plus one small rebuild function of ours.
+  - :func:`allow_mmengine_checkpoint_globals` allow-lists (``torch.serialization.
+    add_safe_globals``) exactly the numpy reconstruction globals and dtypes, ``OrderedDict``,
+    ``HistoryBuffer`` itself and the rebuild function older mmrvos checkpoints reference. Data
+    types only: nothing that can call an arbitrary function.
   - ``HistoryBuffer`` is pickled *by value* through a ``copyreg`` reducer
-    (:func:`_reduce_history_buffer`) so that no bound method / ``getattr`` ever enters a
-    checkpoint: allow-listing ``builtins.getattr`` would reopen arbitrary code execution.
+    (:func:`_reduce_history_buffer`: ``HistoryBuffer(log_history, count_history,
+    max_length)``), instead of its default state, whose ``statistics_methods`` entry pickles
+    bound methods through ``builtins.getattr`` (allow-listing ``getattr`` would reopen
+    arbitrary code execution). The reduced form names only mmengine's class, so such a
+    checkpoint loads wherever mmengine is installed, without mmrvos; a copy (``deepcopy``)
+    holds the same arrays and ``max_length``.
   - Loading itself lives in :mod:`mmrvos.engine.checkpoint` (every mmengine scheme with
     ``weights_only=True``, :class:`UnsafeCheckpointError` naming file and refused class).
     ``import mmrvos`` does **not** replace mmengine's checkpoint loaders: mmrvos's own paths
@@ -21,8 +30,9 @@ libraries offer:
 * **BERT with Grounding DINO's 3-D sub-sentence mask.** transformers >= 4.48 run BERT through
   SDPA by default, whose mask preparation rejects mmdet's ``(bs, L, L)`` attention mask.
   :class:`EagerBertModel` is mmdet's ``BertModel`` with the Hugging Face model built with
-  ``attn_implementation='eager'``; it is registered in mmdet's ``MODELS`` under its own name and
-  (``force=True``) under ``'BertModel'``, so stock mmdet Grounding DINO configs work as well.
+  ``attn_implementation='eager'``. It is registered in mmdet's ``MODELS`` under its **own
+  name** only (``type='EagerBertModel'``, used by mmrvos's configs); mmdet's ``BertModel``
+  stays mmdet's class.
 """
 import copyreg
 from collections import OrderedDict
@@ -42,14 +52,19 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 def rebuild_history_buffer(log_history: np.ndarray, count_history: np.ndarray,
                            max_length: int) -> HistoryBuffer:
-    """Rebuild a :class:`HistoryBuffer` from its arrays (allow-listed for unpickling)."""
+    """Rebuild a :class:`HistoryBuffer` from its arrays.
+
+    Checkpoints written by mmrvos <= 0.1.0 reference this function; it stays allow-listed so
+    that they keep loading. New checkpoints reference ``HistoryBuffer`` itself.
+    """
     return HistoryBuffer(log_history.tolist(), count_history.tolist(), int(max_length))
 
 
 def _reduce_history_buffer(buf: HistoryBuffer):
-    return rebuild_history_buffer, (np.asarray(buf._log_history),
-                                    np.asarray(buf._count_history),
-                                    int(buf.max_length))
+    """``HistoryBuffer(log_history (K, ), count_history (K, ), max_length)``: the pickle names
+    mmengine's class and numpy arrays only (same dtypes, same values)."""
+    return HistoryBuffer, (np.asarray(buf._log_history), np.asarray(buf._count_history),
+                           int(buf.max_length))
 
 
 def _numpy_globals() -> list:
@@ -77,7 +92,7 @@ def allow_mmengine_checkpoint_globals() -> list:
     Returns:
         list: the objects that were allow-listed.
     """
-    safe = _numpy_globals() + [rebuild_history_buffer, OrderedDict]
+    safe = _numpy_globals() + [HistoryBuffer, rebuild_history_buffer, OrderedDict]
     torch.serialization.add_safe_globals(safe)
     return safe
 
@@ -102,6 +117,15 @@ def __getattr__(name: str):
 # BERT in eager attention
 # --------------------------------------------------------------------------------------------
 def _build_eager_bert():
+    """Define :class:`EagerBertModel` and register it in mmdet's ``MODELS`` under its own name.
+
+    Returns:
+        type: the registered class (the one already registered by an earlier import of this
+        module, if any).
+
+    Raises:
+        RuntimeError: another package registered a different ``EagerBertModel``.
+    """
     from mmdet.models.language_models import bert as mmdet_bert
     from mmdet.registry import MODELS
 
@@ -122,7 +146,13 @@ def _build_eager_bert():
             self.num_layers_of_embedded = num_layers_of_embedded
 
     class EagerBertModel(mmdet_bert.BertModel):
-        """mmdet's ``BertModel`` (same arguments) working with 3-D sub-sentence masks."""
+        """mmdet's ``BertModel`` (same arguments, same state-dict keys) working with the
+        ``(bs, L, L)`` sub-sentence attention masks of Grounding DINO.
+
+        ``forward(captions)`` returns mmdet's dict: ``embedded`` (bs, L, C), ``masks``
+        (bs, L, L) with sub-sentences, ``hidden`` (bs, L, C), ``text_token_mask`` (bs, L)
+        ... Config: ``language_model=dict(type='EagerBertModel', name=..., ...)``.
+        """
 
         def __init__(self, name: str = 'bert-base-uncased', *args, **kwargs):
             add_pooling_layer = kwargs.get('add_pooling_layer', False)
@@ -135,8 +165,17 @@ def _build_eager_bert():
                 num_layers_of_embedded=num_layers_of_embedded,
                 use_checkpoint=use_checkpoint)
 
-    MODELS.register_module(name='EagerBertModel', module=EagerBertModel, force=True)
-    MODELS.register_module(name='BertModel', module=EagerBertModel, force=True)
+    EagerBertModel.__module__ = __name__
+    EagerBertModel.__qualname__ = 'EagerBertModel'
+    existing = MODELS.module_dict.get('EagerBertModel')
+    if existing is not None:
+        if getattr(existing, '__module__', None) == __name__:
+            return existing  # this module was imported (reloaded) before
+        raise RuntimeError(
+            "mmdet's MODELS already holds an 'EagerBertModel' from "
+            f'{existing.__module__}; mmrvos registers its eager BERT under that name. '
+            'Remove the other registration or import mmrvos first.')
+    MODELS.register_module(name='EagerBertModel', module=EagerBertModel)
     return EagerBertModel
 
 

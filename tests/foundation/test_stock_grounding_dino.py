@@ -6,7 +6,7 @@ from mmdet.structures import DetDataSample
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 
-import mmrvos  # noqa: F401  (compat: BERT attention with 3-D sub-sentence masks)
+import mmrvos  # noqa: F401  (registers EagerBertModel: BERT with 3-D sub-sentence masks)
 from rvos_test_utils import TINY_BERT
 
 
@@ -16,7 +16,7 @@ def tiny_grounding_dino_cfg():
         type='GroundingDINO', num_queries=12, with_box_refine=True, as_two_stage=True,
         data_preprocessor=dict(type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
                                std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
-        language_model=dict(type='BertModel', name=TINY_BERT, pad_to_max=False,
+        language_model=dict(type='EagerBertModel', name=TINY_BERT, pad_to_max=False,
                             use_sub_sentence_represent=True,
                             special_tokens_list=['[CLS]', '[SEP]', '.', '?']),
         backbone=dict(type='SwinTransformer', embed_dims=32, depths=[1, 1, 1, 1],
@@ -86,7 +86,7 @@ def test_stock_grounding_dino_loss_backward_predict_on_cpu():
 
 
 def test_bert_wrapper_runs_sub_sentence_masks_in_eager_attention():
-    bert = MODELS.build(dict(type='BertModel', name=TINY_BERT, pad_to_max=False,
+    bert = MODELS.build(dict(type='EagerBertModel', name=TINY_BERT, pad_to_max=False,
                              use_sub_sentence_represent=True,
                              special_tokens_list=['[CLS]', '[SEP]', '.', '?']))
     out = bert(['red circle. blue square.', 'the cat'])
