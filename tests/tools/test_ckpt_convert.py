@@ -5,9 +5,10 @@ import torch
 from ckpt_test_utils import (assert_outputs_equal, build_tiny, make_clip, outputs,
                              randomize, tiny_config)
 from mmdet.registry import MODELS
-from mmrvos.models.utils import (CheckpointConversionError, check_against, merge_loralib,
-                                 mmrvos_to_official, official_to_mmrvos, peft_modules)
-from mmrvos.models.utils.lora_convert import loralib_modules
+from mmrvos.checkpoint_conversion import (CheckpointConversionError, check_against,
+                                          merge_loralib, mmrvos_to_official, official_to_mmrvos,
+                                          peft_modules)
+from mmrvos.checkpoint_conversion.lora_convert import loralib_modules
 
 
 @pytest.fixture(scope='module')

@@ -9,8 +9,8 @@ import yaml
 from ckpt_test_utils import (TINY_LORA, assert_outputs_equal, build_tiny, load_tool,
                              make_clip, outputs, randomize, tiny_config)
 from mmrvos.compat import load_checkpoint_file
-from mmrvos.models.utils import (REFERDINO_NEW_MODULES, CheckpointConversionError,
-                                 check_against, mmrvos_to_official, peft_modules)
+from mmrvos.checkpoint_conversion import (REFERDINO_NEW_MODULES, CheckpointConversionError,
+                                          check_against, mmrvos_to_official, peft_modules)
 from rvos_test_utils import TINY_CONFIG
 
 @pytest.fixture(scope='module')
@@ -150,7 +150,7 @@ def test_grounding_dino_initialises_referdino(layout, tmp_path):
 def test_lora_rule_matches_inject_lora():
     """The name rule used for Grounding DINO files selects exactly the Linear layers that
     inject_lora wraps in the model."""
-    from mmrvos.models.utils import lora_rule_modules
+    from mmrvos.checkpoint_conversion import lora_rule_modules
     plain = build_tiny(lora=None).state_dict()
     assert lora_rule_modules(plain) == peft_modules(build_tiny().state_dict())
     assert tiny_config().model.lora['rank'] == 4

@@ -12,9 +12,10 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmengine.config import Config
 
-from mmrvos.models.utils import mmrvos_to_official, official_to_mmrvos, peft_modules
-from mmrvos.models.utils.key_rules import merging_mmdet_to_official, merging_official_to_mmdet
-from mmrvos.models.utils.lora_convert import loralib_modules
+from mmrvos.checkpoint_conversion import mmrvos_to_official, official_to_mmrvos, peft_modules
+from mmrvos.checkpoint_conversion.key_rules import (merging_mmdet_to_official,
+                                                    merging_official_to_mmdet)
+from mmrvos.checkpoint_conversion.lora_convert import loralib_modules
 from rvos_test_utils import REPO_ROOT, TINY_BERT
 
 # Observed from the official model (commit 9a4cda1, Swin-T, LoRA rank 32): 1,772 entries.

@@ -6,11 +6,11 @@ The official model is built from its own code (``--official-repo``, a checkout o
 official-layout checkpoint, or with ``--random-weights`` from its own random initialisation with
 non-zero LoRA ``B`` matrices (and the fused text scaled by ``--text-scale`` so that the class
 scores of the random model do not all saturate at 1.0). The same weights are converted to mmrvos
-(:func:`mmrvos.models.utils.official_to_mmrvos`, LoRA kept) and loaded strictly into the mmrvos
-config. Both models then run inference as their evaluation does -- the official ``infer`` (as
-``eval/inference_ytvos.py`` calls it) and mmrvos' ``ReferDINO.predict_video`` -- on the same
-preprocessed frames (the official transform: short side 360 with PIL bilinear, ImageNet
-normalisation, no padding). Forward hooks on both models record every stage; the tool prints
+(:func:`mmrvos.checkpoint_conversion.official_to_mmrvos`, LoRA kept) and loaded strictly into
+the mmrvos config. Both models then run inference as their evaluation does -- the official
+``infer`` (as ``eval/inference_ytvos.py`` calls it) and mmrvos' ``ReferDINO.predict_video``
+-- on the same preprocessed frames (the official transform: short side 360 with PIL bilinear,
+ImageNet normalisation, no padding). Forward hooks on both models record every stage; the tool prints
 the largest absolute difference of each (backbone levels, text features, input projections,
 encoder memory and fused text, encoder class logits and top-k proposals, each decoder layer's
 hidden states / reference boxes / class logits and pruning survivors, tracker assignment,
@@ -266,8 +266,9 @@ def build_models(args, helpers, repo, cfg, bert_dir, workdir):
     from mmdet.registry import MODELS
     from mmengine.config import Config
 
-    from mmrvos.models.utils import (CheckpointConversionError, detect_layout,
-                                     load_state_dict_file, official_to_mmrvos, peft_modules)
+    from mmrvos.checkpoint_conversion import (CheckpointConversionError, detect_layout,
+                                              load_state_dict_file, official_to_mmrvos,
+                                              peft_modules)
     backbone = cfg.GroundingDINO.backbone
     cfg.GroundingDINO.query_decay = 1.0 - args.drop_rate
     torch.manual_seed(args.seed)

@@ -15,7 +15,7 @@ def run_cli(main) -> None:
     """Run a converter's ``main()`` as a command: a refused (unsafe) checkpoint, a missing file
     or a conversion problem prints ``error: ...`` and exits non-zero, without a traceback."""
     from mmrvos.engine.checkpoint import UnsafeCheckpointError
-    from mmrvos.models.utils import CheckpointConversionError
+    from mmrvos.checkpoint_conversion import CheckpointConversionError
     try:
         main()
     except (UnsafeCheckpointError, CheckpointConversionError, FileNotFoundError) as err:

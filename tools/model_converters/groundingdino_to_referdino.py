@@ -15,10 +15,11 @@ import argparse
 
 from _common import model_state_from_config, refuse_overwrite, run_cli, save_checkpoint
 
-from mmrvos.models.utils import (REFERDINO_NEW_MODULES, check_against, detect_layout,
-                                 load_state_dict_file, lora_rule_modules, lora_settings,
-                                 mmdet_gdino_to_referdino, official_to_mmrvos,
-                                 to_float_tensor_dict)
+from mmrvos.checkpoint_conversion import (REFERDINO_NEW_MODULES, check_against,
+                                          detect_layout, load_state_dict_file,
+                                          lora_rule_modules, lora_settings,
+                                          mmdet_gdino_to_referdino, official_to_mmrvos,
+                                          to_float_tensor_dict)
 
 
 def parse_args(argv=None):

@@ -14,7 +14,7 @@ import argparse
 from _common import refuse_overwrite, run_cli, save_checkpoint
 
 from mmrvos.engine.checkpoint import load_checkpoint_file
-from mmrvos.models.utils.release import merge_training_state
+from mmrvos.checkpoint_conversion.release import merge_training_state
 
 
 def parse_args(argv=None):

@@ -22,8 +22,8 @@ from _common import refuse_overwrite, run_cli, save_checkpoint, sha256_of
 from merge_lora import lora_alpha_of
 
 from mmrvos.engine.checkpoint import load_checkpoint_file
-from mmrvos.models.utils.release import (metafile_entry, parse_metrics, release_checkpoint,
-                                         update_metafile)
+from mmrvos.checkpoint_conversion.release import (metafile_entry, parse_metrics,
+                                                  release_checkpoint, update_metafile)
 
 
 def parse_args(argv=None):

@@ -18,9 +18,9 @@ import argparse
 
 from _common import model_state_from_config, refuse_overwrite, run_cli, save_checkpoint
 
-from mmrvos.models.utils import (REFERDINO_NEW_MODULES, check_against, detect_layout,
-                                 load_state_dict_file, official_to_mmrvos,
-                                 to_float_tensor_dict)
+from mmrvos.checkpoint_conversion import (REFERDINO_NEW_MODULES, check_against,
+                                          detect_layout, load_state_dict_file,
+                                          official_to_mmrvos, to_float_tensor_dict)
 
 
 def parse_args(argv=None):
@@ -52,7 +52,7 @@ def main(argv=None):
                          'names?); use groundingdino_to_referdino.py for mmdet files')
     model_state, wrapped = None, None
     if args.config:
-        from mmrvos.models.utils import peft_modules
+        from mmrvos.checkpoint_conversion import peft_modules
         model_state, _ = model_state_from_config(args.config)
         wrapped = peft_modules(model_state) if args.lora == 'keep' else None
     converted, report = official_to_mmrvos(

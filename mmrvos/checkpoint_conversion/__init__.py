@@ -1,5 +1,6 @@
-"""Model utilities: checkpoint conversion (official Grounding DINO / ReferDINO <-> mmrvos)
-and LoRA layouts / merging."""
+"""Checkpoint conversion: official Grounding DINO / ReferDINO <-> mmrvos key layouts
+(:mod:`.key_rules`, :mod:`.ckpt_convert`), LoRA layouts and merging (:mod:`.lora_convert`)
+and release helpers (:mod:`.release`), used by ``tools/model_converters/``."""
 from .ckpt_convert import (REFERDINO_NEW_MODULES, CheckpointConversionError,
                            ConversionReport, check_against, detect_layout, extract_state_dict,
                            load_state_dict_file, lora_settings, mmdet_gdino_to_referdino,
