@@ -32,7 +32,7 @@ def _load(rel_path: str, name: str):
 
 
 def _load_generator():
-    return _load('mmrvos/datasets/toy_rvos.py', 'mmrvos_toy_rvos')
+    return _load('mmrvos/datasets/synthetic/toy_generator.py', 'mmrvos_toy_generator')
 
 
 def _positive_int(value):

@@ -1,5 +1,6 @@
 """mmrvos.datasets: RVOS datasets (registered in mmdet's ``DATASETS``), video pipelines
-(``transforms``, registered in mmdet's ``TRANSFORMS``) and the synthetic toy benchmark."""
+(``transforms``, registered in mmdet's ``TRANSFORMS``); the synthetic toy benchmark's generator
+is :mod:`mmrvos.datasets.synthetic`."""
 from . import transforms  # noqa: F401  (registration)
 from .a2d_sentences import A2DSentencesDataset
 from .base_rvos import BaseRVOSDataset, DatasetRepairWarning, load_json
@@ -8,10 +9,9 @@ from .mevis import MeViSDataset
 from .ref_davis import RefDAVISDataset
 from .ref_youtube_vos import RefYouTubeVOSDataset
 from .refcoco_clips import RefCOCOClipDataset
-from .toy_rvos import generate_video, make_toy_rvos
 
 __all__ = [
     'BaseRVOSDataset', 'DatasetRepairWarning', 'load_json', 'RefYouTubeVOSDataset',
     'RefDAVISDataset', 'MeViSDataset', 'A2DSentencesDataset', 'JHMDBSentencesDataset',
-    'RefCOCOClipDataset', 'generate_video', 'make_toy_rvos'
+    'RefCOCOClipDataset'
 ]

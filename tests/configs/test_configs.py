@@ -74,7 +74,7 @@ def test_toy_stage2_sees_motion_expressions_three_times_as_often(tmp_path):
     import mmrvos  # noqa: F401
     from mmdet.registry import DATASETS
     from mmengine.registry import init_default_scope
-    from mmrvos.datasets.toy_rvos import make_toy_rvos
+    from mmrvos.datasets.synthetic import make_toy_rvos
     init_default_scope('mmdet')
     root = str(tmp_path / 'toy')
     make_toy_rvos(root, seed=5, num_train=6, num_valid=1)

@@ -13,7 +13,8 @@ from rvos_dataset_helpers import make_test_pipeline  # noqa: F401  (registration
 from rvos_test_utils import REPO_ROOT
 
 from mmdet.registry import DATASETS
-from mmrvos.datasets import RefYouTubeVOSDataset, make_toy_rvos
+from mmrvos.datasets import RefYouTubeVOSDataset
+from mmrvos.datasets.synthetic import make_toy_rvos
 
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', '_base_', 'datasets')
 

@@ -13,7 +13,7 @@ from rvos_dataset_helpers import make_test_pipeline
 from rvos_test_utils import REPO_ROOT
 
 from mmrvos.datasets import RefCOCOClipDataset, RefDAVISDataset
-from mmrvos.datasets.toy_rvos import davis_palette
+from mmrvos.datasets.synthetic import davis_palette
 
 
 def _tool(name):

@@ -12,8 +12,8 @@ from PIL import Image
 from rvos_dataset_helpers import make_test_pipeline, make_train_pipeline, read_json, write_json
 from rvos_test_utils import TINY_BERT
 
-from mmrvos.datasets import (DatasetRepairWarning, RefDAVISDataset, RefYouTubeVOSDataset,
-                             make_toy_rvos)
+from mmrvos.datasets import DatasetRepairWarning, RefDAVISDataset, RefYouTubeVOSDataset
+from mmrvos.datasets.synthetic import make_toy_rvos
 from mmrvos.datasets.transforms import AnnotationRepairWarning
 
 JUDO_ANNOTATED = {1: '00000', 2: '00005', 3: '00008', 4: '00013'}

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmrvos.datasets.toy_rvos import (COLOURS, CROP_MARGIN, DIRECTIONS, SHAPES,
-                                      generate_video, make_toy_rvos, shape_mask)
+from mmrvos.datasets.synthetic.toy_generator import (COLOURS, CROP_MARGIN, DIRECTIONS,
+                                                     SHAPES, generate_video, make_toy_rvos,
+                                                     shape_mask)
 
 
 def _tree_digest(root):

@@ -7,7 +7,7 @@ from rvos_dataset_helpers import make_test_pipeline  # noqa: F401  (registers, d
 
 from mmdet.structures import DetDataSample, TrackDataSample
 from mmdet.structures.mask import BitmapMasks
-from mmrvos.datasets.toy_rvos import davis_palette
+from mmrvos.datasets.synthetic import davis_palette
 from mmrvos.datasets.transforms import (ClipSample, FilterClipWithoutTarget,
                                         LoadRVOSAnnotations, LoadRVOSFrame, PackRVOSInputs,
                                         RVOSPhotoMetricDistortion, RVOSRandomCrop,

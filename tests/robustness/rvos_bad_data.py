@@ -12,7 +12,7 @@ from typing import Dict, Optional
 import numpy as np
 from PIL import Image
 
-from mmrvos.datasets.toy_rvos import davis_palette
+from mmrvos.datasets.synthetic import davis_palette
 
 W, H = 32, 24
 FRAMES = ('00000', '00001', '00002')

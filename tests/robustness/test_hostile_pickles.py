@@ -488,7 +488,7 @@ def test_demo_refuses_hostile_local_and_http_checkpoints(tmp_path, server, frame
 
 @pytest.fixture(scope='module')
 def toy_root(tmp_path_factory):
-    from mmrvos.datasets.toy_rvos import make_toy_rvos
+    from mmrvos.datasets.synthetic import make_toy_rvos
     root = str(tmp_path_factory.mktemp('toy'))
     make_toy_rvos(root, seed=3, num_train=1, num_valid=1, num_frames=6, size=(96, 64))
     return root

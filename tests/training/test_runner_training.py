@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from mmrvos.datasets.toy_rvos import make_toy_rvos
+from mmrvos.datasets.synthetic import make_toy_rvos
 from rvos_test_utils import REPO_ROOT
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'referdino', 'referdino_tiny_1xb2_toy-rvos.py')

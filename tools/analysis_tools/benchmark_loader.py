@@ -40,7 +40,7 @@ def parse_args():
 
 def synthetic_dataset(root: str, width: int, height: int) -> dict:
     """Write a 360p toy dataset; returns the dataset config overrides that read it."""
-    import mmrvos.datasets.toy_rvos as toy
+    import mmrvos.datasets.synthetic.toy_generator as toy
     toy.make_toy_rvos(root, seed=0, num_train=12, num_valid=0, num_frames=24,
                       size=(width, height))
     return dict(data_root=root, ann_file='meta_expressions/train/meta_expressions.json',

@@ -27,7 +27,8 @@ import re
 import sys
 import time
 
-from mmrvos.datasets.toy_rvos import NUM_TRAIN_VIDEOS, NUM_VALID_VIDEOS, make_toy_rvos
+from mmrvos.datasets.synthetic.toy_generator import (NUM_TRAIN_VIDEOS, NUM_VALID_VIDEOS,
+                                                     make_toy_rvos)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'referdino', 'referdino_tiny_1xb3-ft_toy-rvos.py')

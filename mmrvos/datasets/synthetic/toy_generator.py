@@ -2,7 +2,7 @@
 
 Pure numpy + Pillow (no mmcv import), so it can be generated anywhere::
 
-    from mmrvos.datasets.toy_rvos import make_toy_rvos
+    from mmrvos.datasets.synthetic import make_toy_rvos
     make_toy_rvos('data/toy_rvos', seed=0)
 
 Layout written (identical to Ref-YouTube-VOS, so :class:`RefYouTubeVOSDataset` reads it)::
