@@ -1,14 +1,17 @@
-"""Referring video object segmentation demo.
+"""Referring video object segmentation demo: a thin command line over ``RVOSInferencer``.
 
-    python tools/demo.py VIDEO --text "the man on the left" [--text "the red car" ...] \\
-        --config CONFIG [--checkpoint CKPT] --out-dir DIR [--device cpu|cuda] \\
-        [--scale 640 360] [--video-format gif|mp4] [--fps 6] [--overwrite]
+    python tools/demo.py VIDEO [CONFIG] --texts "the man on the left" "the red car" \\
+        [--weights CKPT] --out-dir DIR [--device cpu|cuda] [--scale 640 360] \\
+        [--video-format gif|mp4] [--fps 6] [--overwrite]
 
-VIDEO is a video file (mp4, avi, ...) or a folder of frames. For each expression E_i the demo
-writes ``DIR/exp<i>/<frame>.png`` (binary masks, 0/255, original resolution), one overlay video
+VIDEO is a video file (mp4, avi, ...) or a folder of frames; CONFIG a config file or a model
+name of the metafile (also accepted as ``--config``); ``--text`` (repeatable) is the same as
+``--texts``, ``--checkpoint`` as ``--weights``. Frames go through the config's test pipeline
+(``--scale LONG SHORT`` replaces its resize). For each expression E_i the demo writes
+``DIR/exp<i>/<frame>.png`` (binary masks, 0/255, original resolution), one overlay video
 ``DIR/overlay.<gif|mp4>`` with every expression in its own colour, and ``DIR/results.json``
-(per expression and frame: box xyxy in pixels, score). All expressions share the visual
-backbone.
+(per expression and frame: box xyxy in pixels, score, mask area). All expressions share the
+visual backbone.
 
 Frames are read lazily and outputs written frame by frame, so memory does not grow with the
 video's frames (a GIF overlay keeps at most 300 frames, 640 px wide; use mp4 for long videos).
@@ -22,20 +25,13 @@ after the new result is complete, and only if it holds nothing but an earlier de
 Errors print ``error: ...`` and exit with status 2 (``MMRVOS_DEBUG=1`` shows the traceback).
 """
 import argparse
-import json
 import math
-import os
 import os.path as osp
 import sys
-import time
 
 import numpy as np
-from PIL import Image
 
 from mmrvos.apis.cli import run_cli
-from mmrvos.fileio import StagedOutputDir
-
-DEMO_OUTPUTS = ('exp*', 'overlay.gif', 'overlay.mp4', 'results.json')
 
 
 def _positive(kind):
@@ -58,86 +54,60 @@ def _expression(value: str) -> str:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
-        description='RVOS demo: video + expressions -> masks. An existing non-empty --out-dir '
-        'is only replaced with --overwrite, after the new result is complete.')
+        description='RVOS demo: video + expressions -> masks, overlay video, results.json. '
+        'An existing non-empty --out-dir is only replaced with --overwrite, after the new '
+        'result is complete.')
     p.add_argument('video', help='video file or folder of frames')
-    p.add_argument('--text', action='append', required=True, type=_expression,
-                   help='referring expression (repeat for several)')
-    p.add_argument('--config', required=True, help='model config (.py)')
-    p.add_argument('--checkpoint', help='weights (random initialisation when omitted)')
+    p.add_argument('model', nargs='?', metavar='CONFIG',
+                   help='model config (.py) or metafile model name (or use --config)')
+    p.add_argument('--texts', dest='texts', action='extend', nargs='+', type=_expression,
+                   metavar='TEXT', help='referring expression(s)')
+    p.add_argument('--text', dest='texts', action='append', type=_expression,
+                   help='one referring expression (repeat for several)')
+    p.add_argument('--config', help='model config (.py), same as CONFIG')
+    p.add_argument('--weights', '--checkpoint', dest='weights',
+                   help='checkpoint (random initialisation when omitted)')
     p.add_argument('--out-dir', required=True)
     p.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N')
-    p.add_argument('--scale', type=_positive(int), nargs=2, default=[640, 360],
-                   metavar=('LONG', 'SHORT'),
-                   help='working resolution: long side <= LONG, short side <= SHORT')
+    p.add_argument('--scale', type=_positive(int), nargs=2, metavar=('LONG', 'SHORT'),
+                   help="working resolution replacing the config's test resize: long side <= "
+                   'LONG, short side <= SHORT')
     p.add_argument('--video-format', choices=['gif', 'mp4'], default='gif',
                    help='overlay format; a gif keeps at most 300 frames (mp4: all)')
-    p.add_argument('--fps', type=_positive(float), default=6.0, help='overlay frame rate')
+    p.add_argument('--fps', type=_positive(float),
+                   help="overlay frame rate (default: the video file's, else 6)")
     p.add_argument('--overwrite', action='store_true',
                    help='replace an existing --out-dir holding an earlier demo output')
-    return p.parse_args(argv)
-
-
-class DemoWriter:
-    """Writes each frame's masks, overlay frame and summary as its results arrive.
-
-    Args:
-        out_dir (str): where to write (the staged temporary folder).
-        frames (FrameSource): a reader of its own for the video (so that a video file is
-            decoded sequentially by the model's reader and by this one).
-    """
-
-    def __init__(self, out_dir, frames, texts, video_format, fps):
-        from mmrvos.apis.overlay_writer import OverlayVideoWriter
-        self.exp_dirs = [osp.join(out_dir, f'exp{i}') for i in range(len(texts))]
-        for d in self.exp_dirs:
-            os.makedirs(d)
-        self.overlay = OverlayVideoWriter(osp.join(out_dir, f'overlay.{video_format}'), texts,
-                                          len(frames), fps=fps)
-        self.frames = frames.iter_frames()
-        self.records = [[] for _ in texts]
-
-    def __call__(self, res):
-        frame = next(self.frames)
-        for i, mask in enumerate(res['masks']):
-            Image.fromarray(mask.astype(np.uint8) * 255).save(
-                osp.join(self.exp_dirs[i], f'{res["name"]}.png'))
-            self.records[i].append(dict(frame=res['name'],
-                                        box=res['boxes'][i][0].round(2).tolist(),
-                                        score=float(res['scores'][i][0]), area=int(mask.sum())))
-        self.overlay.add(frame, res['masks'])
-
-    def close(self):
-        return self.overlay.close()
+    args = p.parse_args(argv)
+    if args.model and args.config and args.model != args.config:
+        p.error(f'two configs given: {args.model} and --config {args.config}')
+    args.config = args.config or args.model
+    if not args.config:
+        p.error('a config is required (CONFIG or --config)')
+    if not args.texts:
+        p.error('at least one expression is required (--texts TEXT [TEXT ...])')
+    return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    staged = StagedOutputDir(args.out_dir, args.overwrite, expected=DEMO_OUTPUTS)
-    staged.check()  # before any work
-    from mmrvos.apis import check_device, init_rvos_model, open_video, segment_video
+    from mmrvos.apis import INFERENCE_OUTPUTS, RVOSInferencer, check_device, open_video
+    from mmrvos.fileio import StagedOutputDir
+    StagedOutputDir(args.out_dir, args.overwrite, expected=INFERENCE_OUTPUTS).check()
     check_device(args.device)
     source = open_video(args.video)  # checks every frame's header and tail: fails early
-    model = init_rvos_model(args.config, args.checkpoint, device=args.device)
-    with staged as tmp:
-        t0 = time.time()
-        writer = DemoWriter(tmp, open_video(args.video), args.text, args.video_format,
-                            args.fps)
-        segment_video(model, source, args.text, writer, scale=tuple(args.scale))
-        writer.close()
-        seconds = max(time.time() - t0, 1e-6)
-        summary = dict(video=args.video, config=args.config, checkpoint=args.checkpoint,
-                       seconds=seconds, fps=len(source) / seconds, expressions=[
-                           dict(text=t, mask_dir=osp.join(args.out_dir, f'exp{i}'),
-                                frames=writer.records[i]) for i, t in enumerate(args.text)])
-        with open(osp.join(tmp, 'results.json'), 'w') as f:
-            json.dump(summary, f, indent=1)
-    print(f'{len(source)} frames x {len(args.text)} expressions in {seconds:.1f} s '
+    inferencer = RVOSInferencer(args.config, weights=args.weights, device=args.device,
+                                scale=tuple(args.scale) if args.scale else None)
+    result = inferencer(source, args.texts, out_dir=args.out_dir, overwrite=args.overwrite,
+                        return_masks=False, video_format=args.video_format, fps=args.fps)
+    summary = dict(result['summary'], video=args.video)
+    seconds = summary['seconds']
+    print(f'{len(source)} frames x {len(args.texts)} expressions in {seconds:.1f} s '
           f'({len(source) / seconds:.2f} frames/s, writing included)')
     for i, e in enumerate(summary['expressions']):
         mean = np.mean([fr['score'] for fr in e['frames']])
         print(f'  exp{i} "{e["text"]}": mean score {mean:.3f}, masks in {e["mask_dir"]}')
-    print(f'overlay: {osp.join(args.out_dir, f"overlay.{args.video_format}")}\n'
+    print(f'overlay: {result["visualization"]}\n'
           f'results: {osp.join(args.out_dir, "results.json")}')
     return summary
 

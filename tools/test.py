@@ -4,15 +4,18 @@
                          [--show-dir DIR] [--cfg-options k=v ...] [--launcher pytorch]
     bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [args]
 
-``--out`` is refused when the file exists (``--overwrite`` replaces it). ``--show-dir`` goes
-under WORK_DIR/TIMESTAMP/ (a new folder each run); an absolute ``--show-dir`` that exists and is
-not empty is refused without ``--overwrite`` (files of the same names would be replaced).
-Errors print ``error: ...`` and exit with status 2.
+``--out`` is refused when the file exists (``--overwrite`` replaces it). ``--show-dir DIR``
+draws every expression's predicted masks, boxes and sentence on every frame
+(:class:`~mmrvos.engine.hooks.RVOSVisualizationHook`) into
+``WORK_DIR/TIMESTAMP/DIR/<video_id>/<exp_id>/<frame_id>.jpg`` (a new folder each run); an
+absolute ``--show-dir`` that exists and is not empty is refused without ``--overwrite`` (files
+of the same names would be replaced). Errors print ``error: ...`` and exit with status 2.
 """
 import argparse
 import os
 import os.path as osp
 import sys
+import warnings
 
 from mmengine.config import Config, ConfigDict
 from mmengine.evaluator import DumpResults
@@ -29,8 +32,8 @@ def parse_args(argv=None):
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', help='dump the raw predictions to this pickle file')
-    parser.add_argument('--show-dir', help='save overlays of the predictions under '
-                        'WORK_DIR/TIMESTAMP/SHOW_DIR')
+    parser.add_argument('--show-dir', help='draw the predictions of every expression and '
+                        'frame into WORK_DIR/TIMESTAMP/SHOW_DIR/<video>/<expression>/')
     parser.add_argument('--overwrite', action='store_true',
                         help='allow --out to replace an existing file, and an absolute '
                         '--show-dir to write into a non-empty folder')
@@ -63,10 +66,32 @@ def build_cfg(args) -> Config:
                 and not args.overwrite):
             raise FileExistsError(f'--show-dir {args.show_dir} exists and is not empty; pass '
                                   '--overwrite or choose another folder')
-        vis = cfg.default_hooks.setdefault('visualization', ConfigDict(type='DetVisualizationHook'))
+        vis = video_visualization_hook(cfg)
         vis['draw'] = True
         vis['test_out_dir'] = args.show_dir
     return cfg
+
+
+# mmdet's hooks read ``img_path`` from the clip itself and fail on video samples
+IMAGE_VIS_HOOKS = ('DetVisualizationHook', 'TrackVisualizationHook')
+SHARED_HOOK_KEYS = ('draw', 'interval', 'score_thr', 'show', 'wait_time', 'backend_args')
+
+
+def video_visualization_hook(cfg: Config) -> ConfigDict:
+    """``default_hooks.visualization`` as an ``RVOSVisualizationHook`` (the config's own
+    settings kept); a config naming one of mmdet's image hooks gets ours, with a warning."""
+    hooks = cfg.setdefault('default_hooks', ConfigDict())
+    vis = hooks.get('visualization')
+    kind = str((vis or {}).get('type', '')).rsplit('.', 1)[-1]
+    if vis is None or kind in IMAGE_VIS_HOOKS:
+        if vis is not None:
+            warnings.warn(f'{cfg.filename}: default_hooks.visualization is mmdet\'s {kind}, '
+                          'which cannot draw video clips; --show-dir uses '
+                          'RVOSVisualizationHook instead')
+        vis = ConfigDict(type='RVOSVisualizationHook',
+                         **{k: v for k, v in (vis or {}).items() if k in SHARED_HOOK_KEYS})
+        hooks['visualization'] = vis
+    return vis
 
 
 def main(argv=None):

@@ -1,22 +1,24 @@
-"""High-level inference: build a model from a config and segment expressions in a video.
+"""Model building and streaming segmentation: the machinery of :class:`RVOSInferencer`, and
+the functional API (``init_rvos_model``, ``inference_rvos``, ``segment_video``) over it.
 
-A video is read lazily (:mod:`mmrvos.apis.video_reader`) and preprocessed chunk by chunk when
-the model asks for a chunk (:class:`LazyVideoTensor`): only the per-frame query features the
+A video is read lazily (:mod:`mmrvos.apis.video_reader`) and goes through the config's test
+pipeline and the model's data preprocessor chunk by chunk when the model asks for a chunk
+(:class:`~mmrvos.apis.video_pipeline.LazyVideoTensor`): only the per-frame query features the
 tracker needs are kept for the whole video by the model, never the frames.
 """
 import contextlib
-import math
 import os.path as osp
+import warnings
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-import mmcv
 import numpy as np
 import torch
-from mmdet.structures import DetDataSample, TrackDataSample
 from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 
 from .config import init_scope, load_config, merge_cfg_options
+from .video_pipeline import (DEFAULT_TEST_PIPELINE, LazyVideoTensor, VideoTestPipeline,
+                             config_test_pipeline)
 from .video_reader import IMAGE_EXTS, FrameSource, open_video
 
 VideoLike = Union[str, Sequence[str], FrameSource]
@@ -50,6 +52,26 @@ def check_device(device: Union[str, torch.device]) -> torch.device:
     return dev
 
 
+@contextlib.contextmanager
+def _quiet_init_log():
+    """mmengine's ``init_weights`` prints how every parameter was initialised (thousands of
+    lines) when the current logger writes no log file, i.e. outside a Runner: keep it to
+    warnings while open."""
+    import logging
+
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    if any(isinstance(h, logging.FileHandler) for h in logger.handlers):
+        yield
+        return
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def init_rvos_model(config: Union[str, Config], checkpoint: Optional[str] = None,
                     device: str = 'cpu', cfg_options: Optional[dict] = None) -> torch.nn.Module:
     """Build a model from a config file (or Config) and optionally load a checkpoint.
@@ -78,8 +100,8 @@ def init_rvos_model(config: Union[str, Config], checkpoint: Optional[str] = None
         raise ValueError(f'{getattr(cfg, "filename", None) or "config"}: cannot build the '
                          f'model: {err.args[0] if err.args else err}') from err
     from mmrvos.engine.checkpoint import safe_checkpoint_loaders
-    with safe_checkpoint_loaders():  # weights_only=True for init_cfg weights (Pretrained)
-        model.init_weights()
+    with safe_checkpoint_loaders(), _quiet_init_log():
+        model.init_weights()  # weights_only=True for init_cfg weights (Pretrained)
     if checkpoint is not None:
         _load_weights(model, checkpoint)
     model.cfg = cfg
@@ -101,95 +123,24 @@ def load_video(video: VideoLike) -> Tuple[List[np.ndarray], List[str]]:
     return list(source.iter_frames()), list(source.names)
 
 
-def _video_metainfo(model, size: Tuple[int, int], num_frames: int,
-                    scale: Tuple[int, int]) -> Tuple[List[dict], Tuple[int, int]]:
-    """Per-frame metainfo of a video whose frames all have ``size`` (W, H), resized with
-    :func:`mmcv.imrescale` to ``scale`` and padded by the data preprocessor; and the resized
-    (W, H)."""
-    (new_w, new_h), factor = mmcv.rescale_size(size, scale, return_scale=True)
-    divisor = int(getattr(model.data_preprocessor, 'pad_size_divisor', 1) or 1)
-    pad = (int(math.ceil(new_h / divisor)) * divisor, int(math.ceil(new_w / divisor)) * divisor)
-    metas = [dict(ori_shape=(size[1], size[0]), img_shape=(new_h, new_w),
-                  scale_factor=(factor, factor), frame_index=i, ori_video_length=num_frames,
-                  batch_input_shape=pad, pad_shape=pad) for i in range(num_frames)]
-    return metas, (new_w, new_h)
+def build_video_pipeline(cfg: Optional[Config],
+                         scale: Optional[Tuple[int, int]] = None) -> VideoTestPipeline:
+    """The test pipeline of a model's config (``model.cfg``, set by :func:`init_rvos_model`)
+    for a user's video; ``scale`` (long, short) replaces its resize.
 
-
-def preprocess_frames(model, frames: Sequence[np.ndarray], metas: Sequence[dict],
-                      scale: Tuple[int, int]) -> torch.Tensor:
-    """Resize (:func:`mmcv.imrescale`, keep ratio) and run the model's data preprocessor on
-    frames of one size.
-
-    Returns:
-        Tensor: (t, 3, H, W) normalised frames padded to ``metas[0]['batch_input_shape']``.
+    A config without ``test_dataloader.dataset.pipeline`` (a model-only config such as
+    ``configs/_base_/models/*.py``), or no config, gets the Ref-YouTube-VOS test pipeline
+    (short side 360), with a warning unless ``scale`` is given.
     """
-    tensors = []
-    for img in frames:
-        resized = mmcv.imrescale(img, scale)
-        tensors.append(torch.from_numpy(np.ascontiguousarray(resized.transpose(2, 0, 1))))
-    clip = TrackDataSample()
-    clip.video_data_samples = [DetDataSample(metainfo=dict(m)) for m in metas]
-    data = model.data_preprocessor(dict(inputs=[torch.stack(tensors)], data_samples=[clip]),
-                                   False)
-    out = data['inputs'][0]
-    if tuple(out.shape[-2:]) != tuple(metas[0]['batch_input_shape']):
-        raise RuntimeError(f'data preprocessor padded to {tuple(out.shape[-2:])}, expected '
-                           f'{metas[0]["batch_input_shape"]}')
-    return out
-
-
-def prepare_video(model, frames: List[np.ndarray], scale: Tuple[int, int] = (640, 360)):
-    """Resize (keep ratio, short side <= scale[1], long side <= scale[0]) and run the model's
-    data preprocessor on a whole (short) video held in memory.
-
-    Returns:
-        tuple: (T, 3, H, W) normalised, padded frames and their T ``DetDataSample`` s.
-    """
-    sizes = {(f.shape[1], f.shape[0]) for f in frames}
-    if len(sizes) != 1:
-        raise ValueError(f'frames have different sizes {sorted(sizes)}')
-    metas, _ = _video_metainfo(model, sizes.pop(), len(frames), scale)
-    inputs = preprocess_frames(model, frames, metas, scale)
-    return inputs, [DetDataSample(metainfo=m) for m in metas]
-
-
-class LazyVideoTensor:
-    """A (T, 3, H, W) preprocessed video that reads, resizes and normalises frames only when
-    a slice is asked for, as :meth:`ReferDINO.predict_video` does chunk by chunk (only that
-    chunk's frames are then in memory).
-
-    It offers what ``predict_video`` takes as a video: ``len()``, ``shape`` and
-    ``video[start:stop]`` (a real (t, 3, H, W) tensor on ``device``).
-
-    Args:
-        model: the model (its ``data_preprocessor``).
-        source (FrameSource): the frames.
-        scale (tuple): (long, short) working resolution, as :func:`mmcv.imrescale`.
-        device: where the chunks go.
-    """
-
-    def __init__(self, model, source: FrameSource, scale: Tuple[int, int], device) -> None:
-        self.model, self.source, self.scale = model, source, tuple(scale)
-        self.device = torch.device(device)
-        self.metas, _ = _video_metainfo(model, source.size, len(source), self.scale)
-        pad_h, pad_w = self.metas[0]['batch_input_shape']
-        self.shape = torch.Size((len(source), 3, pad_h, pad_w))
-        self.frame_samples = [DetDataSample(metainfo=m) for m in self.metas]
-        self.reads: List[Tuple[int, int]] = []  # (start, stop) of every slice read
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getitem__(self, index) -> torch.Tensor:
-        if not isinstance(index, slice):
-            raise TypeError(f'LazyVideoTensor takes slices of frames, got {index!r}')
-        start, stop, step = index.indices(len(self))
-        if step != 1 or stop <= start:
-            raise IndexError(f'LazyVideoTensor takes non-empty contiguous slices, got {index}')
-        self.reads.append((start, stop))
-        frames = list(self.source.iter_frames(start, stop))
-        return preprocess_frames(self.model, frames, self.metas[start:stop],
-                                 self.scale).to(self.device)
+    pipeline = config_test_pipeline(cfg)
+    source = (getattr(cfg, 'filename', None) or 'the model config') if cfg is not None \
+        else 'the default test pipeline'
+    if pipeline is None:
+        pipeline = DEFAULT_TEST_PIPELINE
+        if scale is None:
+            warnings.warn(f'{source}: no test_dataloader.dataset.pipeline; frames are resized '
+                          'as the Ref-YouTube-VOS test pipeline does (short side 360)')
+    return VideoTestPipeline(pipeline, scale=scale, source=source)
 
 
 @contextlib.contextmanager
@@ -215,7 +166,12 @@ def memory_efficient_attention():
         mha.set_fastpath_enabled(before)
 
 
-def _check_texts(texts: Union[str, Sequence[str]]) -> List[str]:
+def check_texts(texts: Union[str, Sequence[str]]) -> List[str]:
+    """One expression or several as a list, refusing none and empty ones.
+
+    Raises:
+        ValueError: naming the empty expression.
+    """
     texts = [texts] if isinstance(texts, str) else list(texts)
     if not texts:
         raise ValueError('no expression given')
@@ -225,30 +181,18 @@ def _check_texts(texts: Union[str, Sequence[str]]) -> List[str]:
     return texts
 
 
-def segment_video(model, video: VideoLike, texts: Union[str, Sequence[str]],
-                  on_frame: Callable[[Dict], None],
-                  scale: Tuple[int, int] = (640, 360)) -> FrameSource:
-    """Segment each expression in ``texts`` in every frame of ``video``, handing each frame's
-    results to ``on_frame`` as soon as every expression has it (in frame order).
+def stream_video(model, video: LazyVideoTensor, texts: Sequence[str],
+                 on_frame: Callable[[Dict], None]) -> int:
+    """Run ``model.predict_video`` on a lazy video for every expression and hand each frame's
+    results to ``on_frame`` as soon as every expression has it, in frame order (see
+    :func:`segment_video` for the dict). Returns the number of frames handed over.
 
-    Frames are read lazily and preprocessed chunk by chunk (:class:`LazyVideoTensor`); the
-    model keeps per-frame query features for the tracker, and this function at most one chunk
-    of results: nothing of the size of the video's frames or masks accumulates.
-
-    Args:
-        on_frame (callable): called with a dict: ``index``, ``name`` (frame name), and per
-            expression (lists of E): ``masks`` (H, W) bool at the original size, ``boxes``
-            (k, 4) xyxy, ``scores`` (k,).
-
-    Returns:
-        FrameSource: the video's frames (names, size).
+    Raises:
+        RuntimeError: the model gave results for fewer frames than the video has.
     """
-    texts = _check_texts(texts)
-    source = open_video(video)
-    device = next(model.parameters()).device
-    lazy = LazyVideoTensor(model, source, scale, device)
     pending: Dict[int, Dict[int, object]] = {}
     done = [0]
+    names = video.source.names
 
     def on_result(e: int, t: int, result) -> None:
         pending.setdefault(t, {})[e] = result
@@ -256,33 +200,68 @@ def segment_video(model, video: VideoLike, texts: Union[str, Sequence[str]],
             index = done[0]
             frame = pending.pop(index)
             res = [frame[i] for i in range(len(texts))]
-            on_frame(dict(index=index, name=source.names[index],
+            on_frame(dict(index=index, name=names[index],
                           masks=[r.masks.any(0).cpu().numpy() for r in res],
-                          boxes=[r.bboxes.cpu().numpy() for r in res],
+                          boxes=[r.bboxes.float().cpu().numpy() for r in res],
                           scores=[r.scores.float().cpu().numpy() for r in res]))
             done[0] += 1
 
     with torch.no_grad(), memory_efficient_attention():
         text_dicts = [model.encode_text([t]) for t in texts]
-        model.predict_video(lazy, lazy.frame_samples, text_dicts, on_result=on_result)
-    if done[0] != len(source):
-        raise RuntimeError(f'the model gave results for {done[0]} of {len(source)} frames')
+        model.predict_video(video, video.frame_samples, text_dicts, on_result=on_result)
+    if done[0] != len(video):
+        raise RuntimeError(f'the model gave results for {done[0]} of {len(video)} frames')
+    return done[0]
+
+
+def segment_video(model, video: VideoLike, texts: Union[str, Sequence[str]],
+                  on_frame: Callable[[Dict], None], scale: Optional[Tuple[int, int]] = None,
+                  pipeline: Optional[VideoTestPipeline] = None) -> FrameSource:
+    """Segment each expression in ``texts`` in every frame of ``video``, handing each frame's
+    results to ``on_frame`` as soon as every expression has it (in frame order).
+
+    Frames are read lazily and go through the config's test pipeline and the data
+    preprocessor chunk by chunk (:class:`LazyVideoTensor`); the model keeps per-frame query
+    features for the tracker, and this function at most one chunk of results: nothing of the
+    size of the video's frames or masks accumulates.
+
+    Args:
+        video: a frame folder, a video file, a list of image paths or a ``FrameSource``.
+        on_frame (callable): called with a dict: ``index``, ``name`` (frame name), and per
+            expression (lists of E): ``masks`` (H, W) bool at the original size, ``boxes``
+            (k, 4) xyxy, ``scores`` (k,).
+        scale (tuple, optional): (long, short) working resolution replacing the test
+            pipeline's resize (see :func:`build_video_pipeline`).
+        pipeline (VideoTestPipeline, optional): the pipeline (default: the model's config's).
+
+    Returns:
+        FrameSource: the video's frames (names, size).
+    """
+    texts = check_texts(texts)
+    source = open_video(video)
+    device = next(model.parameters()).device
+    pipeline = pipeline or build_video_pipeline(getattr(model, 'cfg', None), scale)
+    lazy = LazyVideoTensor(source, pipeline, model.data_preprocessor, device)
+    stream_video(model, lazy, texts, on_frame)
     return source
 
 
 def inference_rvos(model, video: VideoLike, texts: Union[str, Sequence[str]],
-                   scale: Tuple[int, int] = (640, 360)) -> List[Dict]:
-    """Segment each expression in ``texts`` in every frame of ``video``.
+                   scale: Optional[Tuple[int, int]] = None) -> List[Dict]:
+    """Segment each expression in ``texts`` in every frame of ``video`` (a frame folder, a
+    video file or a list of image paths), through the model's config's test pipeline
+    (``scale``: (long, short) working resolution replacing its resize).
 
     The visual backbone runs once per frame chunk for all expressions. The returned masks of
     a long video are large (T x H x W bools per expression): :func:`segment_video` hands
-    them over frame by frame instead.
+    them over frame by frame instead; :class:`~mmrvos.apis.RVOSInferencer` also writes
+    masks, overlays and a summary.
 
     Returns:
         list[dict]: per expression, ``text``, ``frame_names``, ``masks`` (T, H, W) bool at the
         original size, ``boxes`` (T, k, 4) xyxy, ``scores`` (T, k).
     """
-    texts = _check_texts(texts)
+    texts = check_texts(texts)
     names, masks, boxes, scores = [], [], [], []
 
     def collect(res: Dict) -> None:
@@ -298,6 +277,6 @@ def inference_rvos(model, video: VideoLike, texts: Union[str, Sequence[str]],
                  scores=np.stack([s[e] for s in scores])) for e, text in enumerate(texts)]
 
 
-__all__ = ['init_rvos_model', 'load_video', 'open_video', 'prepare_video', 'preprocess_frames',
-           'LazyVideoTensor', 'segment_video', 'inference_rvos', 'check_device',
-           'IMAGE_EXTS']
+__all__ = ['init_rvos_model', 'load_video', 'open_video', 'build_video_pipeline',
+           'LazyVideoTensor', 'check_texts', 'stream_video', 'segment_video', 'inference_rvos',
+           'check_device', 'memory_efficient_attention', 'IMAGE_EXTS']

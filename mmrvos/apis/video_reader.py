@@ -5,13 +5,13 @@ A frame folder is checked up front from the file headers and tails only (no deco
 frame must be a complete image (JPEG end marker, PNG ``IEND``), all of one size, and no two
 frames may share a name; frames are ordered by their numbers (``2.jpg`` before ``10.jpg``).
 """
+import copy
 import os
 import os.path as osp
 import re
 import warnings
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
-import cv2
 import numpy as np
 
 from mmrvos.fileio import check_image_complete, image_size, read_image_strict
@@ -62,6 +62,7 @@ class FrameSource:
     names: List[str]
     size: Tuple[int, int]
     description: str
+    fps: Optional[float] = None  # frames per second where the source knows it
 
     def __len__(self) -> int:
         return len(self.names)
@@ -73,6 +74,11 @@ class FrameSource:
     def read(self, index: int) -> np.ndarray:
         """Frame ``index`` as an (H, W, 3) uint8 BGR array."""
         return next(self.iter_frames(index, index + 1))
+
+    def reader(self) -> 'FrameSource':
+        """The same frames with a decoding position of their own (no check or count again):
+        two consumers then each read a video file sequentially."""
+        return copy.copy(self)
 
     def _range(self, start: int, stop: Optional[int]) -> Tuple[int, int]:
         stop = len(self) if stop is None else min(stop, len(self))
@@ -132,56 +138,71 @@ class FrameFiles(FrameSource):
 
 
 class VideoFile(FrameSource):
-    """Frames of a video file (mp4, avi, ...), decoded with OpenCV (as ``mmcv.VideoReader``)
-    sequentially; a read that starts before the last position reopens the file. The frame
-    count is counted by decoding once (container metadata can be wrong); frame names are
-    5-digit indices."""
+    """Frames of a video file (mp4, avi, ...), decoded sequentially with
+    :class:`mmcv.VideoReader`; a read that starts before the last position opens a new reader
+    and decodes forward (OpenCV's seeking is not frame-exact for every codec). The frame count
+    is counted by decoding once (container metadata can be wrong); frame names are 5-digit
+    indices; ``fps`` is the container's frame rate (None when it gives none).
 
-    _cap = None
+    Raises:
+        FileNotFoundError: no such file. ValueError: not a readable video.
+    """
+
+    _reader = None
 
     def __init__(self, path: str) -> None:
         self.path = self.description = path
-        cap = cv2.VideoCapture(path)
+        reader = self._open()
         count, first = 0, None
         try:
-            if cap.isOpened():
-                ok, first = cap.read()
-                if ok:
+            if reader.opened:
+                first = reader.read()
+                if first is not None:
                     count = 1
-                    while cap.grab():
+                    while reader.vcap.grab():
                         count += 1
+            fps = reader.fps
         finally:
-            cap.release()
+            reader.vcap.release()
         if not count:
             raise ValueError(f'{path}: not a readable video (no frame could be decoded)')
         self.size = (first.shape[1], first.shape[0])
+        self.fps = float(fps) if fps and 0 < fps < 1000 else None
         self.names = [f'{i:05d}' for i in range(count)]
-        self._cap, self._pos = None, 0
+        self._reader = None
+
+    def _open(self):
+        import mmcv
+        if not osp.isfile(self.path):
+            raise FileNotFoundError(f'{self.path}: no such video file')
+        return mmcv.VideoReader(self.path, cache_capacity=1)
 
     def _seek(self, start: int) -> None:
-        if self._cap is None or self._pos > start:
-            if self._cap is not None:
-                self._cap.release()
-            self._cap, self._pos = cv2.VideoCapture(self.path), 0
-        while self._pos < start:
-            if not self._cap.grab():
-                raise ValueError(f'{self.path}: cannot decode frame {self._pos}')
-            self._pos += 1
+        if self._reader is None or self._reader.position > start:
+            self.close()
+            self._reader = self._open()
+        while self._reader.position < start:
+            if self._reader.read() is None:
+                raise ValueError(f'{self.path}: cannot decode frame {self._reader.position}')
 
     def iter_frames(self, start: int = 0, stop: Optional[int] = None) -> Iterator[np.ndarray]:
         start, stop = self._range(start, stop)
         self._seek(start)
         for index in range(start, stop):
-            ok, frame = self._cap.read()
-            if not ok:
+            frame = self._reader.read()
+            if frame is None:
                 raise ValueError(f'{self.path}: cannot decode frame {index}')
-            self._pos = index + 1
             yield frame
 
+    def reader(self) -> 'VideoFile':
+        twin = copy.copy(self)
+        twin._reader = None
+        return twin
+
     def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+        if self._reader is not None:
+            self._reader.vcap.release()
+            self._reader = None
 
     def __del__(self):
         self.close()

@@ -2,10 +2,11 @@
 loading that never runs code from a file (:mod:`mmrvos.engine.checkpoint`)."""
 from .checkpoint import (UnsafeCheckpointError, load_checkpoint_file, safe_checkpoint_loaders,
                          safe_load_checkpoint)
-from .hooks import ParameterTableHook, RNGStateHook
+from .hooks import ParameterTableHook, RNGStateHook, RVOSVisualizationHook
 from .runner import RVOSRunner
 
 __all__ = [
-    'ParameterTableHook', 'RNGStateHook', 'RVOSRunner', 'UnsafeCheckpointError',
-    'load_checkpoint_file', 'safe_checkpoint_loaders', 'safe_load_checkpoint'
+    'ParameterTableHook', 'RNGStateHook', 'RVOSRunner', 'RVOSVisualizationHook',
+    'UnsafeCheckpointError', 'load_checkpoint_file', 'safe_checkpoint_loaders',
+    'safe_load_checkpoint'
 ]

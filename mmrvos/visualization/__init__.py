@@ -1,7 +1,7 @@
-"""Overlay rendering (frames + masks -> GIF/MP4) and the registered RVOS visualizer."""
-from .overlay import (PALETTE, add_caption, overlay_masks, render_overlay_video,
-                      write_video)
-from .visualizer import RVOSLocalVisualizer
+"""The registered RVOS visualizer (mmengine ``Visualizer`` drawing methods) and the writer of
+its drawings as GIF / MP4 videos."""
+from .rvos_visualizer import GT_COLOR, PALETTE, RVOSLocalVisualizer
+from .video_writer import GIF_MAX_FRAMES, VIDEO_FORMATS, OverlayVideoWriter
 
-__all__ = ['PALETTE', 'add_caption', 'overlay_masks', 'render_overlay_video', 'write_video',
-           'RVOSLocalVisualizer']
+__all__ = ['RVOSLocalVisualizer', 'PALETTE', 'GT_COLOR', 'OverlayVideoWriter',
+           'GIF_MAX_FRAMES', 'VIDEO_FORMATS']

@@ -175,41 +175,50 @@ def test_read_image_strict(tmp_path):
 
 
 def test_gif_overlay_is_bounded(tmp_path):
-    from mmrvos.apis.overlay_writer import OverlayVideoWriter
+    from mmrvos.visualization import OverlayVideoWriter
     path = str(tmp_path / 'o.gif')
-    writer = OverlayVideoWriter(path, ['a'], num_frames=12, fps=4, gif_max_frames=5)
-    mask = np.zeros((48, 64), bool)
+    writer = OverlayVideoWriter(path, num_frames=12, fps=4, gif_max_frames=5)
+    kept = []
     for i in range(12):
-        writer.add(np.full((48, 64, 3), i * 20, np.uint8), [mask])
+        kept.append(writer.keeps(i))
+        writer.add(np.full((48, 64, 3), i * 20, np.uint8) if kept[-1] else None)
     writer.close()
     gif = Image.open(path)
-    assert gif.n_frames == 4  # every 3rd frame of 12
+    assert gif.n_frames == 4 and sum(kept) == 4  # every 3rd frame of 12
     assert gif.info['duration'] == 750  # 3 frames at 4 fps: the GIF lasts as the video
 
 
 def test_lazy_reading_matches_the_whole_video_tensor():
-    """The demo's lazy path (frames read and preprocessed per chunk) gives what the model gives
-    on the whole preprocessed video, and never reads more than one chunk at once."""
+    """The demo's lazy path (frames read, put through the config's test pipeline and the data
+    preprocessor per chunk) gives what the model gives on the whole video put through the
+    same steps at once, and never reads more than one chunk at once."""
     if not osp.isdir(JUDO_FRAMES):
         pytest.skip('real fixture not found')
-    from mmrvos.apis import (LazyVideoTensor, init_rvos_model, load_video, open_video,
-                             prepare_video, segment_video)
+    from mmrvos.apis import (LazyVideoTensor, build_video_pipeline, init_rvos_model,
+                             open_video, segment_video)
     model = init_rvos_model(osp.join(REPO_ROOT, TOY_CONFIG))
     chunk = model.test_cfg['chunk_size']
     scale = (160, 96)
     text = ['the man in white']
-    frames, _ = load_video(JUDO_FRAMES)
-    assert len(frames) > chunk  # several chunks
-    inputs, samples = prepare_video(model, frames, scale)
+    source = open_video(JUDO_FRAMES)
+    assert len(source) > chunk  # several chunks
+    pipeline = build_video_pipeline(model.cfg, scale)
+    packed = pipeline([dict(img_path=p, frame_id=n, frame_index=i)
+                       for i, (p, n) in enumerate(zip(source.paths, source.names))],
+                      'judo', len(source))
+    data = model.data_preprocessor(dict(inputs=[packed['inputs']],
+                                        data_samples=[packed['data_samples']]), False)
+    inputs, samples = data['inputs'][0], data['data_samples'][0].video_data_samples
+    assert tuple(samples[0].img_shape) == (90, 160)  # 854x480 -> long side 160, ratio kept
     with torch.no_grad():
         ref = model.predict_video(inputs, samples, [model.encode_text(text)])[0]
     got = []
     segment_video(model, JUDO_FRAMES, text, got.append, scale)
-    assert [g['index'] for g in got] == list(range(len(frames)))
+    assert [g['index'] for g in got] == list(range(len(source)))
     for r, g in zip(ref, got):
         np.testing.assert_array_equal(g['masks'][0], r.masks.any(0).numpy())
         np.testing.assert_allclose(g['boxes'][0], r.bboxes.numpy(), rtol=1e-5, atol=1e-3)
-    lazy = LazyVideoTensor(model, open_video(JUDO_FRAMES), scale, 'cpu')
+    lazy = LazyVideoTensor(source, pipeline, model.data_preprocessor, 'cpu')
     with torch.no_grad():
         model.predict_video(lazy, lazy.frame_samples, [model.encode_text(text)],
                             on_result=lambda e, t, r: None)

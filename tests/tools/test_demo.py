@@ -1,4 +1,4 @@
-"""tools/demo.py and the overlay writers on the real judo fixture."""
+"""tools/demo.py on the real judo fixture, and the overlay video writer."""
 import importlib.util
 import json
 import os
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmrvos.visualization import overlay_masks, write_video
+from mmrvos.visualization import OverlayVideoWriter, RVOSLocalVisualizer
 from rvos_test_utils import REPO_ROOT, TINY_CONFIG
 
 
@@ -59,16 +59,19 @@ def test_demo_rejects_bad_input(tmp_path, capsys):
                    '--out-dir', str(tmp_path / 'o3')])
 
 
-def test_overlay_blends_only_inside_the_mask(tmp_path):
+def test_overlay_video_of_drawn_frames(tmp_path):
     frame = np.full((20, 30, 3), 100, np.uint8)
     mask = np.zeros((20, 30), bool)
     mask[5:15, 10:20] = True
-    out = overlay_masks(frame, [mask], colors=[(255, 0, 0)], alpha=0.5)
+    vis = RVOSLocalVisualizer(name='test_overlay_video_of_drawn_frames')
+    out = vis.draw_frame(frame, [mask], colors=[(255, 0, 0)])
     assert (out[0, 0] == 100).all()  # outside: untouched
-    assert tuple(out[10, 15]) == (50, 50, 177)  # inside: BGR blend with red at 0.5
-    with pytest.raises(ValueError, match='does not match'):
-        overlay_masks(frame, [mask[:10]])
-    path = write_video([out, frame], str(tmp_path / 'a.gif'))
-    assert Image.open(path).n_frames == 2
+    assert tuple(out[10, 15]) == (178, 50, 50)  # inside: RGB blend with red at 0.5
+    with pytest.raises(ValueError, match='10x20'):
+        vis.draw_frame(frame, [mask[:, :10]])
+    writer = OverlayVideoWriter(str(tmp_path / 'a.gif'), num_frames=2)
+    writer.add(out)
+    writer.add(frame)
+    assert Image.open(writer.close()).n_frames == 2
     with pytest.raises(ValueError, match='unsupported'):
-        write_video([out], str(tmp_path / 'a.avi'))
+        OverlayVideoWriter(str(tmp_path / 'a.avi'), num_frames=1)

@@ -1,8 +1,9 @@
 """Write overlays of a few RVOS samples after the data pipeline (to check augmentation).
 
-For each sample one PNG is written: the T frames of the clip side by side, the target mask
-outlined on valid frames, its box (white), the frame name / index and valid/annotated flags, and the
-sentence (after any left/right swap of the flip) above.
+For each sample one PNG is written by ``RVOSLocalVisualizer`` (mmrvos's one visualizer): the T
+frames of the clip side by side, each with the target's mask and box on valid frames, its frame
+name / index and valid/annotated flags (``v``/``a``), under a banner with the sentence (after
+any left/right swap of the flip).
 
 Example::
 
@@ -19,46 +20,25 @@ import cv2
 import numpy as np
 from mmengine.config import DictAction
 
-COLOUR = (0, 200, 255)  # BGR
 
-
-def render_sample(inputs, sample, max_width: Optional[int] = None) -> np.ndarray:
+def render_sample(visualizer, inputs, sample, max_width: Optional[int] = None) -> np.ndarray:
     """Overlay of one packed sample.
 
     Args:
+        visualizer (RVOSLocalVisualizer): draws the clip.
         inputs (Tensor): uint8 (T, 3, H, W) BGR.
-        sample (TrackDataSample): packed data sample.
+        sample (TrackDataSample): packed data sample (ground truth drawn).
 
     Returns:
         np.ndarray: uint8 BGR image (banner + H, T * W, 3).
     """
-    tiles = []
-    for t, frame in enumerate(sample.video_data_samples):
-        img = np.ascontiguousarray(inputs[t].permute(1, 2, 0).numpy()).copy()
-        gt = frame.get('gt_instances')
-        flags = ''
-        if gt is not None:
-            valid, annotated = bool(gt.valid.item()), bool(gt.annotated.item())
-            flags = f' v{int(valid)} a{int(annotated)}'
-            if valid:
-                m = gt.masks.masks[0].astype(np.uint8)
-                contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-                cv2.drawContours(img, contours, -1, COLOUR, 1)  # mask outline
-                x1, y1, x2, y2 = [int(round(v)) for v in gt.bboxes[0].tolist()]
-                cv2.rectangle(img, (x1 - 2, y1 - 2), (x2 + 1, y2 + 1), (255, 255, 255), 1)
-        label = f'{frame.frame_id}#{frame.frame_index}{flags}'
-        cv2.putText(img, label, (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1,
-                    cv2.LINE_AA)
-        tiles.append(img)
-    strip = np.concatenate(tiles, axis=1)
-    banner = np.zeros((22, strip.shape[1], 3), np.uint8)
-    text = f'{sample.video_id}/{sample.exp_id} [{sample.exp_type}]: {sample.text}'
-    cv2.putText(banner, text, (4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1,
-                cv2.LINE_AA)
-    out = np.concatenate([banner, strip], axis=0)
+    frames = [np.ascontiguousarray(f.permute(1, 2, 0).numpy()[..., ::-1]) for f in inputs]
+    out = visualizer.draw_datasample(frames, sample, draw_gt=True, draw_pred=False)
+    out = np.ascontiguousarray(out[..., ::-1])
     if max_width and out.shape[1] > max_width:
         scale = max_width / out.shape[1]
-        out = cv2.resize(out, (max_width, int(out.shape[0] * scale)))
+        out = cv2.resize(out, (max_width, int(out.shape[0] * scale)),
+                         interpolation=cv2.INTER_AREA)
     return out
 
 
@@ -87,6 +67,8 @@ def main():
     if not isinstance(cfg.get(f'{args.split}_dataloader'), dict):
         raise ValueError(f'{args.config}: no {args.split}_dataloader')
     dataset = DATASETS.build(cfg[f'{args.split}_dataloader']['dataset'])
+    from mmrvos.visualization import RVOSLocalVisualizer
+    visualizer = RVOSLocalVisualizer.get_instance('browse_rvos_dataset')
     rng = np.random.RandomState(args.seed)
     np.random.seed(args.seed)
     os.makedirs(args.output_dir, exist_ok=True)
@@ -94,7 +76,7 @@ def main():
     for idx in sorted(rng.choice(len(dataset), num, replace=False).tolist()):
         data = dataset[idx]
         sample = data['data_samples']
-        image = render_sample(data['inputs'], sample, args.max_width)
+        image = render_sample(visualizer, data['inputs'], sample, args.max_width)
         name = f'{idx:05d}_{sample.video_id}_{sample.exp_id}.png'.replace('/', '_')
         cv2.imwrite(osp.join(args.output_dir, name), image)
         print(f'{name}: {sample.text!r} ({len(sample)} frames, '

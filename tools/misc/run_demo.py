@@ -109,7 +109,8 @@ def plot_curves(curves, path):
 def render_examples(model, run_dir, num=3):
     """Overlay GIFs of one valid expression per type (static, spatial, motion)."""
     from mmrvos.apis import inference_rvos, load_video
-    from mmrvos.visualization import render_overlay_video
+    from mmrvos.visualization import OverlayVideoWriter, RVOSLocalVisualizer
+    visualizer = RVOSLocalVisualizer.get_instance('run_demo_examples')
     meta = json.load(open(osp.join(DATA, 'meta_expressions', 'valid',
                                    'meta_expressions.json')))['videos']
     picked, written = set(), []
@@ -123,8 +124,11 @@ def render_examples(model, run_dir, num=3):
             res = inference_rvos(model, frames_dir, [exp['exp']], scale=(192, 128))[0]
             frames, _ = load_video(frames_dir)
             path = osp.join(run_dir, f'{kind}_{vid}.gif')
-            render_overlay_video(frames, [res['masks']], [f'[{kind}] {exp["exp"]}'], path,
-                                 fps=4)
+            writer = OverlayVideoWriter(path, len(frames), fps=4)
+            for frame, mask, box in zip(frames, res['masks'], res['boxes']):
+                writer.add(visualizer.draw_frame(frame[..., ::-1], [mask], [box],
+                                                 [f'[{kind}] {exp["exp"]}']))
+            writer.close()
             written.append(path)
     return written
 

@@ -1,9 +1,9 @@
-"""Hooks of mmrvos."""
+"""Training hooks of mmrvos: the trainable-parameter table, random state across resume."""
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from ..models.layers.lora import parameter_table
+from ...models.layers.lora import parameter_table
 
 
 @HOOKS.register_module()
