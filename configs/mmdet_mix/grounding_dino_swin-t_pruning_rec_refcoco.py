@@ -1,13 +1,16 @@
 # mmdet's own Grounding DINO (Swin-T) REC config on RefCOCO/+/g (MDETR-style annotations,
 # RefExpMetric), with mmrvos's confidence-aware query-pruning decoder mixed in through
-# custom_imports. Only four things change:
+# custom_imports. Only five things change:
 #   * `custom_imports` registers mmrvos into mmdet's registries;
 #   * runner_type = 'mmdet.RVOSRunner' (checkpoints are unpickled with weights_only=True);
 #   * model.type = 'PrunedGroundingDINO' (mmdet's GroundingDINO hard-codes its decoder class;
 #     the subclass builds PruningGroundingDinoDecoder and swaps GroundingDINOHead for
 #     PrunedGroundingDINOHead, which accepts a different query count per decoder layer);
 #   * model.decoder.drop_rate: fraction of queries dropped after every decoder layer
-#     (900 -> 450 -> 225 -> 113 -> 57 -> 29 -> 15 at 0.5).
+#     (900 -> 450 -> 225 -> 113 -> 57 -> 29 -> 15 at 0.5);
+#   * model.language_model.type = 'EagerBertModel': mmdet's BertModel with eager attention
+#     (transformers >= 4.48 run BERT through SDPA, which rejects Grounding DINO's (bs, L, L)
+#     sub-sentence mask; same arguments and weights). import mmrvos leaves 'BertModel' alone.
 # Denoising queries cannot be combined with pruning: dn_cfg is removed (training then uses
 # only the matching losses per decoder layer plus the encoder-proposal losses).
 # Stock Grounding DINO checkpoints load unchanged (same parameters), e.g.
@@ -19,6 +22,7 @@ runner_type = 'mmdet.RVOSRunner'
 
 model = dict(
     type='PrunedGroundingDINO',
+    language_model=dict(type='EagerBertModel'),
     decoder=dict(drop_rate=0.5, prune_mode='confidence'),
     dn_cfg=None,
     # the zero-shot REC base has no train_cfg; this is the assigner of mmdet's
