@@ -7,7 +7,7 @@ SETUP_INPUTS := tools/misc/setup_env.sh pyproject.toml $(wildcard requirements/*
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: setup test demo clean-venv
+.PHONY: setup test demo lint clean-venv
 
 $(STAMP): $(SETUP_INPUTS)
 	bash tools/misc/setup_env.sh $(VENV)
@@ -20,6 +20,20 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) tools/misc/run_demo.py $(DEMO_ARGS)
+
+# flake8, isort --check and yapf --diff with the settings of setup.cfg (mmdet's values); the
+# tools (requirements/lint.txt) are installed into the venv on first use.
+LINT_PATHS ?= mmrvos tools tests projects
+LINT_STAMP := $(VENV)/.mmrvos-lint-tools
+
+$(LINT_STAMP): requirements/lint.txt | $(STAMP)
+	$(PY) -m pip install -q -r requirements/lint.txt
+	touch $(LINT_STAMP)
+
+lint: $(LINT_STAMP)
+	$(PY) -m flake8 $(LINT_PATHS)
+	$(PY) -m isort --check-only --diff $(LINT_PATHS)
+	$(PY) -m yapf --diff --recursive $(LINT_PATHS)
 
 clean-venv:
 	rm -rf $(VENV)
