@@ -131,8 +131,7 @@ def test_baseline_system_builds_trains_and_predicts(system):
     model.train()
     inputs, clips = torch.randn(1, 2, 3, 64, 96), [make_clip()]
     outputs = model.forward_clips(inputs, clips)
-    losses = model.bbox_head.loss_by_outputs(outputs, model.build_targets(clips, (16, 24)),
-                                             (64, 96))
+    losses = model.bbox_head.loss_by_feat(outputs, clips, (16, 24))
     for key in ('loss_cls', 'loss_mask', 'loss_dice', 'loss_proj', 'd0.loss_mask',
                 'enc_loss_dice'):
         assert torch.isfinite(losses[key]), key

@@ -79,7 +79,7 @@ def test_mask_loss_reaches_the_box_branch_only_through_predicted_boxes(mask_refe
     model = build_tiny(mask_reference=mask_reference)
     model.train()
     outputs = model.forward_clips(torch.randn(1, 2, 3, 64, 96), [make_clip(t=2)], with_enc=False)
-    targets = model.build_targets([make_clip(t=2)], (16, 24))
+    targets = model.bbox_head.get_targets([make_clip(t=2)], (16, 24))
     last = outputs[-1]
     pos = model.bbox_head.assign(last, targets, (64, 96))
     masks = last['masks'][0, :, pos[0]]
@@ -97,7 +97,7 @@ def test_mask_loss_reaches_the_box_branch_only_through_predicted_boxes(mask_refe
 def test_targets_subsample_masks_at_stride_4_from_pixel_2():
     model = build_tiny()
     clip = make_clip(t=2)
-    targets = model.build_targets([clip], (16, 24))
+    targets = model.bbox_head.get_targets([clip], (16, 24))
     full = torch.from_numpy(clip.video_data_samples[1].gt_instances.masks.masks[0]).float()
     torch.testing.assert_close(targets['masks'][0, 1], full[2::4, 2::4])
     assert targets['boxes'].shape == (1, 2, 4)
@@ -115,18 +115,18 @@ def build_with_head(**head):
 def test_mask_loss_stride_1_compares_upsampled_logits_with_full_resolution_gt():
     model = build_with_head(mask_loss_stride=1)
     clips = [make_clip(t=2), make_clip(t=2, absent=(0, ))]
-    targets = model.build_targets(clips, (16, 24))
+    targets = model.bbox_head.get_targets(clips, (16, 24))
     full = torch.from_numpy(clips[0].video_data_samples[1].gt_instances.masks.masks[0]).float()
     torch.testing.assert_close(targets['loss_masks'][0, 1], full)
     torch.testing.assert_close(targets['masks'][0, 1], full[2::4, 2::4])  # matching: stride 4
-    assert build_with_head(mask_loss_stride=2).build_targets(clips, (16, 24))[
+    assert build_with_head(mask_loss_stride=2).bbox_head.get_targets(clips, (16, 24))[
         'loss_masks'].shape == (2, 2, 32, 48)
 
     q = 5  # the head's losses take any number of queries
     g = torch.Generator().manual_seed(1)
     out = dict(cls=torch.randn(2, 2, q, generator=g), boxes=torch.rand(2, 2, q, 4, generator=g),
                masks=4 * torch.randn(2, 2, q, 16, 24, generator=g))
-    losses = model.bbox_head.loss_single(out, targets, (64, 96))
+    losses = model.bbox_head.loss_by_feat_single(out, targets, (64, 96))
     # independent reference: 4x bilinear upsampling (half-pixel centres), hand-written focal
     # (alpha 0.25, gamma 2) and naive Dice, weight 5 each, over the 3 visible frames
     pos = model.bbox_head.assign(out, targets, (64, 96))
@@ -176,13 +176,13 @@ def test_select_modes():
     model = build_tiny()
     cls = torch.tensor([[0.0, 3.0, -5.0, 1.0], [0.0, 2.0, -5.0, 1.5]])
     model.test_cfg.update(select='top1')
-    assert model.select_queries(cls).tolist() == [1]
+    assert model.bbox_head.select_queries(cls).tolist() == [1]
     model.test_cfg.update(select='threshold', score_thr=0.6)
-    assert model.select_queries(cls).tolist() == [1, 3]
+    assert model.bbox_head.select_queries(cls).tolist() == [1, 3]
     model.test_cfg.update(score_thr=0.99)
-    assert model.select_queries(cls).tolist() == [1]  # falls back to top-1
+    assert model.bbox_head.select_queries(cls).tolist() == [1]  # falls back to top-1
     model.test_cfg.update(select='all')
-    assert model.select_queries(cls).tolist() == [1, 3, 0, 2]
+    assert model.bbox_head.select_queries(cls).tolist() == [1, 3, 0, 2]
 
 
 def test_inference_on_real_judo_fixture(judo_root):
@@ -482,7 +482,7 @@ class _no_merge:
 def test_an_expression_over_the_token_limit_is_cut_with_a_warning():
     import warnings
 
-    from mmrvos.models.detectors.referdino import TextTruncatedWarning
+    from mmrvos.models.utils import TextTruncatedWarning
     model = build_tiny()
     long_text = ' '.join(['the red circle'] * 100)  # ~300 words
     tokens = len(model.language_model.tokenizer(long_text + '.')['input_ids'])
@@ -539,8 +539,8 @@ def test_unpadded_masks_are_upsampled_once_to_the_original_size():
     logits = torch.randn(1, 16, 24, generator=g) * 4
     frame = DetDataSample(metainfo=dict(img_shape=(64, 96), batch_input_shape=(64, 96),
                                         ori_shape=(101, 151)))
-    res = model._frame_result(logits, torch.tensor([[0.5, 0.5, 0.2, 0.2]]),
-                              torch.tensor([0.9]), frame)
+    res = model.bbox_head._predict_by_feat_single(logits, torch.tensor([[0.5, 0.5, 0.2, 0.2]]),
+                                                  torch.tensor([0.9]), frame)
     # the official evaluation: one bilinear interpolation (h/4, w/4) -> original, > 0.5
     expected = F.interpolate(logits[None], size=(101, 151), mode='bilinear',
                              align_corners=False)[0].sigmoid() > 0.5
@@ -623,7 +623,7 @@ def test_a2d_post_processing_thresholds_at_the_padded_size_then_resizes_nearest(
     logits = torch.randn(2, 16, 24, generator=g) * 4
     frame = DetDataSample(metainfo=dict(img_shape=(60, 90), batch_input_shape=(64, 96),
                                         ori_shape=(119, 181)))
-    res = model._frame_result(logits, torch.rand(2, 4), torch.rand(2), frame)
+    res = model.bbox_head._predict_by_feat_single(logits, torch.rand(2, 4), torch.rand(2), frame)
     # the official A2D rule (models/postprocessing.py), spelled out
     up = F.interpolate(logits[None], size=(64, 96), mode='bilinear', align_corners=False)[0]
     fg = (up.sigmoid() > 0.5)[:, :60, :90]

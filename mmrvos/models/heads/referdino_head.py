@@ -1,30 +1,28 @@
-"""ReferDINO head: per-query class/box/mask prediction and the sequence-level losses."""
-from typing import Dict, List, Optional, Tuple
+"""ReferDINO head: per-query class/box/mask prediction; targets, sequence losses and
+prediction selection from :class:`BaseRVOSHead`."""
+from typing import Dict, List, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
+from torch import nn
 from mmdet.models.dense_heads import GroundingDINOHead
 from mmdet.models.layers.transformer.utils import inverse_sigmoid
 from mmdet.registry import MODELS
-from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
-from mmdet.utils import reduce_mean
-from mmengine.structures import InstanceData
 from torch import Tensor
+
+from .base_rvos_head import BaseRVOSHead
 
 
 @MODELS.register_module()
-class ReferDINOHead(GroundingDINOHead):
+class ReferDINOHead(BaseRVOSHead, GroundingDINOHead):
     """Grounding DINO head for referring segmentation of video clips.
 
     * class logit of a query = max over the valid text tokens of its contrastive logits;
     * box = ``sigmoid(reg_branch(h) + inverse_sigmoid(reference))``;
     * mask = :class:`GroundingMaskDecoder` (placed by the boxes the detector passes: the
       decoder layer's input reference, or the predicted box, ``ReferDINO.mask_reference``);
-    * losses (per decoder layer and for the encoder proposals): focal class loss on every query
-      of every annotated frame, and on the one positive query sequence per clip (chosen by
-      ``train_cfg.assigner``, a :class:`SequenceHungarianAssigner`) L1 + GIoU on boxes and
-      focal + Dice + projection losses on masks, over the frames where the target is visible.
-      Frames that carry no annotation for the target contribute nothing.
+    * targets, losses (per decoder layer and for the encoder proposals; the positive sequence
+      chosen by ``train_cfg.assigner``, a :class:`SequenceHungarianAssigner`) and the
+      selection and post-processing of the predictions (``test_cfg``): :class:`BaseRVOSHead`.
 
     Args:
         mask_decoder (dict): mask decoder config; None for a box-only model.
@@ -37,8 +35,10 @@ class ReferDINOHead(GroundingDINOHead):
             ``'max'`` over the valid tokens (the official rule, default) or their ``'mean'``
             (the query against the average token: every word counts, not only the best
             matching one).
+        mask_loss_stride (int): stride (4, 2 or 1) of the mask losses; below 4 the stride-4
+            logits are upsampled to it (see :meth:`BaseRVOSHead.get_targets`). Defaults to 4.
         **kwargs: ``GroundingDINOHead`` arguments (``contrastive_cfg``, ``loss_cls``,
-            ``loss_bbox``, ``loss_iou``, ``train_cfg`` ...).
+            ``loss_bbox``, ``loss_iou``, ``train_cfg``, ``test_cfg`` ...).
     """
 
     def __init__(self,
@@ -97,98 +97,36 @@ class ReferDINOHead(GroundingDINOHead):
         return (self.reg_branches[layer_id](hidden) +
                 inverse_sigmoid(reference, eps=1e-3)).sigmoid()
 
-    # ------------------------------------------------------------------ losses
-    def loss_by_outputs(self, outputs: List[Dict[str, Tensor]], targets: Dict[str, Tensor],
-                        img_shape: Tuple[int, int]) -> Dict[str, Tensor]:
-        """Losses of every prediction set.
+    def mask_logits(self, hidden: Tensor, boxes: Tensor, frames: Dict[str, Tensor],
+                    query_pos_head: nn.Module) -> Tensor:
+        """(B, Q, h, w) mask logits of (B, Q, C) embeddings placed by (B, Q, 4) boxes.
 
         Args:
-            outputs (list[dict]): one dict per prediction set, decoder layers first (the last
-                layer's losses carry no prefix, layer ``i`` gets ``d{i}.``) and optionally the
-                encoder proposals last with ``'name': 'enc'``. Each has ``cls`` (N, T, Q)
-                logits, ``boxes`` (N, T, Q, 4) normalised cxcywh and ``masks`` (N, T, Q, h, w)
-                logits or None.
-            targets (dict): ``boxes`` (N, T, 4) normalised cxcywh, ``masks`` (N, T, h, w)
-                binary, ``valid`` (N, T) bool, ``annotated`` (N, T) bool; with
-                ``mask_loss_stride`` < 4 also ``loss_masks`` (N, T, h * 4 / s, w * 4 / s), the
-                GT at the loss stride s.
-            img_shape (tuple): (H, W) of the (unpadded) frames, for pixel-space match costs.
+            frames (dict): the mask decoder's inputs of the B frames (``ReferDINO.encode_frames``):
+                ``mask_feats`` (B, C, h, w) F_seg, ``memory_text`` (B, L, C) fused text,
+                ``text_token_mask`` (B, L) True on valid tokens, ``mask_padding`` (B, h, w) or
+                None, ``valid_ratio`` (B, 2).
+            query_pos_head (nn.Module): the decoder's box -> query position MLP.
         """
-        losses = {}
-        dec = [o for o in outputs if o.get('name') != 'enc']
-        for i, out in enumerate(outputs):
-            if out.get('name') == 'enc':
-                prefix = 'enc_'
-            elif i == len(dec) - 1:
-                prefix = ''
-            else:
-                prefix = f'd{i}.'
-            for k, v in self.loss_single(out, targets, img_shape).items():
-                losses[prefix + k] = v
-        return losses
+        return self.mask_decoder(hidden, boxes, *self._mask_inputs(frames),
+                                 query_pos_head=query_pos_head)
 
-    def assign(self, out: Dict[str, Tensor], targets: Dict[str, Tensor],
-               img_shape: Tuple[int, int]) -> Tensor:
-        """Index (N,) of the positive query sequence of every clip."""
-        h, w = img_shape
-        scale = out['boxes'].new_tensor([w, h, w, h])
-        meta = dict(img_shape=img_shape)
-        index = []
-        for n in range(out['cls'].shape[0]):
-            preds, gts = [], []
-            for t in range(out['cls'].shape[1]):
-                p = InstanceData(scores=out['cls'][n, t][:, None],
-                                 bboxes=bbox_cxcywh_to_xyxy(out['boxes'][n, t]) * scale)
-                g = InstanceData(labels=out['cls'].new_zeros(1, dtype=torch.long),
-                                 bboxes=bbox_cxcywh_to_xyxy(targets['boxes'][n, t])[None] * scale)
-                if out.get('masks') is not None:
-                    p.masks = out['masks'][n, t]
-                    g.masks = targets['masks'][n, t][None]
-                preds.append(p)
-                gts.append(g)
-            q_idx, _ = self.assigner.assign(preds, gts, [meta] * len(preds),
-                                            targets['valid'][n][:, None])
-            index.append(q_idx[0])
-        return torch.stack(index)
+    def mask_logits_of_sets(self, sets: Sequence[tuple], frames: Dict[str, Tensor],
+                            query_pos_head: nn.Module, in_one_pass: bool = False) -> List[Tensor]:
+        """:meth:`mask_logits` of several (embeddings (B, Q_i, C), boxes (B, Q_i, 4)) sets on the
+        same frames: one mask-decoder pass per set, or with ``in_one_pass`` one for all of them
+        (same result, see :meth:`GroundingMaskDecoder.forward_sets`)."""
+        if not sets:
+            return []
+        if not in_one_pass:
+            return [self.mask_logits(hidden, boxes, frames, query_pos_head)
+                    for hidden, boxes in sets]
+        hidden, boxes = zip(*sets)
+        return self.mask_decoder.forward_sets(hidden, boxes, *self._mask_inputs(frames),
+                                              query_pos_head=query_pos_head)
 
-    def loss_single(self, out: Dict[str, Tensor], targets: Dict[str, Tensor],
-                    img_shape: Tuple[int, int]) -> Dict[str, Tensor]:
-        """Losses of one prediction set (see :meth:`loss_by_outputs`)."""
-        cls = out['cls']
-        n, t, q = cls.shape
-        valid, annotated = targets['valid'], targets['annotated']
-        pos = self.assign(out, targets, img_shape)  # (N,)
-        clip_ids = torch.arange(n, device=cls.device)
-
-        num_pos = reduce_mean(valid.float().sum()).clamp_min(1.0).item()
-        cls_target = torch.zeros_like(cls)
-        cls_target[clip_ids, :, pos] = valid.float()
-        weight = annotated[..., None].expand(n, t, q).float()
-        loss_cls = self.loss_cls(cls.reshape(-1, 1), cls_target.reshape(-1, 1),
-                                 weight.reshape(-1), avg_factor=num_pos)
-        losses = dict(loss_cls=loss_cls)
-
-        boxes = out['boxes'][clip_ids, :, pos][valid]  # (P, 4)
-        gt_boxes = targets['boxes'][valid]
-        h, w = img_shape
-        scale = boxes.new_tensor([w, h, w, h])
-        losses['loss_bbox'] = self.loss_bbox(boxes, gt_boxes, avg_factor=num_pos)
-        losses['loss_iou'] = self.loss_iou(bbox_cxcywh_to_xyxy(boxes) * scale,
-                                           bbox_cxcywh_to_xyxy(gt_boxes) * scale,
-                                           avg_factor=num_pos)
-        if out.get('masks') is not None and self.mask_decoder is not None:
-            masks = out['masks'][clip_ids, :, pos][valid]  # (P, h, w)
-            if self.mask_loss_stride == 4:
-                gt_masks = targets['masks'][valid].float()
-            else:  # (P, h', w') at the loss stride, logits upsampled as at inference
-                gt_masks = targets['loss_masks'][valid].float()
-                masks = F.interpolate(masks[:, None], size=gt_masks.shape[-2:],
-                                      mode='bilinear', align_corners=False)[:, 0]
-            pixel = self.loss_mask(masks.flatten(1), gt_masks.flatten(1))
-            losses['loss_mask'] = pixel.mean(1).sum() / num_pos
-            losses['loss_dice'] = self.loss_dice(masks, gt_masks, avg_factor=num_pos) \
-                if len(masks) else masks.sum()
-            if self.loss_proj is not None:
-                losses['loss_proj'] = self.loss_proj(masks, gt_masks) / num_pos \
-                    if len(masks) else masks.sum()
-        return losses
+    @staticmethod
+    def _mask_inputs(frames: Dict[str, Tensor]) -> tuple:
+        """F_seg, text, text padding, pixel padding, valid ratio."""
+        return (frames['mask_feats'], frames['memory_text'], ~frames['text_token_mask'],
+                frames['mask_padding'], frames['valid_ratio'])

@@ -7,30 +7,26 @@ from mmdet.models.layers.transformer.utils import inverse_sigmoid
 from mmdet.registry import MODELS
 from torch import Tensor
 
-from mmrvos.models.heads import ReferDINOHead
+from mmrvos.models.heads import BaseRVOSHead
 
 
 @MODELS.register_module()
-class ReferFormerHead(DeformableDETRHead):
+class ReferFormerHead(BaseRVOSHead, DeformableDETRHead):
     """Deformable-DETR head of ReferFormer (binary 'referred' class, box refinement) with a
     CondInst dynamic mask head (:class:`mmrvos.models.heads.DynamicMaskHead`).
 
-    The sequence losses are mmrvos' (:class:`ReferDINOHead`'s ``loss_by_outputs``): one
+    Targets, sequence losses and prediction selection are mmrvos' (:class:`BaseRVOSHead`): one
     positive query sequence per clip chosen by a :class:`SequenceHungarianAssigner` on the
     frame-averaged cost; focal class loss on every query; L1 + GIoU, mask focal + Dice on the
-    positive sequence over the frames where the target is visible.
+    positive sequence over the frames where the target is visible, with stride-4 logits against
+    stride-4 GT (ReferFormer's protocol, ``mask_loss_stride`` 4).
 
     Args:
         mask_head (dict): dynamic mask head config (stored as ``mask_decoder``).
         loss_mask (dict): per-pixel focal loss (``reduction='none'``). loss_dice (dict): Dice.
         loss_proj (dict, optional): projection loss (ReferFormer has none).
-        **kwargs: ``DeformableDETRHead`` arguments.
+        **kwargs: ``DeformableDETRHead`` arguments (``test_cfg``: see :class:`BaseRVOSHead`).
     """
-
-    loss_by_outputs = ReferDINOHead.loss_by_outputs
-    assign = ReferDINOHead.assign
-    loss_single = ReferDINOHead.loss_single
-    mask_loss_stride = 4  # ReferFormer's protocol: stride-4 logits against stride-4 GT
 
     def __init__(self, mask_head: dict = dict(type='RVOSDynamicMaskHead', reduced_channels=None,
                                               controller_layers=3),

@@ -7,15 +7,18 @@ import torch.nn.functional as F
 from mmdet.models.detectors import DeformableDETR
 from mmdet.registry import MODELS
 from mmdet.structures import TrackDataSample
+from mmengine.structures import InstanceData
 from torch import Tensor
 
-from mmrvos.models.detectors import ReferDINO
+from mmrvos.models.detectors import BaseRVOSDetector
+from mmrvos.models.utils import (clip_text, mask_padding_and_ratio, repeat_text, split_levels,
+                                 to_clip_shape)
 
 from .fusion import VisionLanguageFusion
 
 
 @MODELS.register_module()
-class ReferFormer(DeformableDETR):
+class ReferFormer(BaseRVOSDetector, DeformableDETR):
     """ReferFormer on mmdet's Deformable DETR.
 
     Per frame: backbone -> ChannelMapper (strides 8/16/32 + an extra stride-64 level) ->
@@ -26,9 +29,10 @@ class ReferFormer(DeformableDETR):
     box (iterative refinement) and masks from the :class:`CrossModalFPN` map through the
     dynamic mask head (reference = the layer's predicted box centre, detached as in the
     official code). Trained with sequence matching; inference picks the sequence with the
-    highest frame-averaged score.
+    highest frame-averaged score (:class:`ReferFormerHead`, :class:`BaseRVOSHead`).
 
-    Inputs are clips ``(N, T, 3, H, W)`` with N :class:`TrackDataSample` s (``.text``).
+    Inputs are clips ``(N, T, 3, H, W)`` with N :class:`TrackDataSample` s (``.text``), see
+    :class:`BaseRVOSDetector`.
 
     Args:
         text_encoder (dict): :class:`RobertaTextEncoder` config.
@@ -36,28 +40,15 @@ class ReferFormer(DeformableDETR):
             channels).
         fusion_heads (int): heads of the early vision-language fusion.
         **kwargs: ``DeformableDETR`` arguments (``with_box_refine`` is forced on, two-stage
-            off). ``test_cfg``: ``select`` ('top1' | 'threshold' | 'all'), ``score_thr``,
-            ``mask_thr``.
+            off). ``test_cfg``: the head's (``select`` 'top1' | 'threshold' | 'all',
+            ``score_thr``, ``mask_thr``, ``mask_rescale``; :class:`BaseRVOSHead`).
     """
-
-    # reused from ReferDINO: GT sampling at stride 4, padding geometry, selection, rescaling
-    build_targets = ReferDINO.build_targets
-    _mask_geometry = ReferDINO._mask_geometry
-    select_queries = ReferDINO.select_queries
-    _frame_result = ReferDINO._frame_result
-    _rescale_result = ReferDINO._rescale_result
-    _instances = ReferDINO._instances
-    _clip_text = staticmethod(ReferDINO._clip_text)
-    _to_clip_shape = staticmethod(ReferDINO._to_clip_shape)
 
     def __init__(self, *args, text_encoder: dict, cm_fpn: dict, fusion_heads: int = 8,
                  **kwargs) -> None:
         self._text_cfg, self._fpn_cfg, self._fusion_heads = text_encoder, cm_fpn, fusion_heads
         kwargs.update(with_box_refine=True, as_two_stage=False)
         super().__init__(*args, **kwargs)
-        self.test_cfg = {**dict(select='top1', score_thr=0.2, mask_thr=0.5,
-                                mask_rescale='bilinear'),
-                         **(self.test_cfg or {})}
 
     def _init_layers(self) -> None:
         super()._init_layers()
@@ -94,9 +85,6 @@ class ReferFormer(DeformableDETR):
             padding = feat.new_zeros(feat.shape[0], *feat.shape[-2:], dtype=torch.bool)
         return self.positional_encoding(padding)
 
-    def _frame_text(self, text: Dict[str, Tensor], t: int) -> Dict[str, Tensor]:
-        return {k: v.repeat_interleave(t, 0) for k, v in text.items()}
-
     def forward_frames(self, frames: Tensor, frame_samples: list, text: Dict[str, Tensor],
                        num_frames: int) -> Dict[str, Tensor]:
         """All prediction sets of ``B = N * T`` frames of N clips.
@@ -111,7 +99,7 @@ class ReferFormer(DeformableDETR):
             ``mask_feats`` (N*T, C_m, H/4, W/4), ``valid_ratio`` (N*T, 2).
         """
         feats, stride4 = self.extract_frame_feats(frames)
-        frame_text = self._frame_text(text, num_frames)
+        frame_text = repeat_text(text, num_frames)
         fused = []
         for f in feats:
             tokens = self.vl_fusion(f.flatten(2).transpose(1, 2), frame_text['words'],
@@ -135,22 +123,15 @@ class ReferFormer(DeformableDETR):
             cls.append(self.bbox_head.class_logits(lid, hidden[lid]))
             boxes.append(self.bbox_head.boxes(lid, hidden[lid], ref))
         # CM-FPN over the stride-4 map and the encoder memory at strides 8/16/32
-        memory = self._split_memory(enc_out['memory'], dec_in['spatial_shapes'])
+        memory = split_levels(enc_out['memory'], dec_in['spatial_shapes'])
         levels = [stride4] + memory[:3]
         paddings = self._paddings(frame_samples, [lv.shape[-2:] for lv in levels],
                                   frames.device)
         poses = [self._positions(p, lv) for p, lv in zip(paddings, levels)]
         mask_feats = self.cm_fpn(levels, poses, paddings, text, num_frames)
-        _, ratio = self._mask_geometry(frame_samples, mask_feats)
+        _, ratio = mask_padding_and_ratio(frame_samples, mask_feats)
         return dict(cls=torch.stack(cls), boxes=torch.stack(boxes), hidden=hidden,
                     mask_feats=mask_feats, valid_ratio=ratio)
-
-    @staticmethod
-    def _split_memory(memory: Tensor, spatial_shapes: Tensor) -> List[Tensor]:
-        """(B, S, C) flattened memory -> list of (B, C, h_l, w_l), fine to coarse."""
-        sizes = [int(h * w) for h, w in spatial_shapes.tolist()]
-        return [lvl.transpose(1, 2).reshape(memory.shape[0], -1, int(h), int(w))
-                for lvl, (h, w) in zip(memory.split(sizes, 1), spatial_shapes.tolist())]
 
     def predict_masks(self, hidden: Tensor, boxes: Tensor, out: Dict) -> Tensor:
         """(B, Q, h, w) mask logits of (B, Q, C) queries with (B, Q, 4) boxes."""
@@ -164,41 +145,25 @@ class ReferFormer(DeformableDETR):
         (N, T, Q, h, w)."""
         n, t = batch_inputs.shape[:2]
         frame_samples = [f for clip in batch_data_samples for f in clip.video_data_samples]
-        text = self.text_encoder([self._clip_text(s) for s in batch_data_samples])
+        text = self.text_encoder([clip_text(s) for s in batch_data_samples])
         out = self.forward_frames(batch_inputs.flatten(0, 1), frame_samples, text, t)
         outputs = []
         for lid in range(len(out['cls'])):
             masks = self.predict_masks(out['hidden'][lid], out['boxes'][lid], out)
-            outputs.append(self._to_clip_shape(
+            outputs.append(to_clip_shape(
                 dict(cls=out['cls'][lid], boxes=out['boxes'][lid], masks=masks), n, t))
         return outputs
 
-    def loss(self, batch_inputs: Tensor, batch_data_samples: List[TrackDataSample]) -> dict:
-        """Losses of a batch of clips (N, T, 3, H, W); last layer unprefixed, ``d{i}.`` aux."""
-        outputs = self.forward_clips(batch_inputs, batch_data_samples)
-        h, w = batch_inputs.shape[-2] // 4, batch_inputs.shape[-1] // 4
-        targets = self.build_targets(batch_data_samples, (h, w))
-        img_shape = batch_data_samples[0].video_data_samples[0].img_shape
-        return self.bbox_head.loss_by_outputs(outputs, targets, img_shape)
-
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
-    def predict(self, batch_inputs: Tensor, batch_data_samples: List[TrackDataSample],
-                rescale: bool = True) -> List[TrackDataSample]:
-        """Whole clip in one pass (all frames share the queries); the sequence with the
-        highest mean score is selected. Sets ``video_data_samples[t].pred_instances``
-        (``masks`` (k, H, W) bool at the original size, ``bboxes``, ``scores``)."""
-        for n, clip in enumerate(batch_data_samples):
-            frames = clip.video_data_samples
-            text = self.text_encoder([self._clip_text(clip)])
-            out = self.forward_frames(batch_inputs[n], frames, text, len(frames))
-            cls, boxes, hidden = out['cls'][-1], out['boxes'][-1], out['hidden'][-1]
-            sel = self.select_queries(cls)
-            masks = self.predict_masks(hidden[:, sel], boxes[:, sel], out)
-            for i, frame in enumerate(frames):
-                frame.pred_instances = self._frame_result(masks[i], boxes[i, sel],
-                                                          cls[i, sel].sigmoid(), frame)
-        return batch_data_samples
-
-    def _forward(self, batch_inputs: Tensor, batch_data_samples=None):
-        return self.forward_clips(batch_inputs, batch_data_samples)
+    def predict_clip(self, frames: Tensor, frame_samples: list,
+                     text: str) -> List[InstanceData]:
+        """Whole clip (T, 3, H, W) in one pass (all frames share the queries); the sequence(s)
+        with the highest mean score are selected (``test_cfg.select``)."""
+        out = self.forward_frames(frames, frame_samples, self.text_encoder([text]),
+                                  len(frame_samples))
+        cls, boxes, hidden = out['cls'][-1], out['boxes'][-1], out['hidden'][-1]
+        sel = self.bbox_head.select_queries(cls)
+        masks = self.predict_masks(hidden[:, sel], boxes[:, sel], out)
+        return list(self.bbox_head.predict_by_feat(masks, boxes[:, sel], cls[:, sel],
+                                                   frame_samples))
