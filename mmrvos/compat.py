@@ -27,10 +27,12 @@ interpreter). What ``import mmrvos`` *adds* process-wide is exactly this:
     (``RVOSRunner``, ``init_rvos_model``, the converters) use the safe loaders explicitly.
     ``UnsafeCheckpointError`` and ``load_checkpoint_file`` stay importable from here.
 
-* **BERT with Grounding DINO's 3-D sub-sentence mask.** transformers >= 4.48 run BERT through
-  SDPA by default, whose mask preparation rejects mmdet's ``(bs, L, L)`` attention mask.
+* **BERT with Grounding DINO's 3-D sub-sentence mask.** Some transformers releases of the
+  supported range (``>=4.40,<5``; e.g. 4.41) build BERT with SDPA attention, whose mask
+  preparation rejects mmdet's ``(bs, L, L)`` attention mask (``ValueError: too many values to
+  unpack``); 4.48 and 4.57 accept it and give the same features as eager attention.
   :class:`EagerBertModel` is mmdet's ``BertModel`` with the Hugging Face model built with
-  ``attn_implementation='eager'``. It is registered in mmdet's ``MODELS`` under its **own
+  ``attn_implementation='eager'``, which works on all of them. It is registered in mmdet's ``MODELS`` under its **own
   name** only (``type='EagerBertModel'``, used by mmrvos's configs); mmdet's ``BertModel``
   stays mmdet's class.
 """

@@ -9,8 +9,9 @@
 #   * model.decoder.drop_rate: fraction of queries dropped after every decoder layer
 #     (900 -> 450 -> 225 -> 113 -> 57 -> 29 -> 15 at 0.5);
 #   * model.language_model.type = 'EagerBertModel': mmdet's BertModel with eager attention
-#     (transformers >= 4.48 run BERT through SDPA, which rejects Grounding DINO's (bs, L, L)
-#     sub-sentence mask; same arguments and weights). import mmrvos leaves 'BertModel' alone.
+#     (same arguments and weights; some transformers releases, e.g. 4.41, build BERT with SDPA,
+#     which rejects Grounding DINO's (bs, L, L) sub-sentence mask). import mmrvos leaves
+#     mmdet's 'BertModel' as it is.
 # Denoising queries cannot be combined with pruning: dn_cfg is removed (training then uses
 # only the matching losses per decoder layer plus the encoder-proposal losses).
 # Stock Grounding DINO checkpoints load unchanged (same parameters), e.g.
