@@ -24,7 +24,7 @@ _base_ = [
 # whole object at stride 4, instead of the tiny model's one block and 4x4 windows. Most stage-1
 # mistakes were shape confusions (the target's colour, another shape); stage 1 with EMA, J&F %
 # at 1000 iterations: depth 1, window 4: 57.1; depth 2: 58.8; depth 2, window 8: 61.8
-# (single runs: a repeat of the last one scored 55.5, see README, Synthetic benchmark), for
+# (single runs: a repeat of the last one scored 55.5, see docs/en/toy_benchmark.md), for
 # 0.76 -> 0.84 -> 0.91 s per iteration.
 # The mask decoder runs once for all prediction sets (3 decoder layers + encoder proposals,
 # 24 queries each) instead of once per set: same masks, 19-24 % less time per iteration.
@@ -33,7 +33,7 @@ _base_ = [
 # every pixel of the target's colour, which held the stage-1 loss on a plateau for ~500
 # iterations. With it the masks fit fast, and 512 train videos were memorised; with 2048,
 # stage 1 (seed 0) 64.0 % J&F (prior, 2048 videos) vs 62.1 (neither), 57.0 (prior, 512),
-# 62.8 (2048 videos, no prior). README, Synthetic benchmark.
+# 62.8 (2048 videos, no prior). docs/en/toy_benchmark.md.
 # Mask losses at full resolution (mask_loss_stride=1): the stride-4 logits are upsampled as at
 # inference before the focal/Dice losses. With the official stride-4 targets, the toy's small
 # objects (4-6 stride-4 cells across) came out thin: the selected mask covered 79 % of the

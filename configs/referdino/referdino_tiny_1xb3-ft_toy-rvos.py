@@ -31,11 +31,11 @@ custom_hooks = [dict(type='EMAHook', momentum=0.01, priority=49)]
 # (35 % motion expressions) plus its motion expressions repeated twice, 62 % motion clips.
 # With the full-resolution mask loss, from the demo's stage-1 checkpoints of seeds 0 / 1, 300
 # iterations, J&F %: motion at 77 % 73.0 / 68.8, at 62 % 76.8 / 69.0 (chosen on the valid
-# split; README, Synthetic benchmark). Earlier, from one stage-1 checkpoint, 300 iterations,
+# split; docs/en/toy_benchmark.md). Earlier, from one stage-1 checkpoint, 300 iterations,
 # stride-4 mask loss, J&F % (overall = motion / spatial / static):
 # whole split as is 63.1 = 49.0 / 65.4 / 71.7; motion at 52 % 61.1 = 52.3 / 60.2 / 69.1;
 # at 77 % 65.9 = 58.4 / 63.5 / 74.4; at 86 % 62.7 = 56.1 / 59.2 / 71.6; motion expressions only
-# 63.7 = 75.7 / 47.6 / 71.9 (motion is learnt, spatial forgotten). README, Synthetic benchmark.
+# 63.7 = 75.7 / 47.6 / 71.9 (motion is learnt, spatial forgotten). docs/en/toy_benchmark.md.
 # The data root of both parts: train_dataloader.dataset.datasets.{0,1.dataset}.data_root
 train_dataloader = dict(
     dataset=dict(

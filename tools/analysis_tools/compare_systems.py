@@ -5,7 +5,7 @@ budget (iterations, batch, optimiser, lr schedule, seed), evaluates each on the 
 split (J&F overall and by expression type, :class:`RVOSMetric`), measures the peak memory of
 the deformable mask decoder vs the dynamic (CondInst) head at 900 queries and 360p, and
 rewrites the block between ``<!-- comparison:start -->`` and ``<!-- comparison:end -->`` of
-README.md (created under "## Comparison systems" when absent).
+docs/en/comparison.md (created under "## Comparison systems" when absent).
 
     python tools/make_toy_dataset.py data/toy_rvos          # once
     python tools/analysis_tools/compare_systems.py --iters 40 [--num-eval 30]
@@ -35,7 +35,7 @@ HEADING = '## Comparison systems'
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train and compare RVOS systems on the toy '
-                                     'benchmark; write the README comparison block')
+                                     'benchmark; write docs/en/comparison.md')
     parser.add_argument('--iters', type=int, default=40,
                         help='training iterations per system (the shared budget)')
     parser.add_argument('--lr', type=float, default=2e-4)
@@ -45,7 +45,7 @@ def parse_args(argv=None):
     parser.add_argument('--systems', nargs='+', default=list(SYSTEMS), choices=list(SYSTEMS))
     parser.add_argument('--data-root', default='data/toy_rvos/')
     parser.add_argument('--work-dir', default='work_dirs/compare_systems')
-    parser.add_argument('--readme', default=osp.join(REPO, 'README.md'))
+    parser.add_argument('--readme', default=osp.join(REPO, 'docs', 'en', 'comparison.md'))
     parser.add_argument('--no-readme', action='store_true', help='only print the block')
     parser.add_argument('--skip-train', action='store_true', help='memory figures only')
     parser.add_argument('--reuse', action='store_true',
