@@ -228,8 +228,8 @@ def test_demo_on_the_first_judo_frames(tmp_path, checkpoint):
         count += 1
     assert count == 3
     summary = json.load(open(out / 'results.json'))
-    assert [e['text'] for e in summary['expressions']] == ['a man in a white judo uniform',
-                                                          'the referee']
+    texts = [e['text'] for e in summary['expressions']]
+    assert texts == ['a man in a white judo uniform', 'the referee']
     # the same output folder again: refused, untouched
     proc = run_tool(['tools/demo.py', str(frames), TOY_CONFIG, '--texts', 'a', '--out-dir',
                      str(out)])
