@@ -90,7 +90,10 @@ class RVOSVisualizationHook(Hook):
         """The runner's visualizer when it is an ``RVOSLocalVisualizer``, else one of our
         own."""
         if self._visualizer is None:
-            current = Visualizer.get_current_instance()
+            try:
+                current = Visualizer.get_current_instance()
+            except RuntimeError:  # no visualizer built yet (no Runner)
+                current = None
             self._visualizer = current if isinstance(current, RVOSLocalVisualizer) else \
                 RVOSLocalVisualizer.get_instance('rvos_visualization_hook')
         return self._visualizer
