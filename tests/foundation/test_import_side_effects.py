@@ -175,3 +175,25 @@ def test_import_mmrvos_only_adds_the_documented_checkpoint_allow_list(report):
     before, after = report['history_roundtrip']
     assert after == before
     assert after[:3] == [[1.5, 2.5], [1, 2], 7]
+
+
+def test_a_foreign_eager_bert_registration_is_not_replaced():
+    """Another package's ``EagerBertModel`` in mmdet's registry: ``import mmrvos`` refuses to
+    replace it, naming the other module, instead of overwriting it silently."""
+    code = ('import torch\n'
+            'from mmdet.registry import MODELS\n'
+            "@MODELS.register_module(name='EagerBertModel')\n"
+            'class Foreign(torch.nn.Module):\n'
+            '    pass\n'
+            'try:\n'
+            '    import mmrvos\n'
+            'except RuntimeError as err:\n'
+            "    print('REFUSED', err)\n"
+            "print('KEPT', MODELS.get('EagerBertModel') is Foreign)\n")
+    env = dict(os.environ, HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1')
+    proc = subprocess.run([sys.executable, '-c', code], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'REFUSED' in proc.stdout and "'EagerBertModel'" in proc.stdout
+    assert '__main__' in proc.stdout  # the module that registered the other class
+    assert 'KEPT True' in proc.stdout
