@@ -3,11 +3,10 @@ prediction selection from :class:`BaseRVOSHead`."""
 from typing import Dict, List, Optional, Sequence
 
 import torch
-from torch import nn
 from mmdet.models.dense_heads import GroundingDINOHead
 from mmdet.models.layers.transformer.utils import inverse_sigmoid
 from mmdet.registry import MODELS
-from torch import Tensor
+from torch import Tensor, nn
 
 from .base_rvos_head import BaseRVOSHead
 
