@@ -109,7 +109,7 @@ def build_ui(backend, config: str, checkpoint, judo):
                 expressions = gr.Textbox(
                     label='Expressions (one per line)', lines=3, elem_id='expressions',
                     placeholder='the person in white\nthe referee')
-                with gr.Accordion('Model', open=False):
+                with gr.Accordion('Model', open=True):
                     config_box = gr.Dropdown(choices, value=config, label='Config',
                                              allow_custom_value=True, elem_id='config')
                     checkpoint_box = gr.Textbox(
@@ -118,7 +118,9 @@ def build_ui(backend, config: str, checkpoint, judo):
                 limits = backend.limits
                 gr.Markdown(f'Limits: {limits.max_frames} frames, '
                             f'{limits.max_pixels / 1e6:.0f} M pixels (frames x width x '
-                            f'height), {limits.max_upload_mb:g} MB upload.')
+                            f'height), {limits.max_upload_mb:g} MB upload. A video the '
+                            'browser cannot preview (e.g. MPEG-4 part 2, AVI) is segmented '
+                            'all the same.')
                 run = gr.Button('Segment', variant='primary', elem_id='run-button')
             with gr.Column():
                 overlay = gr.Video(label='Overlay', interactive=False, elem_id='overlay')
