@@ -5,8 +5,8 @@ the package into mmdet's registries (``MODELS``, ``DATASETS``, ``TRANSFORMS``, `
 ``TASK_UTILS``, ``HOOKS``, ``VISUALIZERS``), so that an mmdet config can use them through
 ``custom_imports=dict(imports=['mmrvos'], allow_failed_imports=False)``.
 """
-from .version import __version__
 from . import compat
+from .version import __version__
 
 compat.apply()
 

@@ -32,9 +32,9 @@ interpreter). What ``import mmrvos`` *adds* process-wide is exactly this:
   preparation rejects mmdet's ``(bs, L, L)`` attention mask (``ValueError: too many values to
   unpack``); 4.48 and 4.57 accept it and give the same features as eager attention.
   :class:`EagerBertModel` is mmdet's ``BertModel`` with the Hugging Face model built with
-  ``attn_implementation='eager'``, which works on all of them. It is registered in mmdet's ``MODELS`` under its **own
-  name** only (``type='EagerBertModel'``, used by mmrvos's configs); mmdet's ``BertModel``
-  stays mmdet's class.
+  ``attn_implementation='eager'``, which works on all of them. It is registered in mmdet's
+  ``MODELS`` under its **own name** only (``type='EagerBertModel'``, used by mmrvos's
+  configs); mmdet's ``BertModel`` stays mmdet's class.
 """
 import copyreg
 from collections import OrderedDict
@@ -43,9 +43,9 @@ import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 
-__all__ = [
-    'UnsafeCheckpointError', 'allow_mmengine_checkpoint_globals',
-    'load_checkpoint_file', 'load_from_local_safe', 'EagerBertModel', 'apply'
+__all__ = [  # noqa: F822 (three names resolved lazily by __getattr__, PEP 562)
+    'UnsafeCheckpointError', 'allow_mmengine_checkpoint_globals', 'load_checkpoint_file',
+    'load_from_local_safe', 'EagerBertModel', 'apply'
 ]
 
 
@@ -134,15 +134,20 @@ def _build_eager_bert():
     class EagerBertEncoder(mmdet_bert.BertEncoder):
         """mmdet's ``BertEncoder`` whose Hugging Face BERT runs eager attention."""
 
-        def __init__(self, name: str, add_pooling_layer: bool = False,
-                     num_layers_of_embedded: int = 1, use_checkpoint: bool = False):
+        def __init__(self,
+                     name: str,
+                     add_pooling_layer: bool = False,
+                     num_layers_of_embedded: int = 1,
+                     use_checkpoint: bool = False):
             torch.nn.Module.__init__(self)
             from transformers import BertConfig
             from transformers import BertModel as HFBertModel
             config = BertConfig.from_pretrained(name)
             config.gradient_checkpointing = use_checkpoint
             self.model = HFBertModel.from_pretrained(
-                name, add_pooling_layer=add_pooling_layer, config=config,
+                name,
+                add_pooling_layer=add_pooling_layer,
+                config=config,
                 attn_implementation='eager')
             self.language_dim = config.hidden_size
             self.num_layers_of_embedded = num_layers_of_embedded
@@ -163,7 +168,8 @@ def _build_eager_bert():
             super().__init__(name, *args, **kwargs)
             # replace the SDPA body built by the parent with the eager one
             self.language_backbone.body = EagerBertEncoder(
-                name, add_pooling_layer=add_pooling_layer,
+                name,
+                add_pooling_layer=add_pooling_layer,
                 num_layers_of_embedded=num_layers_of_embedded,
                 use_checkpoint=use_checkpoint)
 

@@ -26,8 +26,7 @@ import os.path as osp
 import sys
 
 from mmrvos.apis.cli import CLIError, run_cli
-from mmrvos.evaluation.functional import (RVOSGroundTruth,
-                                          evaluate_prediction_dir,
+from mmrvos.evaluation.functional import (RVOSGroundTruth, evaluate_prediction_dir,
                                           format_rvos_table, summarize_rvos)
 
 
@@ -37,25 +36,28 @@ def parse_args(argv=None):
     p.add_argument('pred_dir', help='folder of predicted PNGs')
     p.add_argument('--meta-file', default='meta_expressions.json')
     p.add_argument('--ann-dir', default='Annotations')
-    p.add_argument('--img-dir', default=None,
-                   help='frames giving the frame size (default: '
-                   '<data_root>/JPEGImages when present)')
-    p.add_argument('--mask-dict', default=None,
-                   help='MeViS mask_dict.json (relative to data_root)')
-    p.add_argument('--layout', choices=['expression', 'object'],
-                   default='expression')
+    p.add_argument(
+        '--img-dir',
+        default=None,
+        help='frames giving the frame size (default: '
+        '<data_root>/JPEGImages when present)')
+    p.add_argument('--mask-dict', default=None, help='MeViS mask_dict.json (relative to data_root)')
+    p.add_argument('--layout', choices=['expression', 'object'], default='expression')
     p.add_argument('--missing', choices=['error', 'empty'], default='error')
-    p.add_argument('--annotators', action='store_true',
-                   help='Ref-DAVIS: mean per annotator, then over the four')
+    p.add_argument(
+        '--annotators',
+        action='store_true',
+        help='Ref-DAVIS: mean per annotator, then over the four')
     p.add_argument('--videos', nargs='+', default=None)
     p.add_argument('--bound-th', type=float, default=0.008)
-    p.add_argument('--no-strict', dest='strict', action='store_false',
-                   help='leave expressions that no frame can score out of '
-                   'the average with a warning (default: error listing them)')
-    p.add_argument('--out', default=None,
-                   help='JSON output (default: <pred_dir>_jf.json)')
-    p.add_argument('--overwrite', action='store_true',
-                   help='replace an existing JSON output')
+    p.add_argument(
+        '--no-strict',
+        dest='strict',
+        action='store_false',
+        help='leave expressions that no frame can score out of '
+        'the average with a warning (default: error listing them)')
+    p.add_argument('--out', default=None, help='JSON output (default: <pred_dir>_jf.json)')
+    p.add_argument('--overwrite', action='store_true', help='replace an existing JSON output')
     return p.parse_args(argv)
 
 
@@ -71,12 +73,21 @@ def main(argv=None):
         raise FileNotFoundError(f'--img-dir not found: {img_dir}')
     if img_dir is None and osp.isdir(osp.join(args.data_root, 'JPEGImages')):
         img_dir = osp.join(args.data_root, 'JPEGImages')
-    gt = RVOSGroundTruth(args.data_root, meta_file=args.meta_file,
-                         ann_dir=args.ann_dir, mask_dict_file=args.mask_dict)
+    gt = RVOSGroundTruth(
+        args.data_root,
+        meta_file=args.meta_file,
+        ann_dir=args.ann_dir,
+        mask_dict_file=args.mask_dict)
     records = evaluate_prediction_dir(
-        gt, args.pred_dir, layout=args.layout, missing=args.missing,
-        img_dir=img_dir, with_annotator=args.annotators, videos=args.videos,
-        bound_th=args.bound_th, strict=args.strict)
+        gt,
+        args.pred_dir,
+        layout=args.layout,
+        missing=args.missing,
+        img_dir=img_dir,
+        with_annotator=args.annotators,
+        videos=args.videos,
+        bound_th=args.bound_th,
+        strict=args.strict)
     if not records:
         raise ValueError(f'no expression of {gt.meta_path} could be scored')
     summary = summarize_rvos(records)

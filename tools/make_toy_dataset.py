@@ -51,9 +51,11 @@ def parse_args(toy, argv=None):
     parser.add_argument('--num-frames', type=_positive_int, default=10)
     parser.add_argument('--width', type=_positive_int, default=160)
     parser.add_argument('--height', type=_positive_int, default=128)
-    parser.add_argument('--overwrite', action='store_true',
-                        help='replace an existing toy benchmark in out_dir (after the new one '
-                        'is complete)')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace an existing toy benchmark in out_dir (after the new one '
+        'is complete)')
     args = parser.parse_args(argv)
     if args.width < 64 or args.height < 48:
         parser.error(f'frames of {args.width}x{args.height} are too small for the toy objects '
@@ -70,9 +72,13 @@ def main(argv=None):
     output_dir = _load('mmrvos/fileio/output_dir.py', 'mmrvos_output_dir')
     with output_dir.StagedOutputDir(args.out_dir, args.overwrite, expected=TOY_OUTPUTS) as tmp:
         try:
-            stats = toy.make_toy_rvos(tmp, seed=args.seed, num_train=args.num_train,
-                                      num_valid=args.num_valid, num_frames=args.num_frames,
-                                      size=(args.width, args.height))
+            stats = toy.make_toy_rvos(
+                tmp,
+                seed=args.seed,
+                num_train=args.num_train,
+                num_valid=args.num_valid,
+                num_frames=args.num_frames,
+                size=(args.width, args.height))
         except RuntimeError as err:  # the generator's "enlarge the frame"
             raise ValueError(f'{args.width}x{args.height} frames: {err}') from err
     print(json.dumps(stats, indent=1, sort_keys=True))

@@ -23,8 +23,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmrvos.apis.cli import run_cli
-from mmrvos.apis.run_config import (add_common_args, init_cpu_distributed,
-                                    load_run_config, parse_with_rank)
+from mmrvos.apis.run_config import (add_common_args, init_cpu_distributed, load_run_config,
+                                    parse_with_rank)
 
 
 def parse_args(argv=None):
@@ -32,15 +32,22 @@ def parse_args(argv=None):
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', help='dump the raw predictions to this pickle file')
-    parser.add_argument('--show-dir', help='draw the predictions of every expression and '
-                        'frame into WORK_DIR/TIMESTAMP/SHOW_DIR/<video>/<expression>/')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='allow --out to replace an existing file, and an absolute '
-                        '--show-dir to write into a non-empty folder')
+    parser.add_argument(
+        '--show-dir',
+        help='draw the predictions of every expression and '
+        'frame into WORK_DIR/TIMESTAMP/SHOW_DIR/<video>/<expression>/')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='allow --out to replace an existing file, and an absolute '
+        '--show-dir to write into a non-empty folder')
     # --no-strict (datasets + metric): see set_strict
-    parser.add_argument('--no-strict', dest='strict', action='store_false',
-                        help='leave expressions that cannot be scored out of the J&F with a '
-                        'warning giving their count (default: an error listing them)')
+    parser.add_argument(
+        '--no-strict',
+        dest='strict',
+        action='store_false',
+        help='leave expressions that cannot be scored out of the J&F with a '
+        'warning giving their count (default: an error listing them)')
     add_common_args(parser)
     return parse_with_rank(parser, argv)
 
@@ -88,8 +95,12 @@ def video_visualization_hook(cfg: Config) -> ConfigDict:
             warnings.warn(f'{cfg.filename}: default_hooks.visualization is mmdet\'s {kind}, '
                           'which cannot draw video clips; --show-dir uses '
                           'RVOSVisualizationHook instead')
-        vis = ConfigDict(type='RVOSVisualizationHook',
-                         **{k: v for k, v in (vis or {}).items() if k in SHARED_HOOK_KEYS})
+        vis = ConfigDict(
+            type='RVOSVisualizationHook',
+            **{
+                k: v
+                for k, v in (vis or {}).items() if k in SHARED_HOOK_KEYS
+            })
         hooks['visualization'] = vis
     return vis
 

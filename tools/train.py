@@ -21,8 +21,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmrvos.apis.cli import run_cli
-from mmrvos.apis.run_config import (add_common_args, init_cpu_distributed,
-                                    load_run_config, parse_with_rank)
+from mmrvos.apis.run_config import (add_common_args, init_cpu_distributed, load_run_config,
+                                    parse_with_rank)
 
 RUN_FILES = ('*.pth', 'last_checkpoint')
 
@@ -31,15 +31,23 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train an mmrvos (RVOS) model')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
-    parser.add_argument('--auto-scale-lr', action='store_true',
-                        help='scale the lr by (total batch) / auto_scale_lr.base_batch_size')
-    parser.add_argument('--resume', nargs='?', type=str, const='auto',
-                        help='resume from CKPT, or from the latest checkpoint in the work dir '
-                        'when no path is given')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='allow starting a fresh run, or resuming a checkpoint from '
-                        'elsewhere, in a work dir that holds checkpoints (they may be replaced '
-                        'or deleted)')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the lr by (total batch) / auto_scale_lr.base_batch_size')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from CKPT, or from the latest checkpoint in the work dir '
+        'when no path is given')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='allow starting a fresh run, or resuming a checkpoint from '
+        'elsewhere, in a work dir that holds checkpoints (they may be replaced '
+        'or deleted)')
     add_common_args(parser)
     return parse_with_rank(parser, argv)
 
@@ -60,8 +68,8 @@ def build_cfg(args) -> Config:
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
-    existing = sorted(osp.basename(p) for pat in RUN_FILES
-                      for p in glob.glob(osp.join(cfg.work_dir, pat)))
+    existing = sorted(
+        osp.basename(p) for pat in RUN_FILES for p in glob.glob(osp.join(cfg.work_dir, pat)))
     shown = ', '.join(existing[:4]) + (', ...' if len(existing) > 4 else '')
     if existing and not cfg.get('resume', False) and not args.overwrite:
         raise FileExistsError(

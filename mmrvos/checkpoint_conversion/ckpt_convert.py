@@ -69,8 +69,9 @@ class ConversionReport:
 
     def format(self) -> str:
         """Human-readable summary."""
-        lines = [f'source: {self.source}', f'converted keys: {self.converted}',
-                 f'LoRA: {self.lora}']
+        lines = [
+            f'source: {self.source}', f'converted keys: {self.converted}', f'LoRA: {self.lora}'
+        ]
         if self.duplicates:
             n = sum(len(v) for v in self.duplicates.values())
             lines.append(f'shared modules: {n} identical listings read as {len(self.duplicates)}'
@@ -130,10 +131,11 @@ def load_state_dict_file(filename: str) -> Dict[str, Tensor]:
 def detect_layout(state: Dict[str, Tensor]) -> str:
     """'official' (Grounding DINO / ReferDINO names) or 'mmrvos' (mmdet names)."""
     keys = list(state)
-    official = sum(k.startswith(('transformer.', 'backbone.0.', 'bert.', 'input_proj.'))
-                   for k in keys)
-    ours = sum(k.startswith(('encoder.', 'decoder.', 'bbox_head.', 'neck.', 'language_model.'))
-               for k in keys)
+    official = sum(
+        k.startswith(('transformer.', 'backbone.0.', 'bert.', 'input_proj.')) for k in keys)
+    ours = sum(
+        k.startswith(('encoder.', 'decoder.', 'bbox_head.', 'neck.', 'language_model.'))
+        for k in keys)
     if official and not ours:
         return 'official'
     if ours and not official:
@@ -164,19 +166,21 @@ def check_shared_box_mlp(official: Dict[str, Tensor], source: str) -> None:
 
 
 def _num_decoder_layers(state: Dict[str, Tensor], official: bool) -> int:
-    pat = re.compile(r'^transformer\.decoder\.layers\.(\d+)\.' if official
-                     else r'^decoder\.layers\.(\d+)\.')
+    pat = re.compile(
+        r'^transformer\.decoder\.layers\.(\d+)\.' if official else r'^decoder\.layers\.(\d+)\.')
     ids = {int(m.group(1)) for m in map(pat.match, state) if m}
     if not ids:
         raise CheckpointConversionError('no decoder layers found in the checkpoint')
     return max(ids) + 1
 
 
-def official_to_mmrvos(state: Dict[str, Tensor], lora: str = 'keep',
-                       lora_alpha: float = 1.0, lora_merged_in_weights: bool = False,
+def official_to_mmrvos(state: Dict[str, Tensor],
+                       lora: str = 'keep',
+                       lora_alpha: float = 1.0,
+                       lora_merged_in_weights: bool = False,
                        lora_wrapped: Optional[Iterable[str]] = None,
-                       skip_unknown: bool = False, source: str = '<state dict>'
-                       ) -> Tuple[Dict[str, Tensor], ConversionReport]:
+                       skip_unknown: bool = False,
+                       source: str = '<state dict>') -> Tuple[Dict[str, Tensor], ConversionReport]:
     """Convert an official Grounding DINO or ReferDINO state dict to mmrvos names.
 
     Args:
@@ -255,9 +259,10 @@ def official_to_mmrvos(state: Dict[str, Tensor], lora: str = 'keep',
 
 
 # ------------------------------------------------------------------ mmdet Grounding DINO
-def mmdet_gdino_to_referdino(state: Dict[str, Tensor], lora_wrapped: Iterable[str] = (),
-                             source: str = '<state dict>'
-                             ) -> Tuple[Dict[str, Tensor], ConversionReport]:
+def mmdet_gdino_to_referdino(
+        state: Dict[str, Tensor],
+        lora_wrapped: Iterable[str] = (),
+        source: str = '<state dict>') -> Tuple[Dict[str, Tensor], ConversionReport]:
     """mmdet-layout Grounding DINO (converted release or mmdet-trained) -> ReferDINO init.
 
     Args:
@@ -288,8 +293,8 @@ def mmdet_gdino_to_referdino(state: Dict[str, Tensor], lora_wrapped: Iterable[st
 
 
 # ------------------------------------------------------------------ mmrvos -> official
-def mmrvos_to_official(state: Dict[str, Tensor], lora_alpha: float = 1.0
-                       ) -> Tuple[Dict[str, Tensor], ConversionReport]:
+def mmrvos_to_official(state: Dict[str, Tensor],
+                       lora_alpha: float = 1.0) -> Tuple[Dict[str, Tensor], ConversionReport]:
     """mmrvos state dict -> the official ReferDINO layout (loralib LoRA, unmerged).
 
     Shared official modules are written once per listing. The official model shares one box
@@ -335,9 +340,11 @@ def mmrvos_to_official(state: Dict[str, Tensor], lora_alpha: float = 1.0
 
 
 # ------------------------------------------------------------------ checking
-def check_against(state: Dict[str, Tensor], model_state: Dict[str, Tensor],
-                  report: Optional[ConversionReport] = None,
-                  allowed_missing: Sequence[str] = ()) -> ConversionReport:
+def check_against(
+    state: Dict[str, Tensor],
+    model_state: Dict[str, Tensor],
+    report: Optional[ConversionReport] = None,
+    allowed_missing: Sequence[str] = ()) -> ConversionReport:
     """Compare a converted state dict with a model's ``state_dict()``.
 
     Args:
@@ -356,8 +363,10 @@ def check_against(state: Dict[str, Tensor], model_state: Dict[str, Tensor],
     report.allowed_missing = [k for k in missing if any(p.search(k) for p in patterns)]
     report.missing = [k for k in missing if k not in set(report.allowed_missing)]
     report.unexpected = [k for k in state if k not in model_state]
-    shapes = [f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(model_state[k].shape)}'
-              for k, v in state.items() if k in model_state and v.shape != model_state[k].shape]
+    shapes = [
+        f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(model_state[k].shape)}'
+        for k, v in state.items() if k in model_state and v.shape != model_state[k].shape
+    ]
     if report.missing or report.unexpected or shapes:
         msg = [f'{report.source} does not match the model:']
         if report.missing:
@@ -376,9 +385,11 @@ def lora_settings(model_cfg) -> Optional[dict]:
     lora = model_cfg.get('lora')
     if not lora:
         return None
-    return dict(targets=tuple(lora.get('targets', ('encoder', 'decoder'))),
-                rank=int(lora.get('rank', 32)), alpha=float(lora.get('alpha', 1.0)),
-                exclude=tuple(lora.get('exclude', ('out_proj', 'bbox_embed', 'reg_branches'))))
+    return dict(
+        targets=tuple(lora.get('targets', ('encoder', 'decoder'))),
+        rank=int(lora.get('rank', 32)),
+        alpha=float(lora.get('alpha', 1.0)),
+        exclude=tuple(lora.get('exclude', ('out_proj', 'bbox_embed', 'reg_branches'))))
 
 
 def to_float_tensor_dict(state: Dict[str, Tensor]) -> Dict[str, Tensor]:
@@ -387,8 +398,7 @@ def to_float_tensor_dict(state: Dict[str, Tensor]) -> Dict[str, Tensor]:
 
 
 __all__ = [
-    'CheckpointConversionError', 'ConversionReport', 'REFERDINO_NEW_MODULES',
-    'check_against', 'detect_layout', 'extract_state_dict', 'load_state_dict_file',
-    'lora_settings', 'mmdet_gdino_to_referdino', 'mmrvos_to_official', 'official_to_mmrvos',
-    'to_float_tensor_dict'
+    'CheckpointConversionError', 'ConversionReport', 'REFERDINO_NEW_MODULES', 'check_against',
+    'detect_layout', 'extract_state_dict', 'load_state_dict_file', 'lora_settings',
+    'mmdet_gdino_to_referdino', 'mmrvos_to_official', 'official_to_mmrvos', 'to_float_tensor_dict'
 ]

@@ -131,10 +131,20 @@ _SWIN_BLOCK = [
     ('mlp.fc2.{rest}', 'ffn.layers.1.{rest}'),
 ]
 _PIXEL_DECODER = [
-    ('lay1', 'stem.0.conv'), ('gn1', 'stem.0.gn'), ('lay2', 'stem.1.conv'), ('gn2', 'stem.1.gn'),
-    ('adapter1', 'adapters.0'), ('adapter2', 'adapters.1'), ('adapter3', 'adapters.2'),
-    ('lay3', 'fuse.0.conv'), ('gn3', 'fuse.0.gn'), ('lay4', 'fuse.1.conv'), ('gn4', 'fuse.1.gn'),
-    ('lay5', 'fuse.2.conv'), ('gn5', 'fuse.2.gn'), ('out_lay', 'out_conv'),
+    ('lay1', 'stem.0.conv'),
+    ('gn1', 'stem.0.gn'),
+    ('lay2', 'stem.1.conv'),
+    ('gn2', 'stem.1.gn'),
+    ('adapter1', 'adapters.0'),
+    ('adapter2', 'adapters.1'),
+    ('adapter3', 'adapters.2'),
+    ('lay3', 'fuse.0.conv'),
+    ('gn3', 'fuse.0.gn'),
+    ('lay4', 'fuse.1.conv'),
+    ('gn4', 'fuse.1.gn'),
+    ('lay5', 'fuse.2.conv'),
+    ('gn5', 'fuse.2.gn'),
+    ('out_lay', 'out_conv'),
 ]
 
 #: official keys with no mmrvos counterpart, and why (they are dropped and reported).
@@ -157,7 +167,8 @@ def _prefixed(pairs, official_prefix: str, ours_prefix: str, **kw) -> List[KeyRu
     return [KeyRule(official_prefix + o, ours_prefix + m, **kw) for o, m in pairs]
 
 
-def official_rules(num_decoder_layers: int = 6, num_neck_ins: int = 3,
+def official_rules(num_decoder_layers: int = 6,
+                   num_neck_ins: int = 3,
                    num_levels: int = 4) -> List[KeyRule]:
     """All official <-> mmrvos rules of a ReferDINO (and Grounding DINO) model.
 
@@ -169,58 +180,76 @@ def official_rules(num_decoder_layers: int = 6, num_neck_ins: int = 3,
     """
     rules: List[KeyRule] = []
     # Swin backbone
-    rules += [KeyRule('backbone.0.patch_embed.proj.{rest}',
-                      'backbone.patch_embed.projection.{rest}'),
-              KeyRule('backbone.0.patch_embed.norm.{rest}', 'backbone.patch_embed.norm.{rest}'),
-              KeyRule('backbone.0.norm{i}.{rest}', 'backbone.norm{i}.{rest}')]
+    rules += [
+        KeyRule('backbone.0.patch_embed.proj.{rest}', 'backbone.patch_embed.projection.{rest}'),
+        KeyRule('backbone.0.patch_embed.norm.{rest}', 'backbone.patch_embed.norm.{rest}'),
+        KeyRule('backbone.0.norm{i}.{rest}', 'backbone.norm{i}.{rest}')
+    ]
     rules += _prefixed(_SWIN_BLOCK, 'backbone.0.layers.{i}.blocks.{j}.',
                        'backbone.stages.{i}.blocks.{j}.')
     for part in ('reduction', 'norm'):
-        rules.append(KeyRule(f'backbone.0.layers.{{i}}.downsample.{part}.{{rest}}',
-                             f'backbone.stages.{{i}}.downsample.{part}.{{rest}}',
-                             to_ours=merging_official_to_mmdet,
-                             to_official=merging_mmdet_to_official))
+        rules.append(
+            KeyRule(
+                f'backbone.0.layers.{{i}}.downsample.{part}.{{rest}}',
+                f'backbone.stages.{{i}}.downsample.{part}.{{rest}}',
+                to_ours=merging_official_to_mmdet,
+                to_official=merging_mmdet_to_official))
     # text
-    rules += [KeyRule('bert.{rest}', 'language_model.language_backbone.body.model.{rest}'),
-              KeyRule('feat_map.{rest}', 'text_feat_map.{rest}')]
+    rules += [
+        KeyRule('bert.{rest}', 'language_model.language_backbone.body.model.{rest}'),
+        KeyRule('feat_map.{rest}', 'text_feat_map.{rest}')
+    ]
     # input projections (neck)
     for lvl in range(num_levels):
         ours = f'neck.convs.{lvl}' if lvl < num_neck_ins else \
             f'neck.extra_convs.{lvl - num_neck_ins}'
-        rules += [KeyRule(f'input_proj.{lvl}.0.{{rest}}', f'{ours}.conv.{{rest}}'),
-                  KeyRule(f'input_proj.{lvl}.1.{{rest}}', f'{ours}.gn.{{rest}}')]
+        rules += [
+            KeyRule(f'input_proj.{lvl}.0.{{rest}}', f'{ours}.conv.{{rest}}'),
+            KeyRule(f'input_proj.{lvl}.1.{{rest}}', f'{ours}.gn.{{rest}}')
+        ]
     # transformer
-    rules += [KeyRule('transformer.level_embed', 'level_embed'),
-              KeyRule('transformer.tgt_embed.{rest}', 'query_embedding.{rest}'),
-              KeyRule('transformer.enc_output.{rest}', 'memory_trans_fc.{rest}'),
-              KeyRule('transformer.enc_output_norm.{rest}', 'memory_trans_norm.{rest}')]
+    rules += [
+        KeyRule('transformer.level_embed', 'level_embed'),
+        KeyRule('transformer.tgt_embed.{rest}', 'query_embedding.{rest}'),
+        KeyRule('transformer.enc_output.{rest}', 'memory_trans_fc.{rest}'),
+        KeyRule('transformer.enc_output_norm.{rest}', 'memory_trans_norm.{rest}')
+    ]
     rules += _prefixed(_ENCODER_LAYER, 'transformer.encoder.layers.{i}.', 'encoder.layers.{i}.')
     rules += _prefixed(_TEXT_LAYER, 'transformer.encoder.text_layers.{i}.',
                        'encoder.text_layers.{i}.')
-    rules.append(KeyRule('transformer.encoder.fusion_layers.{i}.{rest}',
-                         'encoder.fusion_layers.{i}.{rest}'))
+    rules.append(
+        KeyRule('transformer.encoder.fusion_layers.{i}.{rest}', 'encoder.fusion_layers.{i}.{rest}'))
     rules += _prefixed(_DECODER_LAYER, 'transformer.decoder.layers.{i}.', 'decoder.layers.{i}.')
-    rules += [KeyRule('transformer.decoder.norm.{rest}', 'decoder.norm.{rest}'),
-              KeyRule('transformer.decoder.ref_point_head.{rest}', 'decoder.ref_point_head.{rest}'),
-              KeyRule('ref_point_head.{rest}', 'decoder.ref_point_head.{rest}')]
+    rules += [
+        KeyRule('transformer.decoder.norm.{rest}', 'decoder.norm.{rest}'),
+        KeyRule('transformer.decoder.ref_point_head.{rest}', 'decoder.ref_point_head.{rest}'),
+        KeyRule('ref_point_head.{rest}', 'decoder.ref_point_head.{rest}')
+    ]
     # box MLPs: official MLP ``layers.{m}`` <-> mmdet Sequential index 2m (Linear, ReLU, ...)
     for m in range(3):
-        rules.append(KeyRule(f'transformer.enc_out_bbox_embed.layers.{m}.{{rest}}',
-                             f'bbox_head.reg_branches.{num_decoder_layers}.{2 * m}.{{rest}}'))
+        rules.append(
+            KeyRule(f'transformer.enc_out_bbox_embed.layers.{m}.{{rest}}',
+                    f'bbox_head.reg_branches.{num_decoder_layers}.{2 * m}.{{rest}}'))
         for lid in range(num_decoder_layers):
             ours = f'bbox_head.reg_branches.{lid}.{2 * m}.{{rest}}'
-            rules += [KeyRule(f'bbox_embed.{lid}.layers.{m}.{{rest}}', ours),
-                      KeyRule(f'transformer.decoder.bbox_embed.{lid}.layers.{m}.{{rest}}', ours)]
+            rules += [
+                KeyRule(f'bbox_embed.{lid}.layers.{m}.{{rest}}', ours),
+                KeyRule(f'transformer.decoder.bbox_embed.{lid}.layers.{m}.{{rest}}', ours)
+            ]
     # ReferDINO modules
     rules += _prefixed(_DECODER_LAYER, 'mask_decoder.{i}.', 'bbox_head.mask_decoder.layers.{i}.')
-    rules += [KeyRule(f'pixel_decoder.{o}.{{rest}}', f'pixel_decoder.{m}.{{rest}}')
-              for o, m in _PIXEL_DECODER]
+    rules += [
+        KeyRule(f'pixel_decoder.{o}.{{rest}}', f'pixel_decoder.{m}.{{rest}}')
+        for o, m in _PIXEL_DECODER
+    ]
     for k in range(num_decoder_layers):
         src, dst = f'temporal_decoder.{k}.', 'temporal.temporal_decoder.'
-        rules += [KeyRule(src + 'layer.{i}.self_attn.{rest}', dst + 'blocks.{i}.self_attn.{rest}'),
-                  KeyRule(src + 'layer.{i}.norm.{rest}', dst + 'blocks.{i}.norm.{rest}'),
-                  KeyRule(src + 'layer.{i}.decoder.{rest}', dst + 'blocks.{i}.cross.{rest}'),
-                  KeyRule(src + 'norm.{i}.{rest}', dst + 'norms.{i}.{rest}')]
+        rules += [
+            KeyRule(src + 'layer.{i}.self_attn.{rest}', dst + 'blocks.{i}.self_attn.{rest}'),
+            KeyRule(src + 'layer.{i}.norm.{rest}', dst + 'blocks.{i}.norm.{rest}'),
+            KeyRule(src + 'layer.{i}.decoder.{rest}', dst + 'blocks.{i}.cross.{rest}'),
+            KeyRule(src + 'norm.{i}.{rest}', dst + 'norms.{i}.{rest}')
+        ]
     return rules
 
 

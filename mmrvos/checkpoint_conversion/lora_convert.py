@@ -18,8 +18,12 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set
 
 from torch import Tensor
 
-PEFT_SUFFIXES = {'base_layer.weight': 'weight', 'base_layer.bias': 'bias',
-                 'lora_A.default.weight': 'lora_A', 'lora_B.default.weight': 'lora_B'}
+PEFT_SUFFIXES = {
+    'base_layer.weight': 'weight',
+    'base_layer.bias': 'bias',
+    'lora_A.default.weight': 'lora_A',
+    'lora_B.default.weight': 'lora_B'
+}
 _PEFT_RE = re.compile(r'^(?P<x>.+)\.(?P<s>base_layer\.weight|base_layer\.bias|'
                       r'lora_A\.default\.weight|lora_B\.default\.weight)$')
 _LORALIB_RE = re.compile(r'^(?P<x>.+)\.(?P<s>lora_A|lora_B)$')
@@ -41,8 +45,9 @@ def loralib_modules(state: Dict[str, Tensor]) -> List[str]:
 
 def peft_modules(state: Dict[str, Tensor]) -> List[str]:
     """Names ``X`` of the peft-wrapped Linear layers (those with ``X.base_layer.weight``)."""
-    return sorted({m['x'] for m in map(_PEFT_RE.match, state)
-                   if m and m['s'] == 'base_layer.weight'})
+    return sorted(
+        {m['x']
+         for m in map(_PEFT_RE.match, state) if m and m['s'] == 'base_layer.weight'})
 
 
 def _check_pair(name: str, state: Dict[str, Tensor]) -> None:
@@ -62,7 +67,8 @@ def lora_delta(a: Tensor, b: Tensor, alpha: float = 1.0) -> Tensor:
     return (b.double() @ a.double() * (alpha / rank)).to(b.dtype)
 
 
-def merge_loralib(state: Dict[str, Tensor], alpha: float = 1.0,
+def merge_loralib(state: Dict[str, Tensor],
+                  alpha: float = 1.0,
                   already_merged: bool = False) -> Dict[str, Tensor]:
     """Merge every loralib pair into its weight and drop the LoRA tensors.
 
@@ -87,8 +93,8 @@ def unmerge_loralib(state: Dict[str, Tensor], alpha: float = 1.0) -> Dict[str, T
     out = dict(state)
     for name in loralib_modules(state):
         _check_pair(name, state)
-        out[f'{name}.weight'] = state[f'{name}.weight'] - lora_delta(
-            state[f'{name}.lora_A'], state[f'{name}.lora_B'], alpha)
+        out[f'{name}.weight'] = state[f'{name}.weight'] - lora_delta(state[f'{name}.lora_A'],
+                                                                     state[f'{name}.lora_B'], alpha)
     return out
 
 
@@ -129,9 +135,11 @@ def merge_peft(state: Dict[str, Tensor], alpha: float = 1.0) -> Dict[str, Tensor
     return merge_loralib(plain, alpha=alpha)
 
 
-def lora_rule_modules(state: Dict[str, Tensor], targets: Sequence[str] = ('encoder', 'decoder'),
-                      exclude: Sequence[str] = ('out_proj', 'bbox_embed', 'reg_branches')
-                      ) -> List[str]:
+def lora_rule_modules(
+    state: Dict[str, Tensor],
+    targets: Sequence[str] = ('encoder', 'decoder'),
+    exclude: Sequence[str] = ('out_proj', 'bbox_embed', 'reg_branches')
+) -> List[str]:
     """Linear layers that :func:`mmrvos.models.layers.lora.inject_lora` wraps, found from a
     plain (un-wrapped) mmrvos state dict: a 2-D ``X.weight`` under one of ``targets`` whose
     dotted name has no component containing an ``exclude`` pattern. (Under the Grounding DINO

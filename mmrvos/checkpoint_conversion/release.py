@@ -15,12 +15,13 @@ from .ckpt_convert import CheckpointConversionError, extract_state_dict, to_floa
 from .lora_convert import merge_peft, peft_modules
 
 #: ``meta`` entries kept in a release (the rest, e.g. paths of the training machine, is dropped).
-RELEASE_META_KEYS = ('mmengine_version', 'mmdet_version', 'mmrvos_version', 'dataset_meta',
-                     'epoch', 'iter', 'seed', 'experiment_name')
+RELEASE_META_KEYS = ('mmengine_version', 'mmdet_version', 'mmrvos_version', 'dataset_meta', 'epoch',
+                     'iter', 'seed', 'experiment_name')
 TASK = 'Referring Video Object Segmentation'
 
 
-def merge_training_state(checkpoint: dict, lora_alpha: float = 1.0,
+def merge_training_state(checkpoint: dict,
+                         lora_alpha: float = 1.0,
                          source: str = '<checkpoint>') -> Tuple[Dict[str, Tensor], int]:
     """Merged plain state dict of a training checkpoint and the number of merged layers.
 
@@ -39,7 +40,8 @@ def merge_training_state(checkpoint: dict, lora_alpha: float = 1.0,
     return to_float_tensor_dict(merged), num
 
 
-def release_checkpoint(checkpoint: dict, lora_alpha: float = 1.0,
+def release_checkpoint(checkpoint: dict,
+                       lora_alpha: float = 1.0,
                        source: str = '<checkpoint>') -> Tuple[dict, List[str]]:
     """``{'meta', 'state_dict'}`` release dict and the names of the dropped top-level entries
     (optimizer state, schedulers, message hub ...)."""
@@ -64,20 +66,28 @@ def parse_metrics(items: Sequence[str]) -> Dict[str, Dict[str, float]]:
     return out
 
 
-def metafile_entry(name: str, config: str, weights: str,
-                   metrics: Dict[str, Dict[str, float]], collection: str = 'ReferDINO',
+def metafile_entry(name: str,
+                   config: str,
+                   weights: str,
+                   metrics: Dict[str, Dict[str, float]],
+                   collection: str = 'ReferDINO',
                    metadata: Optional[dict] = None) -> dict:
     """One ``Models`` entry of an OpenMMLab metafile."""
     entry = {'Name': name, 'In Collection': collection, 'Config': config}
     if metadata:
         entry['Metadata'] = dict(metadata)
-    entry['Results'] = [{'Task': TASK, 'Dataset': ds, 'Metrics': dict(m)}
-                        for ds, m in metrics.items()]
+    entry['Results'] = [{
+        'Task': TASK,
+        'Dataset': ds,
+        'Metrics': dict(m)
+    } for ds, m in metrics.items()]
     entry['Weights'] = weights
     return entry
 
 
-def update_metafile(path: str, entry: dict, overwrite: bool = False,
+def update_metafile(path: str,
+                    entry: dict,
+                    overwrite: bool = False,
                     collection: Optional[dict] = None) -> dict:
     """Add ``entry`` to the metafile at ``path`` (created if absent) and write it.
 

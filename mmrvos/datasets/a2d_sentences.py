@@ -35,9 +35,13 @@ class A2DSentencesDataset(BaseRVOSDataset):
 
     METAINFO = dict(classes=('object', ), dataset_name='a2d_sentences')
 
-    def __init__(self, *args, frame_source: str = 'jpg',
-                 data_prefix: dict = dict(img='Release/JPEGImages', video='Release/clips320H',
-                                          ann='text_annotations/a2d_annotation_with_instances'),
+    def __init__(self,
+                 *args,
+                 frame_source: str = 'jpg',
+                 data_prefix: dict = dict(
+                     img='Release/JPEGImages',
+                     video='Release/clips320H',
+                     ann='text_annotations/a2d_annotation_with_instances'),
                  **kwargs) -> None:
         if frame_source not in ('jpg', 'mp4'):
             raise ValueError(f"frame_source must be 'jpg' or 'mp4', got {frame_source!r}")
@@ -104,8 +108,15 @@ class A2DSentencesDataset(BaseRVOSDataset):
                 exp_id = f'{instance_id}_{seen[key]}'
             seen[key] += 1
             data_list.append(
-                dict(video_id=vid, exp_id=exp_id, text=text, exp_type=None, annotator=None,
-                     frame_idx=frame_idx, instance_id=instance_id, num_frames=num))
+                dict(
+                    video_id=vid,
+                    exp_id=exp_id,
+                    text=text,
+                    exp_type=None,
+                    annotator=None,
+                    frame_idx=frame_idx,
+                    instance_id=instance_id,
+                    num_frames=num))
         return data_list
 
     def get_data_info(self, idx: int) -> dict:
@@ -121,7 +132,8 @@ class A2DSentencesDataset(BaseRVOSDataset):
             info['img_paths'] = [f'{info["video_path"]}#{f}' for f in info['frame_ids']]
         refs = [None] * num
         refs[frame_idx - 1] = dict(
-            type='h5', path=osp.join(self.data_prefix['ann'], vid, f'{frame_idx:05d}.h5'),
+            type='h5',
+            path=osp.join(self.data_prefix['ann'], vid, f'{frame_idx:05d}.h5'),
             instance_id=info['instance_id'])
         info['mask_refs'] = refs
         info['key_frames'] = [frame_idx - 1]

@@ -21,8 +21,10 @@ from mmengine.dataset import BaseDataset
 # one JSON reader / obj_id parser for datasets and evaluation
 from mmrvos.evaluation.functional.meta_io import load_json, parse_obj_ids
 
-__all__ = ['DatasetRepairWarning', 'BaseRVOSDataset', 'load_json', 'list_dir',
-           'check_frames_exist', 'MAX_LISTED']
+__all__ = [
+    'DatasetRepairWarning', 'BaseRVOSDataset', 'load_json', 'list_dir', 'check_frames_exist',
+    'MAX_LISTED'
+]
 
 MAX_LISTED = 20  # dropped expressions listed in a message
 
@@ -43,9 +45,8 @@ def check_frames_exist(frame_dir: str, names: Iterable[str], suffix: str) -> Non
         raise FileNotFoundError(f'frame directory not found: {frame_dir}')
     missing = [n for n in names if n + suffix not in present]
     if missing:
-        raise FileNotFoundError(
-            f'missing frame: {osp.join(frame_dir, missing[0] + suffix)} '
-            f'({len(missing)} of the listed frames are missing in {frame_dir})')
+        raise FileNotFoundError(f'missing frame: {osp.join(frame_dir, missing[0] + suffix)} '
+                                f'({len(missing)} of the listed frames are missing in {frame_dir})')
 
 
 class BaseRVOSDataset(BaseDataset):
@@ -77,9 +78,15 @@ class BaseRVOSDataset(BaseDataset):
 
     METAINFO = dict(classes=('object', ), dataset_name='rvos')
 
-    def __init__(self, *args, text_max_tokens: int = 256, tokenizer: Optional[str] = None,
-                 on_long_text: str = 'error', on_empty_text: str = 'error',
-                 lowercase: bool = True, check_files: bool = True, strict: bool = True,
+    def __init__(self,
+                 *args,
+                 text_max_tokens: int = 256,
+                 tokenizer: Optional[str] = None,
+                 on_long_text: str = 'error',
+                 on_empty_text: str = 'error',
+                 lowercase: bool = True,
+                 check_files: bool = True,
+                 strict: bool = True,
                  **kwargs) -> None:
         if on_long_text not in ('error', 'truncate'):
             raise ValueError(f"on_long_text must be 'error' or 'truncate', got {on_long_text!r}")
@@ -109,8 +116,8 @@ class BaseRVOSDataset(BaseDataset):
         lines = [f'  video {v!r} expression {e!r}: {r}' for v, e, r in dropped[:MAX_LISTED]]
         if len(dropped) > MAX_LISTED:
             lines.append(f'  ... and {len(dropped) - MAX_LISTED} more')
-        msg = (f'{source}: {len(dropped)} expression(s) would silently drop out of {use}:\n'
-               + '\n'.join(lines))
+        msg = (f'{source}: {len(dropped)} expression(s) would silently drop out of {use}:\n' +
+               '\n'.join(lines))
         if self.strict:
             raise ValueError(msg + '\nFix the annotations, or pass strict=False '
                              '(tools/test.py --no-strict) to drop them with a warning')
@@ -123,8 +130,8 @@ class BaseRVOSDataset(BaseDataset):
             return ['[CLS]'] + text.split() + ['[SEP]']
         if self._tokenizer is None:
             from transformers import AutoTokenizer
-            self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_path,
-                                                            local_files_only=True)
+            self._tokenizer = AutoTokenizer.from_pretrained(
+                self.tokenizer_path, local_files_only=True)
         return self._tokenizer(text)['input_ids']
 
     def _truncate(self, text: str) -> str:
@@ -151,8 +158,9 @@ class BaseRVOSDataset(BaseDataset):
             if self.on_long_text == 'error':
                 raise ValueError(f'{where}: expression has {num} tokens, more than the text '
                                  f'model limit text_max_tokens={self.text_max_tokens}')
-            warnings.warn(f'{where}: expression has {num} tokens; truncated to '
-                          f'text_max_tokens={self.text_max_tokens}', DatasetRepairWarning)
+            warnings.warn(
+                f'{where}: expression has {num} tokens; truncated to '
+                f'text_max_tokens={self.text_max_tokens}', DatasetRepairWarning)
             text = self._truncate(text)
         return text
 

@@ -74,9 +74,16 @@ class JHMDBSentencesDataset(BaseRVOSDataset):
                     if not osp.isfile(p):
                         raise FileNotFoundError(f'{where}: file not found: {p}')
             data_list.append(
-                dict(video_id=str(vid), exp_id=str(i), text=text, exp_type=None,
-                     annotator=None, frame_dir=frame_dir, mask_path=mask_path,
-                     chosen=chosen, num_frames=total))
+                dict(
+                    video_id=str(vid),
+                    exp_id=str(i),
+                    text=text,
+                    exp_type=None,
+                    annotator=None,
+                    frame_dir=frame_dir,
+                    mask_path=mask_path,
+                    chosen=chosen,
+                    num_frames=total))
         return data_list
 
     def get_data_info(self, idx: int) -> dict:
@@ -88,7 +95,6 @@ class JHMDBSentencesDataset(BaseRVOSDataset):
         if self.annotate_all_frames:
             info['mask_refs'] = [ref(t) for t in range(num)]
         else:
-            info['mask_refs'] = [ref(t) if t == info['chosen'] - 1 else None
-                                 for t in range(num)]
+            info['mask_refs'] = [ref(t) if t == info['chosen'] - 1 else None for t in range(num)]
         info['key_frames'] = [info['chosen'] - 1]
         return info

@@ -39,9 +39,13 @@ class MeViSDataset(BaseRVOSDataset):
 
     METAINFO = dict(classes=('object', ), dataset_name='mevis')
 
-    def __init__(self, *args, mask_file: Optional[str] = None,
-                 data_prefix: dict = dict(img='JPEGImages'), img_suffix: str = '.jpg',
-                 min_frames: int = 1, **kwargs) -> None:
+    def __init__(self,
+                 *args,
+                 mask_file: Optional[str] = None,
+                 data_prefix: dict = dict(img='JPEGImages'),
+                 img_suffix: str = '.jpg',
+                 min_frames: int = 1,
+                 **kwargs) -> None:
         self.mask_file = mask_file
         self.img_suffix = img_suffix
         self.min_frames = min_frames
@@ -87,19 +91,25 @@ class MeViSDataset(BaseRVOSDataset):
                                          f'{len(frames)} frames of video {vid!r}')
                 if mask_path and not anno_ids and not self.test_mode:
                     raise ValueError(f'{where}: no anno_id (required for training)')
-                if anno_ids and not self.test_mode and all(
-                        r is None for a in anno_ids for r in self.mask_dict[a]):
+                if anno_ids and not self.test_mode and all(r is None for a in anno_ids
+                                                           for r in self.mask_dict[a]):
                     # evaluation counts such frames as empty targets (MeViS protocol);
                     # training would filter every clip of it out
                     dropped.append((vid, str(exp_id), f'every mask of anno_id {anno_ids} is '
                                     f'null in {mask_path} (the target is in no frame)'))
                     continue
                 data_list.append(
-                    dict(video_id=vid, exp_id=str(exp_id), text=text,
-                         exp_type=exp.get('exp_type'), annotator=None,
-                         obj_ids=[int(o) for o in self._ids(exp.get('obj_id'), 'obj_id', where)],
-                         anno_ids=anno_ids, has_masks=mask_path is not None,
-                         frame_ids=frames, img_dir=img_dir))
+                    dict(
+                        video_id=vid,
+                        exp_id=str(exp_id),
+                        text=text,
+                        exp_type=exp.get('exp_type'),
+                        annotator=None,
+                        obj_ids=[int(o) for o in self._ids(exp.get('obj_id'), 'obj_id', where)],
+                        anno_ids=anno_ids,
+                        has_masks=mask_path is not None,
+                        frame_ids=frames,
+                        img_dir=img_dir))
         self.report_dropped(dropped, self.ann_file)
         return data_list
 

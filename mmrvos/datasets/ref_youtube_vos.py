@@ -67,12 +67,16 @@ class RefYouTubeVOSDataset(BaseRVOSDataset):
 
     METAINFO = dict(classes=('object', ), dataset_name='ref_youtube_vos')
 
-    def __init__(self, *args, meta_file: Optional[str] = None,
+    def __init__(self,
+                 *args,
+                 meta_file: Optional[str] = None,
                  exclude_ann_file: Optional[str] = None,
                  data_prefix: dict = dict(img='JPEGImages', ann='Annotations'),
-                 img_suffix: str = '.jpg', sparse_annotations: bool = True,
+                 img_suffix: str = '.jpg',
+                 sparse_annotations: bool = True,
                  expected_num_videos: Optional[int] = None,
-                 exp_types: Optional[Sequence[str]] = None, **kwargs) -> None:
+                 exp_types: Optional[Sequence[str]] = None,
+                 **kwargs) -> None:
         self.meta_file = meta_file
         self.exp_types = None if exp_types is None else tuple(exp_types)
         self.exclude_ann_file = exclude_ann_file
@@ -132,8 +136,8 @@ class RefYouTubeVOSDataset(BaseRVOSDataset):
                         vobjs: Optional[dict], scan) -> Tuple[List[str], str]:
         """Annotated frames showing any of ``obj_ids``, and where that was read."""
         ann = set(ann_frames)
-        if vobjs is not None and all(isinstance(vobjs.get(str(o)), dict)
-                                     and 'frames' in vobjs[str(o)] for o in obj_ids):
+        if vobjs is not None and all(
+                isinstance(vobjs.get(str(o)), dict) and 'frames' in vobjs[str(o)] for o in obj_ids):
             frames = {f for o in obj_ids for f in vobjs[str(o)]['frames']} & ann
             return sorted(frames), f'in {self._join(self.meta_file)} "frames"'
         present = scan()
@@ -180,8 +184,8 @@ class RefYouTubeVOSDataset(BaseRVOSDataset):
                                            f'{self._join(self.meta_file)} lists objects '
                                            f'{sorted(vobjs)} for this video')
                 if len(vobjs) > 1:  # a 0/255 mask cannot tell these objects apart
-                    video_obj_ids = sorted({*video_obj_ids, *(int(k) for k in vobjs
-                                                              if str(k).isdigit())})
+                    video_obj_ids = sorted(
+                        {*video_obj_ids, *(int(k) for k in vobjs if str(k).isdigit())})
             scanned = {}
 
             def scan():
@@ -198,8 +202,7 @@ class RefYouTubeVOSDataset(BaseRVOSDataset):
                         dropped.append((vid, exp_id, 'no annotation PNG for any of its '
                                         f'{len(frames)} frames in {ann_dir}'))
                         continue
-                    present, source = self._present_frames(vid, obj_ids, ann_frames, vobjs,
-                                                           scan)
+                    present, source = self._present_frames(vid, obj_ids, ann_frames, vobjs, scan)
                     if not present:
                         dropped.append((vid, exp_id, f'obj_id {obj_ids} is in no annotated '
                                         f'frame ({len(ann_frames)} PNGs in {ann_dir}; '
@@ -209,11 +212,17 @@ class RefYouTubeVOSDataset(BaseRVOSDataset):
                     raise ValueError(f'{where}: no annotation folder (data_prefix["ann"]) '
                                      'for training')
                 info = dict(
-                    video_id=vid, exp_id=exp_id, text=text,
+                    video_id=vid,
+                    exp_id=exp_id,
+                    text=text,
                     exp_type=exp.get('exp_type'),
                     annotator=self.annotator_of(exp_id, exp, vdata),
-                    obj_ids=obj_ids, category=category, frame_ids=frames,
-                    img_dir=img_dir, img_suffix=self.img_suffix, ann_dir=ann_dir,
+                    obj_ids=obj_ids,
+                    category=category,
+                    frame_ids=frames,
+                    img_dir=img_dir,
+                    img_suffix=self.img_suffix,
+                    ann_dir=ann_dir,
                     ann_frames=ann_frames if obj_ids else [],
                     video_obj_ids=video_obj_ids,
                     sparse=self.sparse_annotations)
@@ -233,10 +242,12 @@ class RefYouTubeVOSDataset(BaseRVOSDataset):
         ann_frames = set(info['ann_frames'])
         info['img_paths'] = [osp.join(img_dir, f + suffix) for f in info['frame_ids']]
         info['mask_refs'] = [
-            dict(type='palette', path=osp.join(info['ann_dir'], f + '.png'),
-                 obj_ids=info['obj_ids'], video_obj_ids=info['video_obj_ids'],
-                 sparse=info['sparse']) if f in ann_frames else None
-            for f in info['frame_ids']
+            dict(
+                type='palette',
+                path=osp.join(info['ann_dir'], f + '.png'),
+                obj_ids=info['obj_ids'],
+                video_obj_ids=info['video_obj_ids'],
+                sparse=info['sparse']) if f in ann_frames else None for f in info['frame_ids']
         ]
         for key in _COMPACT_KEYS:
             info.pop(key)

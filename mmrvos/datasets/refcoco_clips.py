@@ -35,8 +35,8 @@ class RefCOCOClipDataset(BaseRVOSDataset):
 
     def load_data_list(self) -> List[dict]:
         coco = load_json(self.ann_file, 'images')
-        if not isinstance(coco['images'], list) or not isinstance(coco.get('annotations', []),
-                                                                   list):
+        if not isinstance(coco['images'], list) or not isinstance(
+                coco.get('annotations', []), list):
             raise ValueError(f'{self.ann_file}: "images" and "annotations" must be lists')
         anns = defaultdict(list)
         for k, ann in enumerate(coco.get('annotations', [])):
@@ -66,11 +66,20 @@ class RefCOCOClipDataset(BaseRVOSDataset):
             if self.check_files and not osp.isfile(path):
                 raise FileNotFoundError(f'{where}: image not found: {path}')
             data_list.append(
-                dict(video_id=str(img.get('original_id', img['id'])), exp_id=str(img['id']),
-                     text=text, exp_type=None, annotator=None,
-                     frame_ids=[osp.splitext(osp.basename(img['file_name']))[0]],
-                     img_paths=[path],
-                     mask_refs=[dict(type='coco', height=img['height'], width=img['width'],
-                                     segmentations=[a['segmentation'] for a in targets],
-                                     source=where)] if targets else [None]))
+                dict(
+                    video_id=str(img.get('original_id', img['id'])),
+                    exp_id=str(img['id']),
+                    text=text,
+                    exp_type=None,
+                    annotator=None,
+                    frame_ids=[osp.splitext(osp.basename(img['file_name']))[0]],
+                    img_paths=[path],
+                    mask_refs=[
+                        dict(
+                            type='coco',
+                            height=img['height'],
+                            width=img['width'],
+                            segmentations=[a['segmentation'] for a in targets],
+                            source=where)
+                    ] if targets else [None]))
         return data_list

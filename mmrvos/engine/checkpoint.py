@@ -44,9 +44,9 @@ from mmengine.runner.checkpoint import CheckpointLoader
 
 __all__ = [
     'UnsafeCheckpointError', 'load_checkpoint_file', 'load_bytes', 'load_url_safe',
-    'load_from_local_safe', 'load_from_http_safe', 'load_from_pavi_safe',
-    'load_from_ceph_safe', 'load_from_torchvision_safe', 'load_from_openmmlab_safe',
-    'load_from_mmcls_safe', 'SAFE_SCHEMES', 'safe_load_checkpoint', 'safe_checkpoint_loaders'
+    'load_from_local_safe', 'load_from_http_safe', 'load_from_pavi_safe', 'load_from_ceph_safe',
+    'load_from_torchvision_safe', 'load_from_openmmlab_safe', 'load_from_mmcls_safe',
+    'SAFE_SCHEMES', 'safe_load_checkpoint', 'safe_checkpoint_loaders'
 ]
 
 
@@ -131,13 +131,18 @@ def _hub_cached_file(url: str, model_dir: Optional[str] = None) -> str:
     return osp.join(model_dir, osp.basename(urlparse(url).path))
 
 
-def load_url_safe(url: str, model_dir: Optional[str] = None, map_location=None,
+def load_url_safe(url: str,
+                  model_dir: Optional[str] = None,
+                  map_location=None,
                   progress: bool = True):
     """mmengine's ``load_url`` (torch's ``load_state_dict_from_url``: download once into the
     hub cache, same file name) with ``weights_only=True``."""
     try:
         return torch.hub.load_state_dict_from_url(
-            url, model_dir=model_dir, map_location=map_location, progress=progress,
+            url,
+            model_dir=model_dir,
+            map_location=map_location,
+            progress=progress,
             weights_only=True)
     except pickle.UnpicklingError as err:
         named = f'{url!r} (cached as {_hub_cached_file(url, model_dir)!r})'
@@ -152,8 +157,7 @@ def load_from_local_safe(filename, map_location=None):
     return load_checkpoint_file(filename, map_location)
 
 
-def load_from_http_safe(filename, map_location=None, model_dir=None,
-                        progress=os.isatty(0)):
+def load_from_http_safe(filename, map_location=None, model_dir=None, progress=os.isatty(0)):
     """``http://`` / ``https://`` (mmengine's ``load_from_http``): rank 0 downloads first."""
     rank, world_size = get_dist_info()
     checkpoint = None
@@ -202,8 +206,11 @@ def load_from_torchvision_safe(filename, map_location=None):
     """``torchvision://NAME`` / ``modelzoo://NAME`` (mmengine's URL table)."""
     model_urls = _torchvision_model_urls()
     if filename.startswith('modelzoo://'):
-        print_log('The URL scheme of "modelzoo://" is deprecated, please '
-                  'use "torchvision://" instead', logger='current', level=logging.WARNING)
+        print_log(
+            'The URL scheme of "modelzoo://" is deprecated, please '
+            'use "torchvision://" instead',
+            logger='current',
+            level=logging.WARNING)
         model_name = filename[11:]
     else:
         model_name = filename[14:]
@@ -222,9 +229,11 @@ def load_from_openmmlab_safe(filename, map_location=None):
         prefix_str = 'openmmlab://'
     deprecated_urls = mmengine_checkpoint.get_deprecated_model_names()
     if model_name in deprecated_urls:
-        print_log(f'{prefix_str}{model_name} is deprecated in favor '
-                  f'of {prefix_str}{deprecated_urls[model_name]}', logger='current',
-                  level=logging.WARNING)
+        print_log(
+            f'{prefix_str}{model_name} is deprecated in favor '
+            f'of {prefix_str}{deprecated_urls[model_name]}',
+            logger='current',
+            level=logging.WARNING)
         model_name = deprecated_urls[model_name]
     model_url = model_urls[model_name]
     if model_url.startswith(('http://', 'https://')):
@@ -277,8 +286,8 @@ def safe_load_checkpoint(filename: str, map_location=None, logger='current'):
         FileNotFoundError: a local file does not exist.
     """
     loader = _match(SAFE_SCHEMES, filename)
-    print_log(f'Loads checkpoint by {loader.__name__[10:]} backend from path: {filename}',
-              logger=logger)
+    print_log(
+        f'Loads checkpoint by {loader.__name__[10:]} backend from path: {filename}', logger=logger)
     return loader(filename, map_location)
 
 

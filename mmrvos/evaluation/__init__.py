@@ -4,6 +4,5 @@ from .metrics import A2DMetric, RVOSMetric
 from .writers import RVOSResultWriter, make_submission_zip
 
 __all__ = [
-    'functional', 'writers', 'A2DMetric', 'RVOSMetric', 'RVOSResultWriter',
-    'make_submission_zip'
+    'functional', 'writers', 'A2DMetric', 'RVOSMetric', 'RVOSResultWriter', 'make_submission_zip'
 ]

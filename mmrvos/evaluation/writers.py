@@ -24,8 +24,8 @@ import numpy as np
 from PIL import Image
 
 __all__ = [
-    'voc_palette', 'prepare_output_dir', 'save_mask_png', 'RVOSResultWriter',
-    'make_submission_zip', 'ZIP_ROOTS'
+    'voc_palette', 'prepare_output_dir', 'save_mask_png', 'RVOSResultWriter', 'make_submission_zip',
+    'ZIP_ROOTS'
 ]
 
 ZIP_ROOTS = {'ref_youtube_vos': 'Annotations', 'mevis': ''}
@@ -61,9 +61,8 @@ def prepare_output_dir(path: str, overwrite: bool = False) -> str:
             raise FileExistsError(f'{path} exists and is not a folder')
         if os.listdir(path):
             if not overwrite:
-                raise FileExistsError(
-                    f'output folder {path} exists and is not empty; pass '
-                    'overwrite=True (--overwrite) to replace it')
+                raise FileExistsError(f'output folder {path} exists and is not empty; pass '
+                                      'overwrite=True (--overwrite) to replace it')
             shutil.rmtree(path)
     os.makedirs(path, exist_ok=True)
     return path
@@ -90,10 +89,7 @@ class RVOSResultWriter:
             non-main ranks, which only write into it).
     """
 
-    def __init__(self,
-                 out_dir: str,
-                 overwrite: bool = False,
-                 prepare: bool = True) -> None:
+    def __init__(self, out_dir: str, overwrite: bool = False, prepare: bool = True) -> None:
         self.out_dir = out_dir
         if prepare:
             prepare_output_dir(out_dir, overwrite)
@@ -101,11 +97,9 @@ class RVOSResultWriter:
             os.makedirs(out_dir, exist_ok=True)
 
     def path(self, video_id: str, exp_id: str, frame_id: str) -> str:
-        return osp.join(self.out_dir, str(video_id), str(exp_id),
-                        f'{frame_id}.png')
+        return osp.join(self.out_dir, str(video_id), str(exp_id), f'{frame_id}.png')
 
-    def write(self, video_id: str, exp_id: str, frame_id: str,
-              mask: np.ndarray) -> str:
+    def write(self, video_id: str, exp_id: str, frame_id: str, mask: np.ndarray) -> str:
         """Save ``mask`` (bool ``(H, W)``); returns the file path."""
         p = self.path(video_id, exp_id, frame_id)
         save_mask_png(mask, p)

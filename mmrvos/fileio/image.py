@@ -62,7 +62,9 @@ def image_size(path: str) -> Tuple[int, int]:
         raise OSError(f'cannot read the image header ({err}): {path}') from None
 
 
-def read_image_strict(path: str, flag: str = 'color', backend: Optional[str] = None,
+def read_image_strict(path: str,
+                      flag: str = 'color',
+                      backend: Optional[str] = None,
                       check_end: bool = True) -> np.ndarray:
     """Decode an image with :func:`mmcv.imfrombytes`, refusing missing, truncated and
     undecodable files.

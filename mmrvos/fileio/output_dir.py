@@ -19,12 +19,14 @@ from typing import Optional, Sequence
 def _unexpected(path: str, expected: Optional[Sequence[str]]):
     if expected is None:
         return []
-    return sorted(n for n in os.listdir(path)
-                  if not any(fnmatch.fnmatchcase(n, pat) for pat in expected))
+    return sorted(
+        n for n in os.listdir(path) if not any(fnmatch.fnmatchcase(n, pat) for pat in expected))
 
 
-def check_output_dir(path: str, overwrite: bool = False,
-                     expected: Optional[Sequence[str]] = None, flag: str = '--overwrite') -> None:
+def check_output_dir(path: str,
+                     overwrite: bool = False,
+                     expected: Optional[Sequence[str]] = None,
+                     flag: str = '--overwrite') -> None:
     """Refuse to write into ``path`` when that would replace what is there without being asked.
 
     Args:
@@ -89,8 +91,11 @@ class StagedOutputDir:
             write_everything(tmp)
     """
 
-    def __init__(self, path: str, overwrite: bool = False,
-                 expected: Optional[Sequence[str]] = None, flag: str = '--overwrite') -> None:
+    def __init__(self,
+                 path: str,
+                 overwrite: bool = False,
+                 expected: Optional[Sequence[str]] = None,
+                 flag: str = '--overwrite') -> None:
         self.path = osp.normpath(path)
         self.overwrite = overwrite
         self.expected = expected

@@ -9,8 +9,7 @@ from mmengine.dist import master_only
 from mmengine.visualization import Visualizer
 
 # RGB, one colour per expression (cycled)
-PALETTE = [(220, 20, 60), (0, 130, 255), (0, 200, 80), (255, 160, 0), (170, 0, 255),
-           (0, 210, 210)]
+PALETTE = [(220, 20, 60), (0, 130, 255), (0, 200, 80), (255, 160, 0), (170, 0, 255), (0, 210, 210)]
 GT_COLOR = (255, 255, 255)  # RGB, ground truth beside a prediction
 Color = Tuple[int, int, int]
 
@@ -57,10 +56,15 @@ class RVOSLocalVisualizer(Visualizer):
         font_size (int, optional): caption size (points); default from the image size.
     """
 
-    def __init__(self, name: str = 'visualizer', image: Optional[np.ndarray] = None,
-                 vis_backends: Optional[list] = None, save_dir: Optional[str] = None,
-                 palette: Sequence[Color] = PALETTE, alpha: float = 0.5,
-                 line_width: float = 2, draw_boxes: bool = True,
+    def __init__(self,
+                 name: str = 'visualizer',
+                 image: Optional[np.ndarray] = None,
+                 vis_backends: Optional[list] = None,
+                 save_dir: Optional[str] = None,
+                 palette: Sequence[Color] = PALETTE,
+                 alpha: float = 0.5,
+                 line_width: float = 2,
+                 draw_boxes: bool = True,
                  font_size: Optional[int] = None) -> None:
         super().__init__(name=name, image=image, vis_backends=vis_backends, save_dir=save_dir)
         if not 0 <= alpha <= 1:
@@ -79,18 +83,28 @@ class RVOSLocalVisualizer(Visualizer):
     def _caption_size(self) -> int:
         return int(self.font_size or max(8, min(self.height, self.width) // 40))
 
-    def _draw_captions(self, lines: Sequence[str], colors: Sequence[Color],
+    def _draw_captions(self,
+                       lines: Sequence[str],
+                       colors: Sequence[Color],
                        origin: Tuple[float, float] = (2, 2)) -> None:
         """Lines of text top-left (from ``origin``), each on a dark box."""
         size = self._caption_size()
         step = size * self.dpi / 72 * 1.5  # points -> pixels, with spacing
         positions = np.array([[origin[0], origin[1] + i * step] for i in range(len(lines))])
-        self.draw_texts(list(lines), positions, font_sizes=size, colors=list(colors),
-                        vertical_alignments='top', horizontal_alignments='left',
-                        bboxes=dict(facecolor='black', alpha=0.6, pad=1, edgecolor='none'))
+        self.draw_texts(
+            list(lines),
+            positions,
+            font_sizes=size,
+            colors=list(colors),
+            vertical_alignments='top',
+            horizontal_alignments='left',
+            bboxes=dict(facecolor='black', alpha=0.6, pad=1, edgecolor='none'))
 
-    def draw_frame(self, image: np.ndarray, masks: Sequence = (),
-                   boxes: Optional[Sequence] = None, captions: Optional[Sequence[str]] = None,
+    def draw_frame(self,
+                   image: np.ndarray,
+                   masks: Sequence = (),
+                   boxes: Optional[Sequence] = None,
+                   captions: Optional[Sequence[str]] = None,
                    colors: Optional[Sequence[Color]] = None) -> np.ndarray:
         """Draw E referred objects on one frame.
 
@@ -138,14 +152,18 @@ class RVOSLocalVisualizer(Visualizer):
                 box[:, 1::2] = box[:, 1::2].clip(0, image.shape[0])
                 box = box[(box[:, 2] > box[:, 0]) & (box[:, 3] > box[:, 1])]
                 if len(box):
-                    self.draw_bboxes(box, edge_colors=[colors[i]] * len(box),
-                                     line_widths=self.line_width)
+                    self.draw_bboxes(
+                        box, edge_colors=[colors[i]] * len(box), line_widths=self.line_width)
         if captions:
             self._draw_captions(captions, colors[:len(captions)])
         return self.get_image()
 
-    def _frame_panels(self, image: np.ndarray, sample: DetDataSample, draw_gt: bool,
-                      draw_pred: bool, pred_score_thr: float,
+    def _frame_panels(self,
+                      image: np.ndarray,
+                      sample: DetDataSample,
+                      draw_gt: bool,
+                      draw_pred: bool,
+                      pred_score_thr: float,
                       label: Optional[str] = None) -> List[np.ndarray]:
         """[ground truth, prediction] panels of one frame (those present and asked for),
         captioned with ``label`` (a clip's frame; the sentence is then in the clip's banner)
@@ -164,8 +182,8 @@ class RVOSLocalVisualizer(Visualizer):
             masks = [_as_masks(gt.masks)] if valid else []
             boxes = [gt.bboxes] if valid and 'bboxes' in gt else None
             lines = [(label or 'GT') + flags] + ([text] if text else [])
-            panels.append(self.draw_frame(image, masks, boxes, lines,
-                                          colors=[GT_COLOR] * len(lines)))
+            panels.append(
+                self.draw_frame(image, masks, boxes, lines, colors=[GT_COLOR] * len(lines)))
         pred = sample.get('pred_instances') if draw_pred else None
         if pred is not None and 'masks' in pred:
             keep = np.ones(len(pred), bool)
@@ -178,12 +196,12 @@ class RVOSLocalVisualizer(Visualizer):
             boxes = [_as_array(pred.bboxes, 4)[keep]] if keep.any() and 'bboxes' in pred \
                 else None
             lines = head + ([text + score] if text or score else [])
-            panels.append(self.draw_frame(image, masks, boxes, lines,
-                                          colors=[self.color(0)] * max(1, len(lines))))
+            panels.append(
+                self.draw_frame(
+                    image, masks, boxes, lines, colors=[self.color(0)] * max(1, len(lines))))
         if not panels:  # nothing to draw: the frame with its label
             lines = head + ([text] if text else [])
-            panels.append(self.draw_frame(image, captions=lines,
-                                          colors=[GT_COLOR] * len(lines)))
+            panels.append(self.draw_frame(image, captions=lines, colors=[GT_COLOR] * len(lines)))
         return panels
 
     def _banner(self, width: int, line: str) -> np.ndarray:
@@ -194,9 +212,11 @@ class RVOSLocalVisualizer(Visualizer):
         self._draw_captions([line], [GT_COLOR])
         return self.get_image()
 
-    def draw_datasample(self, image: Union[np.ndarray, Sequence[np.ndarray]],
+    def draw_datasample(self,
+                        image: Union[np.ndarray, Sequence[np.ndarray]],
                         data_sample: Union[DetDataSample, TrackDataSample],
-                        draw_gt: bool = True, draw_pred: bool = True,
+                        draw_gt: bool = True,
+                        draw_pred: bool = True,
                         pred_score_thr: float = 0.0) -> np.ndarray:
         """The drawing of :meth:`add_datasample`, returned.
 
@@ -218,8 +238,8 @@ class RVOSLocalVisualizer(Visualizer):
             for frame, sample in zip(frames, data_sample.video_data_samples):
                 label = f'{sample.metainfo.get("frame_id", "")}#' \
                         f'{sample.metainfo.get("frame_index", "")}'
-                tiles += self._frame_panels(frame, sample, draw_gt, draw_pred, pred_score_thr,
-                                            label=label)
+                tiles += self._frame_panels(
+                    frame, sample, draw_gt, draw_pred, pred_score_thr, label=label)
             strip = np.concatenate(tiles, axis=1)
             meta = data_sample.metainfo
             line = f'{meta.get("video_id")}/{meta.get("exp_id")}'
@@ -227,16 +247,22 @@ class RVOSLocalVisualizer(Visualizer):
                 line += f' [{meta["exp_type"]}]'
             line += f': {meta.get("text") or ""}'
             return np.concatenate([self._banner(strip.shape[1], line), strip], axis=0)
-        panels = self._frame_panels(np.asarray(image), data_sample, draw_gt, draw_pred,
-                                    pred_score_thr)
+        panels = self._frame_panels(
+            np.asarray(image), data_sample, draw_gt, draw_pred, pred_score_thr)
         return np.concatenate(panels, axis=1)
 
     @master_only
-    def add_datasample(self, name: str, image: Union[np.ndarray, Sequence[np.ndarray]],
+    def add_datasample(self,
+                       name: str,
+                       image: Union[np.ndarray, Sequence[np.ndarray]],
                        data_sample: Optional[Union[DetDataSample, TrackDataSample]] = None,
-                       draw_gt: bool = True, draw_pred: bool = True, show: bool = False,
-                       wait_time: float = 0, out_file: Optional[str] = None,
-                       pred_score_thr: float = 0.0, step: int = 0) -> None:
+                       draw_gt: bool = True,
+                       draw_pred: bool = True,
+                       show: bool = False,
+                       wait_time: float = 0,
+                       out_file: Optional[str] = None,
+                       pred_score_thr: float = 0.0,
+                       step: int = 0) -> None:
         """Draw a frame's (``DetDataSample``) or a clip's (``TrackDataSample``) ground truth
         and prediction (:meth:`draw_datasample`); show it, write it to ``out_file``, or else
         hand it to the visual backends, as mmdet's visualizers do.
@@ -251,8 +277,7 @@ class RVOSLocalVisualizer(Visualizer):
         if data_sample is None:
             drawn = np.ascontiguousarray(np.asarray(image))
         else:
-            drawn = self.draw_datasample(image, data_sample, draw_gt, draw_pred,
-                                         pred_score_thr)
+            drawn = self.draw_datasample(image, data_sample, draw_gt, draw_pred, pred_score_thr)
         self.set_image(drawn)
         if show:
             self.show(drawn, win_name=name, wait_time=wait_time)

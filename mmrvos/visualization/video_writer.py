@@ -29,7 +29,11 @@ class OverlayVideoWriter:
         gif_max_frames (int): most frames a GIF keeps (see the module docstring).
     """
 
-    def __init__(self, path: str, num_frames: int, fps: float = 6.0, max_width: int = 640,
+    def __init__(self,
+                 path: str,
+                 num_frames: int,
+                 fps: float = 6.0,
+                 max_width: int = 640,
                  gif_max_frames: int = GIF_MAX_FRAMES) -> None:
         if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
             raise ValueError(f'fps must be a positive number, got {fps}')
@@ -50,8 +54,9 @@ class OverlayVideoWriter:
     def _fit(self, rgb: np.ndarray) -> np.ndarray:
         if rgb.shape[1] > self.max_width:
             scale = self.max_width / rgb.shape[1]
-            rgb = cv2.resize(rgb, (self.max_width, int(round(rgb.shape[0] * scale))),
-                             interpolation=cv2.INTER_AREA)
+            rgb = cv2.resize(
+                rgb, (self.max_width, int(round(rgb.shape[0] * scale))),
+                interpolation=cv2.INTER_AREA)
         return rgb
 
     def add(self, rgb: Optional[np.ndarray]) -> None:
@@ -79,8 +84,12 @@ class OverlayVideoWriter:
         if self.count == 0:
             raise ValueError(f'{self.path}: no frames to write')
         if self.ext == '.gif':
-            self._gif[0].save(self.path, save_all=True, append_images=self._gif[1:],
-                              duration=int(1000 * self.step / self.fps), loop=0)
+            self._gif[0].save(
+                self.path,
+                save_all=True,
+                append_images=self._gif[1:],
+                duration=int(1000 * self.step / self.fps),
+                loop=0)
             self._gif = []
         elif self._mp4 is not None:
             self._mp4.release()

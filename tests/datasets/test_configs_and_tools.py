@@ -7,14 +7,14 @@ import sys
 import numpy as np
 import pytest
 import torch
+from mmdet.registry import DATASETS
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from rvos_dataset_helpers import make_test_pipeline  # noqa: F401  (registration, scope)
-from rvos_test_utils import REPO_ROOT
 
-from mmdet.registry import DATASETS
 from mmrvos.datasets import RefYouTubeVOSDataset
 from mmrvos.datasets.synthetic import make_toy_rvos
+from rvos_test_utils import REPO_ROOT
 
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', '_base_', 'datasets')
 
@@ -36,8 +36,10 @@ def toy_root(tmp_path_factory):
 
 def test_every_dataset_config_parses_with_paper_settings():
     names = sorted(osp.basename(p) for p in glob.glob(osp.join(CONFIG_DIR, '*.py')))
-    assert names == ['a2d_sentences.py', 'jhmdb_sentences.py', 'mevis.py', 'ref_davis.py',
-                     'ref_youtube_vos.py', 'refcoco.py', 'toy_rvos.py']
+    assert names == [
+        'a2d_sentences.py', 'jhmdb_sentences.py', 'mevis.py', 'ref_davis.py', 'ref_youtube_vos.py',
+        'refcoco.py', 'toy_rvos.py'
+    ]
     for name in names:
         cfg = Config.fromfile(osp.join(CONFIG_DIR, name))
         loader = cfg.test_dataloader
@@ -65,8 +67,7 @@ def test_every_dataset_config_parses_with_paper_settings():
 def test_ref_youtube_vos_train_pipeline_on_real_frames(judo_root):
     cfg = Config.fromfile(osp.join(CONFIG_DIR, 'ref_youtube_vos.py'))
     pipeline = Compose(cfg.train_pipeline)
-    ds = RefYouTubeVOSDataset(data_root=judo_root, ann_file='meta_expressions.json',
-                              pipeline=[])
+    ds = RefYouTubeVOSDataset(data_root=judo_root, ann_file='meta_expressions.json', pipeline=[])
     shapes = set()
     for seed in range(12):
         np.random.seed(seed)
@@ -100,8 +101,9 @@ def test_browse_tool(toy_root, tmp_path, monkeypatch, capsys):
     tool = _tool('misc/browse_rvos_dataset.py')
     out_dir = str(tmp_path / 'browse')
     monkeypatch.setattr(sys, 'argv', [
-        'browse', osp.join(CONFIG_DIR, 'toy_rvos.py'), '--output-dir', out_dir,
-        '--num-samples', '2', '--cfg-options', f'train_dataloader.dataset.data_root={toy_root}'
+        'browse',
+        osp.join(CONFIG_DIR, 'toy_rvos.py'), '--output-dir', out_dir, '--num-samples', '2',
+        '--cfg-options', f'train_dataloader.dataset.data_root={toy_root}'
     ])
     tool.main()
     files = sorted(glob.glob(osp.join(out_dir, '*.png')))

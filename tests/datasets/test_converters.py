@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 from rvos_dataset_helpers import make_test_pipeline
-from rvos_test_utils import REPO_ROOT
 
 from mmrvos.datasets import RefCOCOClipDataset, RefDAVISDataset
 from mmrvos.datasets.synthetic import davis_palette
+from rvos_test_utils import REPO_ROOT
 
 
 def _tool(name):
@@ -30,8 +30,9 @@ def _davis(root):
         os.makedirs(osp.join(davis, 'JPEGImages/480p', vid))
         os.makedirs(osp.join(davis, 'Annotations_unsupervised/480p', vid))
         for t in range(3):
-            cv2.imwrite(osp.join(davis, 'JPEGImages/480p', vid, f'{t:05d}.jpg'),
-                        np.full((24, 32, 3), 50 * t, np.uint8))
+            cv2.imwrite(
+                osp.join(davis, 'JPEGImages/480p', vid, f'{t:05d}.jpg'),
+                np.full((24, 32, 3), 50 * t, np.uint8))
             ids = np.zeros((24, 32), np.uint8)
             for o in range(1, n_obj + 1):
                 ids[4 * o:4 * o + 3, 2:10] = o
@@ -64,8 +65,7 @@ def test_davis_to_ytvos(tmp_path):
     root, out = str(tmp_path / 'src'), str(tmp_path / 'out')
     _davis(root)
     stats = _tool('davis_to_ytvos').convert(root, out, mode='symlink')
-    assert stats == dict(train_videos=1, train_expressions=4, valid_videos=1,
-                         valid_expressions=8)
+    assert stats == dict(train_videos=1, train_expressions=4, valid_videos=1, valid_expressions=8)
     meta = json.load(open(osp.join(out, 'meta_expressions/valid/meta_expressions.json')))
     exps = meta['videos']['classic-car']['expressions']  # misspelled name fixed
     assert [exps[str(i)]['annotator'] for i in range(8)] == [0, 1, 2, 3] * 2
@@ -74,10 +74,14 @@ def test_davis_to_ytvos(tmp_path):
     assert exps['0']['exp_type'] == 'first_frame' and exps['1']['exp_type'] == 'full_video'
     cats = json.load(open(osp.join(out, 'valid/meta.json')))['videos']['classic-car']
     assert cats['objects']['2']['category'] == 'person'
-    ds = RefDAVISDataset(data_root=out, ann_file='meta_expressions/valid/meta_expressions.json',
-                         meta_file='valid/meta.json',
-                         data_prefix=dict(img='valid/JPEGImages', ann='valid/Annotations'),
-                         test_mode=True, annotators=[3], pipeline=[])
+    ds = RefDAVISDataset(
+        data_root=out,
+        ann_file='meta_expressions/valid/meta_expressions.json',
+        meta_file='valid/meta.json',
+        data_prefix=dict(img='valid/JPEGImages', ann='valid/Annotations'),
+        test_mode=True,
+        annotators=[3],
+        pipeline=[])
     assert len(ds) == 2 and {ds.get_data_info(i)['annotator'] for i in range(2)} == {3}
     sample = make_test_pipeline(scale=(32, 24))(ds.get_data_info(1))['data_samples']
     assert sample.annotator == 3 and all(f.gt_instances.valid.item()
@@ -97,27 +101,49 @@ def test_refexp_to_coco(tmp_path):
     root = str(tmp_path)
     os.makedirs(osp.join(root, 'train2014'))
     os.makedirs(osp.join(root, 'refcoco'))
-    cv2.imwrite(osp.join(root, 'train2014', 'COCO_train2014_000000000009.jpg'),
-                np.zeros((20, 30, 3), np.uint8))
+    cv2.imwrite(
+        osp.join(root, 'train2014', 'COCO_train2014_000000000009.jpg'),
+        np.zeros((20, 30, 3), np.uint8))
     poly = [[2.0, 2.0, 12.0, 2.0, 12.0, 10.0, 2.0, 10.0]]
-    instances = dict(images=[dict(id=9, file_name='COCO_train2014_000000000009.jpg',
-                                  height=20, width=30)],
-                     annotations=[dict(id=5, image_id=9, segmentation=poly, area=80,
-                                       iscrowd=0, bbox=[2, 2, 10, 8], category_id=1)],
-                     categories=[dict(id=1, name='cat')])
+    instances = dict(
+        images=[dict(id=9, file_name='COCO_train2014_000000000009.jpg', height=20, width=30)],
+        annotations=[
+            dict(
+                id=5,
+                image_id=9,
+                segmentation=poly,
+                area=80,
+                iscrowd=0,
+                bbox=[2, 2, 10, 8],
+                category_id=1)
+        ],
+        categories=[dict(id=1, name='cat')])
     with open(osp.join(root, 'refcoco', 'instances.json'), 'w') as f:
         json.dump(instances, f)
-    refs = [dict(ref_id=0, ann_id=5, image_id=9, split='train', category_id=1,
-                 file_name='COCO_train2014_000000000009_5.jpg',
-                 sentences=[dict(sent='cat left', sent_id=0), dict(sent='the cat', sent_id=1)]),
-            dict(ref_id=1, ann_id=5, image_id=9, split='val', category_id=1,
-                 sentences=[dict(sent='a cat', sent_id=2)])]
+    refs = [
+        dict(
+            ref_id=0,
+            ann_id=5,
+            image_id=9,
+            split='train',
+            category_id=1,
+            file_name='COCO_train2014_000000000009_5.jpg',
+            sentences=[dict(sent='cat left', sent_id=0),
+                       dict(sent='the cat', sent_id=1)]),
+        dict(
+            ref_id=1,
+            ann_id=5,
+            image_id=9,
+            split='val',
+            category_id=1,
+            sentences=[dict(sent='a cat', sent_id=2)])
+    ]
     with open(osp.join(root, 'refcoco', 'refs(unc).p'), 'wb') as f:
         pickle.dump(refs, f)
     stats = _tool('refexp_to_coco').convert(root, 'refcoco', 'unc', root)
     assert stats == {'train': 2, 'val': 1}
-    ds = RefCOCOClipDataset(data_root=root, ann_file='refcoco/instances_refcoco_train.json',
-                            pipeline=[])
+    ds = RefCOCOClipDataset(
+        data_root=root, ann_file='refcoco/instances_refcoco_train.json', pipeline=[])
     assert [ds.get_data_info(i)['text'] for i in range(2)] == ['cat left', 'the cat']
     gt = make_test_pipeline(scale=(30, 20))(ds.get_data_info(1))['data_samples'] \
         .video_data_samples[0].gt_instances

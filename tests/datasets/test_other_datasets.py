@@ -12,8 +12,7 @@ from pycocotools import mask as mask_utils
 from rvos_dataset_helpers import make_test_pipeline, make_train_pipeline, write_json
 
 from mmrvos.datasets import (A2DSentencesDataset, DatasetRepairWarning, JHMDBSentencesDataset,
-                             MeViSDataset,
-                             RefCOCOClipDataset)
+                             MeViSDataset, RefCOCOClipDataset)
 
 H, W = 32, 48
 
@@ -47,19 +46,32 @@ def mevis_root(tmp_path):
     b = [_rle(_rect(20, 25, 30, 40)) if t < 3 else None for t in range(5)]
     a[4] = None  # both objects absent on the last frame
     write_json(osp.join(root, 'train/mask_dict.json'), {'10': a, '11': b, '12': [None] * 5})
-    exps = {'v1': {'0': dict(exp='the two  Cats', obj_id=[1, 2], anno_id=[10, 11]),
-                   '1': dict(exp='the cat moving right', obj_id=[1], anno_id=[10])},
-            'v2': {'0': dict(exp='nothing here', obj_id=[3], anno_id=[12])}}
-    write_json(osp.join(root, 'train/meta_expressions.json'),
-               dict(videos={v: dict(expressions=e, frames=frames) for v, e in exps.items()}))
+    exps = {
+        'v1': {
+            '0': dict(exp='the two  Cats', obj_id=[1, 2], anno_id=[10, 11]),
+            '1': dict(exp='the cat moving right', obj_id=[1], anno_id=[10])
+        },
+        'v2': {
+            '0': dict(exp='nothing here', obj_id=[3], anno_id=[12])
+        }
+    }
+    write_json(
+        osp.join(root, 'train/meta_expressions.json'),
+        dict(videos={
+            v: dict(expressions=e, frames=frames)
+            for v, e in exps.items()
+        }))
     return root
 
 
 def mevis(root, **kwargs):
     kwargs.setdefault('mask_file', 'train/mask_dict.json')
     kwargs.setdefault('pipeline', [])
-    return MeViSDataset(data_root=root, ann_file='train/meta_expressions.json',
-                        data_prefix=dict(img='train/JPEGImages'), **kwargs)
+    return MeViSDataset(
+        data_root=root,
+        ann_file='train/meta_expressions.json',
+        data_prefix=dict(img='train/JPEGImages'),
+        **kwargs)
 
 
 def test_mevis_multi_object_union(mevis_root):
@@ -84,8 +96,10 @@ def test_mevis_multi_object_union(mevis_root):
 def test_mevis_train_clip_and_valid_split(mevis_root):
     pipeline = make_train_pipeline(num_frames=4, crop=False).transforms
     # the all-absent expression would never yield a training clip: an error listing it ...
-    with pytest.raises(ValueError, match=r"(?s)1 expression\(s\) would silently drop out of "
-                       r"training.*video 'v2' expression '0': every mask of anno_id"):
+    with pytest.raises(
+            ValueError,
+            match=r"(?s)1 expression\(s\) would silently drop out of "
+            r"training.*video 'v2' expression '0': every mask of anno_id"):
         mevis(mevis_root, pipeline=pipeline)
     # ... or, with strict=False, dropped with a warning giving the count
     with pytest.warns(DatasetRepairWarning, match=r"(?s)'v2'.*strict=False: 1 expression"):
@@ -144,9 +158,8 @@ def a2d_root(tmp_path):
 
 def a2d(root, **kwargs):
     kwargs.setdefault('pipeline', [])
-    return A2DSentencesDataset(data_root=root,
-                               ann_file='a2d_sentences_single_frame_test_annotations.json',
-                               **kwargs)
+    return A2DSentencesDataset(
+        data_root=root, ann_file='a2d_sentences_single_frame_test_annotations.json', **kwargs)
 
 
 def test_a2d_h5_masks_and_window(a2d_root):
@@ -225,16 +238,21 @@ def jhmdb_root(tmp_path):
         cv2.imwrite(osp.join(frame_dir, f'{i:05d}.png'), _frame(i))
     part = np.stack([_rect(2 + t, 12 + t, 3, 20) for t in range(6)], axis=-1)  # (H, W, T)
     scipy.io.savemat(osp.join(mask_dir, 'puppet_mask.mat'), {'part_mask': part})
-    rows = [['vidJ', './jhmdb_sentences/Rename_Images/pullup/vidJ/00004.png',
-             './jhmdb_sentences/puppet_mask/pullup/vidJ/puppet_mask.mat', 6, 'man pulling up']]
+    rows = [[
+        'vidJ', './jhmdb_sentences/Rename_Images/pullup/vidJ/00004.png',
+        './jhmdb_sentences/puppet_mask/pullup/vidJ/puppet_mask.mat', 6, 'man pulling up'
+    ]]
     write_json(osp.join(root, 'jhmdb_sentences_samples_metadata.json'), rows)
     return root
 
 
 def jhmdb(root, **kwargs):
-    return JHMDBSentencesDataset(data_root=root,
-                                 ann_file='jhmdb_sentences_samples_metadata.json',
-                                 pipeline=[], test_mode=True, **kwargs)
+    return JHMDBSentencesDataset(
+        data_root=root,
+        ann_file='jhmdb_sentences_samples_metadata.json',
+        pipeline=[],
+        test_mode=True,
+        **kwargs)
 
 
 def test_jhmdb_mat_masks(jhmdb_root):
@@ -257,8 +275,9 @@ def test_jhmdb_bad_inputs(jhmdb_root):
     os.remove(osp.join(jhmdb_root, 'puppet_mask/pullup/vidJ/puppet_mask.mat'))
     with pytest.raises(FileNotFoundError, match=r'puppet_mask\.mat'):
         jhmdb(jhmdb_root)
-    write_json(osp.join(jhmdb_root, 'jhmdb_sentences_samples_metadata.json'),
-               [['vidJ', 'x/00004.png', 'y.mat', 6, 'a']])
+    write_json(
+        osp.join(jhmdb_root, 'jhmdb_sentences_samples_metadata.json'),
+        [['vidJ', 'x/00004.png', 'y.mat', 6, 'a']])
     with pytest.raises(ValueError, match="does not contain 'Rename_Images'"):
         jhmdb(jhmdb_root)
 
@@ -270,22 +289,49 @@ def refcoco_root(tmp_path):
     os.makedirs(osp.join(root, 'train2014'))
     cv2.imwrite(osp.join(root, 'train2014/COCO_train2014_000000000001.jpg'), _frame(1))
     poly = [[4.0, 4.0, 20.0, 4.0, 20.0, 16.0, 4.0, 16.0]]
-    images = [dict(id=1, original_id=77, file_name='COCO_train2014_000000000001.jpg',
-                   height=H, width=W, caption='The left zebra'),
-              dict(id=2, original_id=77, file_name='COCO_train2014_000000000001.jpg',
-                   height=H, width=W, caption='zebra on the right')]
-    anns = [dict(id=1, image_id=1, segmentation=poly, bbox=[4, 4, 16, 12], category_id=1,
-                 iscrowd=0, area=192),
-            dict(id=2, image_id=2, segmentation=_rle(_rect(10, 30, 30, 46)),
-                 bbox=[30, 10, 16, 20], category_id=1, iscrowd=0, area=320)]
-    write_json(osp.join(root, 'refcoco/instances_refcoco_train.json'),
-               dict(images=images, annotations=anns, categories=[dict(id=1, name='zebra')]))
+    images = [
+        dict(
+            id=1,
+            original_id=77,
+            file_name='COCO_train2014_000000000001.jpg',
+            height=H,
+            width=W,
+            caption='The left zebra'),
+        dict(
+            id=2,
+            original_id=77,
+            file_name='COCO_train2014_000000000001.jpg',
+            height=H,
+            width=W,
+            caption='zebra on the right')
+    ]
+    anns = [
+        dict(
+            id=1,
+            image_id=1,
+            segmentation=poly,
+            bbox=[4, 4, 16, 12],
+            category_id=1,
+            iscrowd=0,
+            area=192),
+        dict(
+            id=2,
+            image_id=2,
+            segmentation=_rle(_rect(10, 30, 30, 46)),
+            bbox=[30, 10, 16, 20],
+            category_id=1,
+            iscrowd=0,
+            area=320)
+    ]
+    write_json(
+        osp.join(root, 'refcoco/instances_refcoco_train.json'),
+        dict(images=images, annotations=anns, categories=[dict(id=1, name='zebra')]))
     return root
 
 
 def refcoco(root, **kwargs):
-    return RefCOCOClipDataset(data_root=root, ann_file='refcoco/instances_refcoco_train.json',
-                              pipeline=[], **kwargs)
+    return RefCOCOClipDataset(
+        data_root=root, ann_file='refcoco/instances_refcoco_train.json', pipeline=[], **kwargs)
 
 
 def test_refcoco_single_frame_clips(refcoco_root):
@@ -308,10 +354,15 @@ def test_refcoco_single_frame_clips(refcoco_root):
 def test_refcoco_rotated_pseudo_clip(refcoco_root):
     pipeline = Compose([
         dict(type='ClipSample', num_frames=3, reverse_prob=0.0),
-        dict(type='TransformBroadcaster', share_random_params=True,
-             transforms=[dict(type='LoadRVOSFrame'), dict(type='LoadRVOSAnnotations')]),
-        dict(type='TransformBroadcaster', share_random_params=False,
-             transforms=[dict(type='Rotate', prob=1.0, min_mag=5.0, max_mag=20.0)]),
+        dict(
+            type='TransformBroadcaster',
+            share_random_params=True,
+            transforms=[dict(type='LoadRVOSFrame'),
+                        dict(type='LoadRVOSAnnotations')]),
+        dict(
+            type='TransformBroadcaster',
+            share_random_params=False,
+            transforms=[dict(type='Rotate', prob=1.0, min_mag=5.0, max_mag=20.0)]),
         dict(type='PackRVOSInputs'),
     ])
     np.random.seed(0)

@@ -10,18 +10,22 @@ import pytest
 import torch
 from PIL import Image
 from rvos_dataset_helpers import make_test_pipeline, make_train_pipeline, read_json, write_json
-from rvos_test_utils import TINY_BERT
 
 from mmrvos.datasets import DatasetRepairWarning, RefDAVISDataset, RefYouTubeVOSDataset
 from mmrvos.datasets.synthetic import make_toy_rvos
 from mmrvos.datasets.transforms import AnnotationRepairWarning
+from rvos_test_utils import TINY_BERT
 
 JUDO_ANNOTATED = {1: '00000', 2: '00005', 3: '00008', 4: '00013'}
 
 
 def judo_dataset(root, cls=RefYouTubeVOSDataset, **kwargs):
-    return cls(data_root=root, ann_file='meta_expressions.json',
-               data_prefix=dict(img='JPEGImages', ann='Annotations'), pipeline=[], **kwargs)
+    return cls(
+        data_root=root,
+        ann_file='meta_expressions.json',
+        data_prefix=dict(img='JPEGImages', ann='Annotations'),
+        pipeline=[],
+        **kwargs)
 
 
 # ---------------------------------------------------------------- real fixture
@@ -78,8 +82,9 @@ def test_judo_every_object_annotated_on_its_frame_only(judo_root):
         repairs = [w for w in caught if issubclass(w.category, AnnotationRepairWarning)]
         # every expression reads the 4 PNGs; the 853-px 00005.png is repaired once each time
         assert len(repairs) == 1 and '00005.png' in str(repairs[0].message)
-        annotated = [f.frame_id for f in sample.video_data_samples
-                     if f.gt_instances.annotated.item()]
+        annotated = [
+            f.frame_id for f in sample.video_data_samples if f.gt_instances.annotated.item()
+        ]
         valid = [f.frame_id for f in sample.video_data_samples if f.gt_instances.valid.item()]
         assert annotated == valid == [JUDO_ANNOTATED[idx + 1]]
         frame = sample.video_data_samples[0]
@@ -92,9 +97,13 @@ def test_judo_strict_mask_size_is_an_error(judo_root):
     from mmengine.dataset import Compose
     pipeline = Compose([
         dict(type='ClipSample', test_mode=True),
-        dict(type='TransformBroadcaster', share_random_params=True,
-             transforms=[dict(type='LoadRVOSFrame'),
-                         dict(type='LoadRVOSAnnotations', size_tolerance=0)]),
+        dict(
+            type='TransformBroadcaster',
+            share_random_params=True,
+            transforms=[
+                dict(type='LoadRVOSFrame'),
+                dict(type='LoadRVOSAnnotations', size_tolerance=0)
+            ]),
     ])
     with pytest.raises(ValueError, match=r'00005\.png: mask size 853x480'):
         pipeline(ds.get_data_info(1))
@@ -135,9 +144,11 @@ def toy_dataset(root, split='train', **kwargs):
     kwargs.setdefault('meta_file', f'{split}/meta.json')
     kwargs.setdefault('sparse_annotations', False)
     return RefYouTubeVOSDataset(
-        data_root=root, ann_file=f'meta_expressions/{split}/meta_expressions.json',
+        data_root=root,
+        ann_file=f'meta_expressions/{split}/meta_expressions.json',
         data_prefix=dict(img=f'{split}/JPEGImages', ann=f'{split}/Annotations'),
-        pipeline=kwargs.pop('pipeline', []), **kwargs)
+        pipeline=kwargs.pop('pipeline', []),
+        **kwargs)
 
 
 def copy_root(root, tmp_path):
@@ -206,9 +217,9 @@ def test_flip_swaps_words_and_mirrors_every_frame(toy_root):
     np.random.seed(3)
     ref = plain(ds.get_data_info(idx))
     np.random.seed(3)
-    flipped = make_train_pipeline(flip_prob=1.0, crop=False, photometric=False,
-                                  resize=False)(
-        ds.get_data_info(idx))
+    flipped = make_train_pipeline(
+        flip_prob=1.0, crop=False, photometric=False, resize=False)(
+            ds.get_data_info(idx))
     a, b = ref['data_samples'], flipped['data_samples']
     assert a.text == info['text']
     words = {'left': 'right', 'right': 'left', 'top': 'top', 'bottom': 'bottom'}
@@ -248,8 +259,7 @@ def test_augmentation_parameters_shared_over_the_clip(toy_root, tmp_path):
         except Exception:  # frames of different sizes cannot be stacked: parameters differ
             differs += 1
             continue
-        differs += int(not all(torch.equal(out['inputs'][0], out['inputs'][t])
-                               for t in range(6)))
+        differs += int(not all(torch.equal(out['inputs'][0], out['inputs'][t]) for t in range(6)))
     assert differs >= 4
 
 
@@ -262,11 +272,14 @@ def test_valid_minus_test_split(toy_root, tmp_path):
         for e in v['expressions'].values():
             e.pop('obj_id')
     write_json(osp.join(root, 'meta_expressions/valid/meta_expressions.json'), valid)
-    write_json(osp.join(root, 'meta_expressions/test/meta_expressions.json'),
-               dict(videos={test_vid: valid['videos'][test_vid]}))
+    write_json(
+        osp.join(root, 'meta_expressions/test/meta_expressions.json'),
+        dict(videos={test_vid: valid['videos'][test_vid]}))
     shutil.rmtree(osp.join(root, 'valid/Annotations'))
-    kwargs = dict(meta_file=None, test_mode=True,
-                  exclude_ann_file='meta_expressions/test/meta_expressions.json')
+    kwargs = dict(
+        meta_file=None,
+        test_mode=True,
+        exclude_ann_file='meta_expressions/test/meta_expressions.json')
     ds = toy_dataset(root, 'valid', expected_num_videos=2, **kwargs)
     vids = {ds.get_data_info(i)['video_id'] for i in range(len(ds))}
     assert vids == set(valid['videos']) - {test_vid}
@@ -343,8 +356,10 @@ def test_empty_expression(toy_root, tmp_path):
     root = copy_root(toy_root, tmp_path)
     full = len(toy_dataset(root))
     vid = _set_exp(root, '   ')
-    with pytest.raises(ValueError, match=rf"meta_expressions\.json: video '{vid}' expression "
-                                         r"'0': empty expression"):
+    with pytest.raises(
+            ValueError,
+            match=rf"meta_expressions\.json: video '{vid}' expression "
+            r"'0': empty expression"):
         toy_dataset(root)
     with pytest.warns(DatasetRepairWarning, match='empty expression skipped'):
         ds = toy_dataset(root, on_empty_text='skip')

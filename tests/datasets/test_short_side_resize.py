@@ -13,15 +13,17 @@ from mmrvos.datasets.transforms import short_side_size
 from rvos_test_utils import JUDO
 
 
-@pytest.mark.parametrize('size, short, max_size, expected', [
-    ((854, 480), 360, None, (640, 360)),    # DAVIS: 640.5 truncated (mmdet rounds to 641)
-    ((1280, 720), 360, None, (640, 360)),
-    ((1920, 800), 360, None, (864, 360)),   # wide: no long-side cap at 640
-    ((480, 854), 360, None, (360, 640)),    # portrait
-    ((640, 360), 360, None, (640, 360)),    # already the size: unchanged
-    ((1920, 800), 360, 640, (640, 267)),    # official A2D rule: short = round(640*800/1920)
-    ((320, 240), 360, 640, (480, 360)),
-])
+@pytest.mark.parametrize(
+    'size, short, max_size, expected',
+    [
+        ((854, 480), 360, None, (640, 360)),  # DAVIS: 640.5 truncated (mmdet rounds to 641)
+        ((1280, 720), 360, None, (640, 360)),
+        ((1920, 800), 360, None, (864, 360)),  # wide: no long-side cap at 640
+        ((480, 854), 360, None, (360, 640)),  # portrait
+        ((640, 360), 360, None, (640, 360)),  # already the size: unchanged
+        ((1920, 800), 360, 640, (640, 267)),  # official A2D rule: short = round(640*800/1920)
+        ((320, 240), 360, 640, (480, 360)),
+    ])
 def test_short_side_size_follows_the_official_rule(size, short, max_size, expected):
     assert short_side_size(*size, short, max_size) == expected
 

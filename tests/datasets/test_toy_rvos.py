@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmrvos.datasets.synthetic.toy_generator import (COLOURS, CROP_MARGIN, DIRECTIONS,
-                                                     SHAPES, generate_video, make_toy_rvos,
-                                                     shape_mask)
+from mmrvos.datasets.synthetic.toy_generator import (COLOURS, CROP_MARGIN, DIRECTIONS, SHAPES,
+                                                     generate_video, make_toy_rvos, shape_mask)
 
 
 def _tree_digest(root):
@@ -115,12 +114,14 @@ def test_motion_pair_identical_on_written_files(tmp_path):
             d = next(p for p in video.objects if p.obj_id == o.distractor_of)
             assert vmeta['objects'][str(o.obj_id)]['distractor'] == str(d.obj_id)
             for t in range(video.frames.shape[0]):
-                png = np.asarray(Image.open(osp.join(root, 'train', 'Annotations', vid,
-                                                     f'{t:05d}.png')))
-                jpg = np.asarray(Image.open(osp.join(root, 'train', 'JPEGImages', vid,
-                                                     f'{t:05d}.jpg'))).astype(np.float32)
-                assert np.array_equal(_crop(png, o.box(t)) == o.obj_id,
-                                      _crop(png, d.box(t)) == d.obj_id)
+                png = np.asarray(
+                    Image.open(osp.join(root, 'train', 'Annotations', vid, f'{t:05d}.png')))
+                jpg = np.asarray(
+                    Image.open(osp.join(root, 'train', 'JPEGImages', vid,
+                                        f'{t:05d}.jpg'))).astype(np.float32)
+                assert np.array_equal(
+                    _crop(png, o.box(t)) == o.obj_id,
+                    _crop(png, d.box(t)) == d.obj_id)
                 diff = np.abs(_crop(jpg, o.box(t)) - _crop(jpg, d.box(t))).mean()
                 assert diff < 4.0  # quality-95 ringing at different 8x8-block phases
                 checked += 1
@@ -139,8 +140,9 @@ def test_motion_and_spatial_words_match_geometry():
                 dx, dy = DIRECTIONS[word]
                 assert np.all(np.sign(step) == np.array([dx, dy])), exp
             elif exp['exp_type'] == 'static':
-                same = [o for o in video.objects
-                        if (o.colour, o.shape) == (target.colour, target.shape)]
+                same = [
+                    o for o in video.objects if (o.colour, o.shape) == (target.colour, target.shape)
+                ]
                 assert same == [target]
             else:
                 other = next(o for o in video.objects
@@ -167,8 +169,8 @@ def test_objects_enter_leave_and_stop():
         video = generate_video(0, 'train', index)
         motions |= {o.motion for o in video.objects}
         for o in video.objects:
-            absent_frames += int(sum(not (video.ids[t] == o.obj_id).any()
-                                     for t in range(video.ids.shape[0])))
+            absent_frames += int(
+                sum(not (video.ids[t] == o.obj_id).any() for t in range(video.ids.shape[0])))
     assert {'enter', 'leave', 'stop', 'start', 'still'} <= motions
     assert absent_frames > 0
 

@@ -2,23 +2,28 @@
 import numpy as np
 import pytest
 import torch
+from mmdet.structures import DetDataSample, TrackDataSample
+from mmdet.structures.mask import BitmapMasks
 from PIL import Image
 from rvos_dataset_helpers import make_test_pipeline  # noqa: F401  (registers, default scope)
 
-from mmdet.structures import DetDataSample, TrackDataSample
-from mmdet.structures.mask import BitmapMasks
 from mmrvos.datasets.synthetic import davis_palette
-from mmrvos.datasets.transforms import (ClipSample, FilterClipWithoutTarget,
-                                        LoadRVOSAnnotations, LoadRVOSFrame, PackRVOSInputs,
-                                        RVOSPhotoMetricDistortion, RVOSRandomCrop,
-                                        decode_mask_ref, swap_left_right)
+from mmrvos.datasets.transforms import (ClipSample, FilterClipWithoutTarget, LoadRVOSAnnotations,
+                                        LoadRVOSFrame, PackRVOSInputs, RVOSPhotoMetricDistortion,
+                                        RVOSRandomCrop, decode_mask_ref, swap_left_right)
 
 
 def video_info(num, **extra):
-    info = dict(video_id='v', exp_id='3', text='the cat', exp_type='motion', annotator=None,
-                frame_ids=[f'{i:05d}' for i in range(num)],
-                img_paths=[f'/x/{i:05d}.jpg' for i in range(num)],
-                mask_refs=[None] * num, sample_idx=7)
+    info = dict(
+        video_id='v',
+        exp_id='3',
+        text='the cat',
+        exp_type='motion',
+        annotator=None,
+        frame_ids=[f'{i:05d}' for i in range(num)],
+        img_paths=[f'/x/{i:05d}.jpg' for i in range(num)],
+        mask_refs=[None] * num,
+        sample_idx=7)
     info.update(extra)
     return info
 
@@ -84,8 +89,8 @@ def test_swap_left_right():
 def _frame_results(h=40, w=60):
     mask = np.zeros((1, h, w), np.uint8)
     mask[0, 30:35, 50:58] = 1
-    return dict(img=np.zeros((h, w, 3), np.uint8), img_shape=(h, w),
-                gt_masks=BitmapMasks(mask, h, w))
+    return dict(
+        img=np.zeros((h, w, 3), np.uint8), img_shape=(h, w), gt_masks=BitmapMasks(mask, h, w))
 
 
 def test_rvos_random_crop_keeps_the_target_even_when_cropped_out():
@@ -152,9 +157,19 @@ def test_load_frame_png_and_video(tmp_path):
 
 
 def _clip_results(valid_flags, annotated_flags, h=8, w=10):
-    results = dict(img=[], gt_masks=[], gt_annotated=[], frame_id=[], video_id=[],
-                   exp_id=[], text=[], img_path=[], ori_shape=[], img_shape=[],
-                   frame_index=[], ori_video_length=[])
+    results = dict(
+        img=[],
+        gt_masks=[],
+        gt_annotated=[],
+        frame_id=[],
+        video_id=[],
+        exp_id=[],
+        text=[],
+        img_path=[],
+        ori_shape=[],
+        img_shape=[],
+        frame_index=[],
+        ori_video_length=[])
     for t, (v, a) in enumerate(zip(valid_flags, annotated_flags)):
         m = np.zeros((1, h, w), np.uint8)
         if v:
@@ -166,8 +181,7 @@ def _clip_results(valid_flags, annotated_flags, h=8, w=10):
         results['frame_index'].append(t)
         results['ori_video_length'].append(len(valid_flags))
         for k, val in (('video_id', 'v'), ('exp_id', '0'), ('text', 'a dog'),
-                       ('img_path', f'{t}.jpg'), ('ori_shape', (h, w)),
-                       ('img_shape', (h, w))):
+                       ('img_path', f'{t}.jpg'), ('ori_shape', (h, w)), ('img_shape', (h, w))):
             results[k].append(val)
     return results
 
@@ -184,9 +198,9 @@ def test_pack_rvos_inputs_contract():
     f0, f1, f2 = track.video_data_samples
     assert isinstance(f0, DetDataSample)
     for f in track.video_data_samples:
-        for key in ('img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
-                    'flip_direction', 'frame_id', 'frame_index', 'video_id', 'exp_id', 'text',
-                    'ori_video_length', 'exp_type', 'annotator'):
+        for key in ('img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip', 'flip_direction',
+                    'frame_id', 'frame_index', 'video_id', 'exp_id', 'text', 'ori_video_length',
+                    'exp_type', 'annotator'):
             assert key in f.metainfo, key
         gt = f.gt_instances
         assert len(gt) == 1 and gt.labels.dtype == torch.long
@@ -231,8 +245,8 @@ def test_photometric_keeps_colours_and_shares_parameters():
         swapped += int(out[..., 2].mean() < max(out[..., 0].mean(), out[..., 1].mean()))
     assert swapped >= 8
     # shared over a clip, and mmdet's own class left intact
-    tb = TransformBroadcaster(transforms=[dict(type='RVOSPhotoMetricDistortion')],
-                              share_random_params=True)
+    tb = TransformBroadcaster(
+        transforms=[dict(type='RVOSPhotoMetricDistortion')], share_random_params=True)
     out = tb(dict(img=[red.copy() for _ in range(4)]))['img']
     assert all(np.array_equal(out[0], o) for o in out)
     assert PhotoMetricDistortion._methods_with_randomness == ['_random_flags']
@@ -242,9 +256,12 @@ def test_photometric_keeps_colours_and_shares_parameters():
 def test_rvos_random_choice_shared_over_a_clip():
     from mmcv.transforms import TransformBroadcaster
     tb = TransformBroadcaster(
-        transforms=[dict(type='RVOSRandomChoice',
-                         transforms=[[dict(type='Resize', scale=(8, 8), keep_ratio=False)],
-                                     [dict(type='Resize', scale=(6, 6), keep_ratio=False)]])],
+        transforms=[
+            dict(
+                type='RVOSRandomChoice',
+                transforms=[[dict(type='Resize', scale=(8, 8), keep_ratio=False)],
+                            [dict(type='Resize', scale=(6, 6), keep_ratio=False)]])
+        ],
         share_random_params=True)
     sizes = set()
     for seed in range(10):

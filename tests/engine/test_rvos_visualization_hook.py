@@ -20,14 +20,20 @@ def _clip(num_frames=4, h=40, w=60, img_paths=None):
     """A predicted clip (ori size h x w) and its pipeline input (half size, BGR, padded)."""
     frames = []
     for t in range(num_frames):
-        meta = dict(ori_shape=(h, w), img_shape=(h // 2, w // 2), frame_id=f'{t:05d}',
-                    frame_index=t, text='the box', img_path=img_paths[t] if img_paths else None)
+        meta = dict(
+            ori_shape=(h, w),
+            img_shape=(h // 2, w // 2),
+            frame_id=f'{t:05d}',
+            frame_index=t,
+            text='the box',
+            img_path=img_paths[t] if img_paths else None)
         sample = DetDataSample(metainfo=meta)
         mask = torch.zeros((1, h, w), dtype=torch.bool)
         mask[0, 20:36, 8 + 4 * t:28 + 4 * t] = True
-        sample.pred_instances = InstanceData(masks=mask, scores=torch.tensor([0.8]),
-                                             bboxes=torch.tensor([[8. + 4 * t, 20.,
-                                                                   28. + 4 * t, 36.]]))
+        sample.pred_instances = InstanceData(
+            masks=mask,
+            scores=torch.tensor([0.8]),
+            bboxes=torch.tensor([[8. + 4 * t, 20., 28. + 4 * t, 36.]]))
         frames.append(sample)
     clip = TrackDataSample(metainfo=dict(video_id='cars/v1', exp_id='2', text='the box'))
     clip.video_data_samples = frames
@@ -37,8 +43,8 @@ def _clip(num_frames=4, h=40, w=60, img_paths=None):
 
 
 def test_after_test_iter_writes_every_expression_frame_and_a_video(tmp_path):
-    hook = RVOSVisualizationHook(draw=True, test_out_dir='vis', img_suffix='.png',
-                                 video_format='gif', frame_interval=2)
+    hook = RVOSVisualizationHook(
+        draw=True, test_out_dir='vis', img_suffix='.png', video_format='gif', frame_interval=2)
     runner = SimpleNamespace(work_dir=str(tmp_path), timestamp='20240101_000000')
     hook.before_test(runner)
     clip, batch = _clip()
@@ -61,14 +67,12 @@ def test_frames_are_read_from_img_path(tmp_path):
         path = str(tmp_path / f'{t}.png')
         mmcv.imwrite(np.full((40, 60, 3), (0, 120, 0), np.uint8), path)  # BGR green
         paths.append(path)
-    hook = RVOSVisualizationHook(draw=True, test_out_dir=str(tmp_path / 'abs'),
-                                 img_suffix='.png')
+    hook = RVOSVisualizationHook(draw=True, test_out_dir=str(tmp_path / 'abs'), img_suffix='.png')
     runner = SimpleNamespace(work_dir=str(tmp_path / 'w'), timestamp='t')
     hook.before_test(runner)
     clip, batch = _clip(2, img_paths=paths)
     hook.after_test_iter(runner, 0, batch, [clip])
-    drawn = mmcv.imread(str(tmp_path / 'abs' / 'cars_v1' / '2' / '00001.png'),
-                        channel_order='rgb')
+    drawn = mmcv.imread(str(tmp_path / 'abs' / 'cars_v1' / '2' / '00001.png'), channel_order='rgb')
     assert tuple(drawn[38, 2]) == (0, 120, 0)
 
 

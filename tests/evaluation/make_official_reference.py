@@ -20,9 +20,8 @@ import sys
 from os import path as osp
 
 import numpy as np
-from PIL import Image
-
 from davis2017.metrics import db_eval_boundary, db_eval_iou
+from PIL import Image
 
 CASES = {
     'osvos': [(1, ), (2, ), (1, 2)],
@@ -40,8 +39,7 @@ def main(root):
     for method, id_sets in CASES.items():
         for frame, obj in FRAMES.items():
             ann = load(osp.join(root, 'Annotations/judo', frame + '.png'))
-            pred = load(osp.join(root, 'predictions', method, 'judo',
-                                 frame + '.png'))
+            pred = load(osp.join(root, 'predictions', method, 'judo', frame + '.png'))
             gt = np.zeros(pred.shape, dtype=bool)
             h, w = min(ann.shape[0], pred.shape[0]), min(ann.shape[1], pred.shape[1])
             gt[:h, :w] = ann[:h, :w] == obj
@@ -55,10 +53,10 @@ def main(root):
     gt, p = ann == 1, np.isin(pred, (1, 2))
     void = np.zeros(gt.shape, dtype=bool)
     void[200:300, 300:500] = True
-    out['void/osvos/00000/obj1/pred1+2'] = (
-        float(db_eval_iou(gt, p, void)), float(db_eval_boundary(gt, p, void)))
-    out['bound3/osvos/00000/obj1/pred1+2'] = (
-        float(db_eval_iou(gt, p)), float(db_eval_boundary(gt, p, bound_th=3)))
+    out['void/osvos/00000/obj1/pred1+2'] = (float(db_eval_iou(gt, p, void)),
+                                            float(db_eval_boundary(gt, p, void)))
+    out['bound3/osvos/00000/obj1/pred1+2'] = (float(db_eval_iou(gt, p)),
+                                              float(db_eval_boundary(gt, p, bound_th=3)))
     # (T, H, W) calls: frame-0 ground truth of object 1 against every frame
     frames = [f'{i:05d}' for i in range(16)]
     gt16 = np.repeat(gt[None], 16, axis=0)
@@ -66,7 +64,8 @@ def main(root):
     for method, ids in (('osvos', (1, 2)), ('rvos', (1, ))):
         p16 = np.stack([
             np.isin(load(osp.join(root, 'predictions', method, 'judo', fr + '.png')), ids)
-            for fr in frames])
+            for fr in frames
+        ])
         seq[method] = ([float(v) for v in db_eval_iou(gt16, p16)],
                        [float(v) for v in db_eval_boundary(gt16, p16)])
     print('OFFICIAL = {')

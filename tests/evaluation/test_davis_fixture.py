@@ -12,8 +12,7 @@ from PIL import Image
 from mmrvos.evaluation.functional.davis import boundary_f, region_jaccard
 
 pytestmark = pytest.mark.skipif(
-    not osp.isdir(FIXTURE),
-    reason=f'davis-judo fixture not found at {FIXTURE}')
+    not osp.isdir(FIXTURE), reason=f'davis-judo fixture not found at {FIXTURE}')
 
 FRAMES = {'00000': 1, '00005': 2, '00008': 3, '00013': 4}
 TOL = 1e-6  # the acceptance bound; observed differences are 0.0
@@ -32,9 +31,8 @@ def _gt(frame, obj, shape):
     return gt
 
 
-@pytest.mark.parametrize('key', sorted(k for k in OFFICIAL if '/' in k
-                                       and k.split('/')[0] in ('osvos',
-                                                               'rvos')))
+@pytest.mark.parametrize(
+    'key', sorted(k for k in OFFICIAL if '/' in k and k.split('/')[0] in ('osvos', 'rvos')))
 def test_per_frame_matches_official(key):
     method, frame, obj, pred_ids = key.split('/')
     ids = [int(i) for i in pred_ids[len('pred'):].split('+')]
@@ -61,12 +59,8 @@ def test_void_and_pixel_radius_match_official():
 def test_sequence_call_matches_official(method, ids):
     gt = _png('Annotations', 'judo', '00000.png') == 1
     gt16 = np.repeat(gt[None], 16, axis=0)
-    pred16 = np.stack([
-        np.isin(_png('predictions', method, 'judo', f'{t:05d}.png'), ids)
-        for t in range(16)
-    ])
+    pred16 = np.stack(
+        [np.isin(_png('predictions', method, 'judo', f'{t:05d}.png'), ids) for t in range(16)])
     j_ref, f_ref = OFFICIAL_SEQ[method]
-    np.testing.assert_allclose(region_jaccard(gt16, pred16), j_ref, rtol=0,
-                               atol=TOL)
-    np.testing.assert_allclose(boundary_f(gt16, pred16), f_ref, rtol=0,
-                               atol=TOL)
+    np.testing.assert_allclose(region_jaccard(gt16, pred16), j_ref, rtol=0, atol=TOL)
+    np.testing.assert_allclose(boundary_f(gt16, pred16), f_ref, rtol=0, atol=TOL)

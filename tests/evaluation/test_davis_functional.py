@@ -5,8 +5,7 @@ Pure numpy: these tests need neither mmdet nor the fixture.
 import numpy as np
 import pytest
 
-from mmrvos.evaluation.functional.davis import (boundary_f, boundary_map,
-                                                boundary_radius, disk,
+from mmrvos.evaluation.functional.davis import (boundary_f, boundary_map, boundary_radius, disk,
                                                 region_jaccard)
 
 
@@ -32,10 +31,7 @@ def test_boundary_radius():
 def test_boundary_map_square_hand_computed():
     seg = np.zeros((4, 4), bool)
     seg[1:3, 1:3] = True
-    expected = np.array([[1, 1, 1, 0],
-                         [1, 0, 1, 0],
-                         [1, 1, 1, 0],
-                         [0, 0, 0, 0]], bool)
+    expected = np.array([[1, 1, 1, 0], [1, 0, 1, 0], [1, 1, 1, 0], [0, 0, 0, 0]], bool)
     np.testing.assert_array_equal(boundary_map(seg), expected)
 
 
@@ -45,9 +41,7 @@ def test_boundary_map_last_row_and_column_rules():
     # itself is never a boundary
     seg = np.zeros((3, 3), bool)
     seg[2, 2] = True
-    expected = np.array([[0, 0, 0],
-                         [0, 1, 1],
-                         [0, 1, 0]], bool)
+    expected = np.array([[0, 0, 0], [0, 1, 1], [0, 1, 0]], bool)
     np.testing.assert_array_equal(boundary_map(seg), expected)
     assert not boundary_map(np.ones((3, 5), bool)).any()
     # batched input gives the per-frame maps

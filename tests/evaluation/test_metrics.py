@@ -27,13 +27,17 @@ ANNOTATED = {'0': '00000', '1': '00005', '2': '00008', '3': '00013'}
 
 
 def _frame(video, exp, frame, masks, length, scores=None, gt=None, **meta):
-    s = DetDataSample(metainfo=dict(
-        video_id=video, exp_id=exp, frame_id=frame, ori_shape=masks.shape[1:],
-        ori_video_length=length, **meta))
+    s = DetDataSample(
+        metainfo=dict(
+            video_id=video,
+            exp_id=exp,
+            frame_id=frame,
+            ori_shape=masks.shape[1:],
+            ori_video_length=length,
+            **meta))
     inst = InstanceData()
     inst.masks = torch.as_tensor(masks)
-    inst.scores = torch.as_tensor(
-        np.ones(len(masks)) if scores is None else scores).float()
+    inst.scores = torch.as_tensor(np.ones(len(masks)) if scores is None else scores).float()
     inst.bboxes = torch.zeros(len(masks), 4)
     s.pred_instances = inst
     if gt is not None:
@@ -46,10 +50,8 @@ def _frame(video, exp, frame, masks, length, scores=None, gt=None, **meta):
 def _rvos_track(exp, frames=range(16), **meta):
     samples = []
     for t in frames:
-        png = np.array(Image.open(
-            osp.join(FIXTURE, 'predictions', 'rvos', 'judo', f'{t:05d}.png')))
-        samples.append(_frame('judo', exp, f'{t:05d}', (png == OBJ[exp])[None],
-                              16, **meta))
+        png = np.array(Image.open(osp.join(FIXTURE, 'predictions', 'rvos', 'judo', f'{t:05d}.png')))
+        samples.append(_frame('judo', exp, f'{t:05d}', (png == OBJ[exp])[None], 16, **meta))
     track = TrackDataSample()
     track.video_data_samples = samples
     return track
@@ -79,10 +81,8 @@ def test_rvos_metric_matches_official_on_fixture(tmp_path):
     metric = RVOSMetric(data_root=FIXTURE, dump_file=str(dump))
     res = _run(metric, [_rvos_track(e) for e in OBJ])
     refs = [_official(e) for e in OBJ]
-    assert res['rvos/J'] == pytest.approx(np.mean([j for j, _ in refs]),
-                                          abs=1e-9)
-    assert res['rvos/F'] == pytest.approx(np.mean([f for _, f in refs]),
-                                          abs=1e-9)
+    assert res['rvos/J'] == pytest.approx(np.mean([j for j, _ in refs]), abs=1e-9)
+    assert res['rvos/F'] == pytest.approx(np.mean([f for _, f in refs]), abs=1e-9)
     data = json.loads(dump.read_text())
     by_exp = {e['exp_id']: e for e in data['expressions']}
     for e in OBJ:  # only the annotated frame counts
@@ -107,12 +107,10 @@ def test_frame_by_frame_equals_whole_video():
 @needs_fixture
 def test_annotators_and_types_from_metainfo():
     tracks = [
-        _rvos_track(e, annotator=int(e), exp_type='motion' if e in '01'
-                    else 'static') for e in OBJ
+        _rvos_track(e, annotator=int(e), exp_type='motion' if e in '01' else 'static') for e in OBJ
     ]
     res = _run(RVOSMetric(data_root=FIXTURE, use_annotators=True), tracks)
-    assert res['rvos/J&F_annotator2'] == pytest.approx(sum(_official('2')) / 2,
-                                                       abs=1e-6)
+    assert res['rvos/J&F_annotator2'] == pytest.approx(sum(_official('2')) / 2, abs=1e-6)
     motion = np.mean([sum(_official(e)) / 2 for e in '01'])
     assert res['rvos/J&F_motion'] == pytest.approx(motion, abs=1e-6)
 
@@ -133,16 +131,14 @@ def test_bad_inputs_name_the_problem():
 @needs_fixture
 def test_format_only_writes_pngs_and_zip(tmp_path):
     out, z = tmp_path / 'Annotations', tmp_path / 'submission.zip'
-    metric = RVOSMetric(format_only=True, outfile_dir=str(out),
-                        zip_file=str(z))
+    metric = RVOSMetric(format_only=True, outfile_dir=str(out), zip_file=str(z))
     assert _run(metric, [_rvos_track('3', frames=[0, 1])]) == {}
     png = np.array(Image.open(out / 'judo' / '3' / '00001.png'))
-    ref = np.array(Image.open(
-        osp.join(FIXTURE, 'predictions', 'rvos', 'judo', '00001.png'))) == 4
+    ref = np.array(Image.open(osp.join(FIXTURE, 'predictions', 'rvos', 'judo', '00001.png'))) == 4
     np.testing.assert_array_equal(png.astype(bool), ref)
     with zipfile.ZipFile(z) as zf:
-        assert sorted(zf.namelist()) == ['Annotations/judo/3/00000.png',
-                                         'Annotations/judo/3/00001.png']
+        assert sorted(
+            zf.namelist()) == ['Annotations/judo/3/00000.png', 'Annotations/judo/3/00001.png']
     with pytest.raises(FileExistsError, match='overwrite'):
         RVOSMetric(format_only=True, outfile_dir=str(out))
 
@@ -159,12 +155,26 @@ def _mevis_root(tmp_path):
     b = np.zeros((3, 8, 10), bool)
     a[0, 1:4, 1:4] = a[2, 2:5, 2:5] = True
     b[0, 5:7, 6:9] = b[1, 5:7, 6:9] = True
-    (tmp_path / 'mask_dict.json').write_text(json.dumps({
-        '10': [rle(a[0]), None, rle(a[2])],
-        '11': [rle(b[0]), rle(b[1]), None]}))
-    (tmp_path / 'meta_expressions.json').write_text(json.dumps({'videos': {
-        'v': {'frames': ['00000', '00001', '00002'], 'expressions': {
-            '0': {'exp': 'both', 'obj_id': [1, 2], 'anno_id': [10, 11]}}}}}))
+    (tmp_path / 'mask_dict.json').write_text(
+        json.dumps({
+            '10': [rle(a[0]), None, rle(a[2])],
+            '11': [rle(b[0]), rle(b[1]), None]
+        }))
+    (tmp_path / 'meta_expressions.json').write_text(
+        json.dumps({
+            'videos': {
+                'v': {
+                    'frames': ['00000', '00001', '00002'],
+                    'expressions': {
+                        '0': {
+                            'exp': 'both',
+                            'obj_id': [1, 2],
+                            'anno_id': [10, 11]
+                        }
+                    }
+                }
+            }
+        }))
     return a | b
 
 
@@ -173,12 +183,10 @@ def test_mevis_union_targets_and_null_frames(tmp_path):
     pred = target.copy()
     pred[0] = False  # frame 0 missed: J = 0
     pred[1, 0, 0] = True  # 1 extra pixel on frame 1 (target has 6 px)
-    samples = [_frame('v', '0', f'{t:05d}', pred[t][None], 3)
-               for t in range(3)]
+    samples = [_frame('v', '0', f'{t:05d}', pred[t][None], 3) for t in range(3)]
     track = TrackDataSample()
     track.video_data_samples = samples
-    res = _run(RVOSMetric(data_root=str(tmp_path),
-                          mask_dict_file='mask_dict.json'), [track])
+    res = _run(RVOSMetric(data_root=str(tmp_path), mask_dict_file='mask_dict.json'), [track])
     # every frame counts (MeViS), targets are unions of both objects
     expected = region_jaccard(target, pred).mean()
     assert res['rvos/J'] == pytest.approx(expected)
@@ -197,8 +205,7 @@ def test_a2d_metric_equals_functional_hand_set():
         # 2-frame clip, only the second frame annotated
         frames = [
             _frame(f'v{i}', '0', '00000', pred[None], 2),
-            _frame(f'v{i}', '0', '00001', np.stack([pred, g]), 2,
-                   scores=[score, 0.01], gt=g[None]),
+            _frame(f'v{i}', '0', '00001', np.stack([pred, g]), 2, scores=[score, 0.01], gt=g[None]),
         ]
         tr = TrackDataSample()
         tr.video_data_samples = frames
@@ -213,6 +220,5 @@ def test_a2d_metric_equals_functional_hand_set():
     # (1/3,1) (2/3,1) FP FP FP (1,1/2) -> (67 + 34 / 2) / 101 = 84/101;
     # thr >= .65: (1/3,1) FP FP FP (2/3,2/5) (1,1/2) -> (34 + 67 / 2) / 101.
     # mAP = (3 * 84 + 7 * 67.5) / 1010 (> 439/1010 with top-1 queries only)
-    assert res['a2d/mAP'] == pytest.approx((3 * 84 + 7 * 67.5) / 1010,
-                                           abs=1e-12)
+    assert res['a2d/mAP'] == pytest.approx((3 * 84 + 7 * 67.5) / 1010, abs=1e-12)
     assert res['a2d/AP50'] == pytest.approx(84 / 101, abs=1e-12)

@@ -11,21 +11,18 @@ from os import path as osp
 
 import numpy as np
 import pytest
+from eval_fixture_reference import FIXTURE, OFFICIAL
 from PIL import Image
 
-from mmrvos.evaluation.functional.rvos import (format_rvos_table,
-                                               summarize_rvos)
+from mmrvos.evaluation.functional.rvos import format_rvos_table, summarize_rvos
 from mmrvos.evaluation.functional.rvos_files import evaluate_prediction_dir
 from mmrvos.evaluation.functional.rvos_gt import RVOSGroundTruth
-from eval_fixture_reference import FIXTURE, OFFICIAL
 
 pytestmark = pytest.mark.skipif(
-    not osp.isdir(FIXTURE),
-    reason=f'davis-judo fixture not found at {FIXTURE}')
+    not osp.isdir(FIXTURE), reason=f'davis-judo fixture not found at {FIXTURE}')
 
 # expression -> (obj id, its only annotated frame)
-EXPRESSIONS = {'0': (1, '00000'), '1': (2, '00005'), '2': (3, '00008'),
-               '3': (4, '00013')}
+EXPRESSIONS = {'0': (1, '00000'), '1': (2, '00005'), '2': (3, '00008'), '3': (4, '00013')}
 
 
 def _gt():
@@ -46,11 +43,12 @@ def test_object_layout_matches_official(method):
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter('always')
         records = evaluate_prediction_dir(
-            _gt(), osp.join(FIXTURE, 'predictions', method), layout='object',
+            _gt(),
+            osp.join(FIXTURE, 'predictions', method),
+            layout='object',
             img_dir=osp.join(FIXTURE, 'JPEGImages'))
     # the 853-pixel-wide annotation is padded, with a warning naming it
-    assert any('00005.png' in str(x.message) and 'padded' in str(x.message)
-               for x in w)
+    assert any('00005.png' in str(x.message) and 'padded' in str(x.message) for x in w)
     assert [r['exp_id'] for r in records] == ['0', '1', '2', '3']
     refs = []
     for r in records:
@@ -95,8 +93,7 @@ def test_missing_frame_error_and_empty_policy(tmp_path):
     with pytest.raises(FileNotFoundError, match=str(missing)):
         evaluate_prediction_dir(_gt(), str(preds), layout='object')
     with pytest.warns(UserWarning, match='scored as empty'):
-        records = evaluate_prediction_dir(
-            _gt(), str(preds), layout='object', missing='empty')
+        records = evaluate_prediction_dir(_gt(), str(preds), layout='object', missing='empty')
     # non-empty target against an empty prediction: J = F = 0
     assert records[1]['J'] == 0.0 and records[1]['F'] == 0.0
     j, _ = OFFICIAL['rvos/00000/obj1/pred1']
@@ -111,8 +108,8 @@ def test_wrong_prediction_size_names_the_file(tmp_path):
     with pytest.raises(ValueError, match=f'{bad}.*prediction size'):
         evaluate_prediction_dir(_gt(), str(preds), layout='object')
     with pytest.raises(ValueError, match=f'{bad}.*frame size'):
-        evaluate_prediction_dir(_gt(), str(preds), layout='object',
-                                img_dir=osp.join(FIXTURE, 'JPEGImages'))
+        evaluate_prediction_dir(
+            _gt(), str(preds), layout='object', img_dir=osp.join(FIXTURE, 'JPEGImages'))
 
 
 def test_unknown_video_names_the_folder(tmp_path):
@@ -133,8 +130,7 @@ def test_expression_layout_and_annotators(tmp_path):
         ids = (1, 2) if exp_id == '0' else (obj, )
         m = np.isin(np.array(Image.open(osp.join(src, frame + '.png'))), ids)
         Image.fromarray(m.astype(np.uint8)).save(d / f'{frame}.png')
-    records = evaluate_prediction_dir(_gt(), str(tmp_path),
-                                      with_annotator=True)
+    records = evaluate_prediction_dir(_gt(), str(tmp_path), with_annotator=True)
     j, f = OFFICIAL['rvos/00000/obj1/pred1+2']
     assert abs(records[0]['J'] - j) <= 1e-6
     assert abs(records[0]['F'] - f) <= 1e-6

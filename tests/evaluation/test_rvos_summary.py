@@ -1,8 +1,7 @@
 """Dataset aggregation of per-expression J / F (hand-computed)."""
 import pytest
 
-from mmrvos.evaluation.functional.rvos import (format_rvos_table,
-                                               summarize_rvos)
+from mmrvos.evaluation.functional.rvos import format_rvos_table, summarize_rvos
 
 
 def test_plain_mean_over_expressions():
@@ -18,8 +17,12 @@ def test_plain_mean_over_expressions():
 def test_ref_davis_mean_over_annotators_first():
     # annotator 0 has 3 expressions, annotator 1 has one: the dataset value
     # is the mean of the two annotator means, not of the 4 expressions
-    recs = [dict(J=0.2, F=0.2, annotator=0), dict(J=0.4, F=0.4, annotator=0),
-            dict(J=0.6, F=0.6, annotator=0), dict(J=1.0, F=0.0, annotator=1)]
+    recs = [
+        dict(J=0.2, F=0.2, annotator=0),
+        dict(J=0.4, F=0.4, annotator=0),
+        dict(J=0.6, F=0.6, annotator=0),
+        dict(J=1.0, F=0.0, annotator=1)
+    ]
     s = summarize_rvos(recs)
     assert s['per_annotator'][0]['J'] == pytest.approx(0.4)
     assert s['J'] == pytest.approx((0.4 + 1.0) / 2)
@@ -29,9 +32,11 @@ def test_ref_davis_mean_over_annotators_first():
 
 
 def test_by_type_and_table():
-    recs = [dict(J=0.2, F=0.4, exp_type='motion'),
-            dict(J=0.6, F=0.8, exp_type='static'),
-            dict(J=1.0, F=1.0, exp_type='static')]
+    recs = [
+        dict(J=0.2, F=0.4, exp_type='motion'),
+        dict(J=0.6, F=0.8, exp_type='static'),
+        dict(J=1.0, F=1.0, exp_type='static')
+    ]
     s = summarize_rvos(recs)
     assert s['by_type']['static']['J&F'] == pytest.approx(0.85)
     assert s['by_type']['motion']['num_expressions'] == 1

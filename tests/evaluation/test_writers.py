@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmrvos.evaluation.writers import (RVOSResultWriter, make_submission_zip,
-                                       prepare_output_dir, voc_palette)
+from mmrvos.evaluation.writers import (RVOSResultWriter, make_submission_zip, prepare_output_dir,
+                                       voc_palette)
 
 
 def test_palette_is_the_davis_one():
@@ -34,17 +34,14 @@ def test_write_roundtrip_and_overwrite(tmp_path):
     prepare_output_dir(str(out))
 
 
-@pytest.mark.parametrize('preset,prefix', [('ref_youtube_vos', 'Annotations/'),
-                                           ('mevis', '')])
+@pytest.mark.parametrize('preset,prefix', [('ref_youtube_vos', 'Annotations/'), ('mevis', '')])
 def test_zip_layout(tmp_path, preset, prefix):
     w = RVOSResultWriter(str(tmp_path / 'res'))
     for f in ('00000', '00005'):
         w.write('v1', '0', f, np.ones((2, 2), bool))
     z = make_submission_zip(w.out_dir, str(tmp_path / 'sub.zip'), preset)
     with zipfile.ZipFile(z) as zf:
-        assert sorted(zf.namelist()) == [
-            f'{prefix}v1/0/00000.png', f'{prefix}v1/0/00005.png'
-        ]
+        assert sorted(zf.namelist()) == [f'{prefix}v1/0/00000.png', f'{prefix}v1/0/00005.png']
     with pytest.raises(FileExistsError):
         make_submission_zip(w.out_dir, z, preset)
     make_submission_zip(w.out_dir, z, preset, overwrite=True)

@@ -25,7 +25,7 @@ class _ToyModel(BaseModel):
     def forward(self, inputs, targets=None, mode='tensor'):
         out = self.linear(inputs)  # (B, 2) -> (B, 1)
         if mode == 'loss':
-            return dict(loss=((out.squeeze(-1) - targets) ** 2).mean())
+            return dict(loss=((out.squeeze(-1) - targets)**2).mean())
         return out
 
 
@@ -50,19 +50,25 @@ def _runner(work_dir, max_iters, resume=False, load_from=None, runner_cls=Runner
     return runner_cls(
         model=_ToyModel(),
         work_dir=work_dir,
-        train_dataloader=dict(dataset=_ToyData(), sampler=dict(type='DefaultSampler',
-                                                                 shuffle=False),
-                              batch_size=2, num_workers=0, collate_fn=dict(type='default_collate')),
+        train_dataloader=dict(
+            dataset=_ToyData(),
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            batch_size=2,
+            num_workers=0,
+            collate_fn=dict(type='default_collate')),
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.01)),
         param_scheduler=[dict(type='MultiStepLR', by_epoch=False, milestones=[1], gamma=0.5)],
         train_cfg=dict(by_epoch=False, max_iters=max_iters, val_interval=1000),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
-                           logger=dict(type='LoggerHook', interval=1)),
-        resume=resume, load_from=load_from,
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
+            logger=dict(type='LoggerHook', interval=1)),
+        resume=resume,
+        load_from=load_from,
         # a name of its own: mmengine's message hub is a singleton per experiment name, and
         # two runners started within the same second would share the default (time stamp)
         experiment_name=f'ckpt_compat_{next(_RUN_IDS)}',
-        default_scope='mmdet', randomness=dict(seed=0))
+        default_scope='mmdet',
+        randomness=dict(seed=0))
 
 
 @pytest.mark.parametrize('runner_cls', [Runner, RVOSRunner])

@@ -8,8 +8,11 @@ from mmdet.registry import MODELS
 import mmrvos  # noqa: F401  (registers EagerBertModel)
 from rvos_test_utils import TINY_BERT
 
-CFG = dict(name=TINY_BERT, pad_to_max=False, use_sub_sentence_represent=True,
-           special_tokens_list=['[CLS]', '[SEP]', '.', '?'])
+CFG = dict(
+    name=TINY_BERT,
+    pad_to_max=False,
+    use_sub_sentence_represent=True,
+    special_tokens_list=['[CLS]', '[SEP]', '.', '?'])
 CAPTIONS = ['red circle. blue square.', 'the cat on the left']
 
 

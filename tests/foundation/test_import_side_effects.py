@@ -132,8 +132,12 @@ print('REPORT ' + json.dumps(report))
 def report():
     """The probe's findings (one fresh interpreter for both tests)."""
     env = dict(os.environ, HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1')
-    proc = subprocess.run([sys.executable, '-c', _PROBE, TINY_BERT], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, '-c', _PROBE, TINY_BERT],
+                          cwd=REPO_ROOT,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith('REPORT ')][-1]
     return json.loads(line[len('REPORT '):])
@@ -163,12 +167,14 @@ def test_import_mmrvos_only_adds_the_documented_checkpoint_allow_list(report):
     new = report['safe_new']
     assert 'mmengine.logging.history_buffer.HistoryBuffer' in new
     assert 'mmrvos.compat.rebuild_history_buffer' in new
-    others = [n for n in new if n not in ('mmengine.logging.history_buffer.HistoryBuffer',
-                                          'mmrvos.compat.rebuild_history_buffer',
-                                          'collections.OrderedDict')]
+    others = [
+        n for n in new
+        if n not in ('mmengine.logging.history_buffer.HistoryBuffer',
+                     'mmrvos.compat.rebuild_history_buffer', 'collections.OrderedDict')
+    ]
     assert others and all(n.startswith('numpy') for n in others), others
-    assert not any(bad in n for n in new for bad in ('getattr', 'eval', 'exec', 'system',
-                                                     'import', 'apply'))
+    assert not any(
+        bad in n for n in new for bad in ('getattr', 'eval', 'exec', 'system', 'import', 'apply'))
     # a checkpoint written in an mmrvos process names no mmrvos object (loads without it) and
     # round-trips under weights_only=True with the same values, dtype and statistics
     assert report['history_pickle_mentions_mmrvos'] is False
@@ -191,8 +197,12 @@ def test_a_foreign_eager_bert_registration_is_not_replaced():
             "    print('REFUSED', err)\n"
             "print('KEPT', MODELS.get('EagerBertModel') is Foreign)\n")
     env = dict(os.environ, HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1')
-    proc = subprocess.run([sys.executable, '-c', code], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, '-c', code],
+                          cwd=REPO_ROOT,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'REFUSED' in proc.stdout and "'EagerBertModel'" in proc.stdout
     assert '__main__' in proc.stdout  # the module that registered the other class

@@ -62,9 +62,8 @@ def test_pytorch_function_matches_naive_bilinear_reference():
 
 def test_module_cpu_forward_backward_equal_explicit_composition():
     torch.manual_seed(0)
-    msda = MultiScaleDeformableAttention(embed_dims=16, num_heads=2, num_levels=2,
-                                         num_points=2, dropout=0.0,
-                                         batch_first=True)
+    msda = MultiScaleDeformableAttention(
+        embed_dims=16, num_heads=2, num_levels=2, num_points=2, dropout=0.0, batch_first=True)
     msda.init_weights()
     msda.double()
     shapes = torch.tensor([[6, 5], [3, 3]])
@@ -74,8 +73,12 @@ def test_module_cpu_forward_backward_equal_explicit_composition():
     value = torch.randn(2, n_val, 16, dtype=torch.float64, requires_grad=True)
     ref_pts = torch.rand(2, 4, 2, 2, dtype=torch.float64)
 
-    out = msda(query, value=value, reference_points=ref_pts, spatial_shapes=shapes,
-               level_start_index=start)
+    out = msda(
+        query,
+        value=value,
+        reference_points=ref_pts,
+        spatial_shapes=shapes,
+        level_start_index=start)
     out.sum().backward()
     got_grads = (query.grad.clone(), value.grad.clone(), msda.sampling_offsets.weight.grad.clone())
     for t in (query, value):
@@ -88,8 +91,8 @@ def test_module_cpu_forward_backward_equal_explicit_composition():
     weights = msda.attention_weights(query).view(2, 4, 2, 4).softmax(-1).view(2, 4, 2, 2, 2)
     normaliser = torch.stack([shapes[..., 1], shapes[..., 0]], -1)
     loc = ref_pts[:, :, None, :, None, :] + offsets / normaliser[None, None, None, :, None, :]
-    expected = query + msda.output_proj(multi_scale_deformable_attn_pytorch(v, shapes, loc,
-                                                                            weights))
+    expected = query + msda.output_proj(
+        multi_scale_deformable_attn_pytorch(v, shapes, loc, weights))
     expected.sum().backward()
     torch.testing.assert_close(out, expected)
     for got, want in zip(got_grads, (query.grad, value.grad, msda.sampling_offsets.weight.grad)):
@@ -116,17 +119,25 @@ def test_level_by_level_cpu_function_matches_naive_bilinear_reference():
 
 @pytest.mark.parametrize('ref_dim,batch_first,padding', [(2, True, False), (4, True, True),
                                                          (2, False, True)])
-def test_cpu_fast_module_equals_mmcv_module_forward_and_backward(ref_dim, batch_first,
-                                                                 padding):
+def test_cpu_fast_module_equals_mmcv_module_forward_and_backward(ref_dim, batch_first, padding):
     from mmrvos.models.layers import CPUFastMultiScaleDeformableAttention, use_cpu_fast_msda
     torch.manual_seed(0)
-    plain = MultiScaleDeformableAttention(embed_dims=16, num_heads=2, num_levels=2,
-                                          num_points=3, dropout=0.0, batch_first=batch_first)
+    plain = MultiScaleDeformableAttention(
+        embed_dims=16,
+        num_heads=2,
+        num_levels=2,
+        num_points=3,
+        dropout=0.0,
+        batch_first=batch_first)
     plain.init_weights()
     plain.double()
-    fast = MultiScaleDeformableAttention(embed_dims=16, num_heads=2, num_levels=2,
-                                         num_points=3, dropout=0.0,
-                                         batch_first=batch_first).double()
+    fast = MultiScaleDeformableAttention(
+        embed_dims=16,
+        num_heads=2,
+        num_levels=2,
+        num_points=3,
+        dropout=0.0,
+        batch_first=batch_first).double()
     fast.load_state_dict(plain.state_dict())
     holder = torch.nn.Sequential(fast)
     assert use_cpu_fast_msda(holder) == 1 and type(fast) is CPUFastMultiScaleDeformableAttention
@@ -144,9 +155,15 @@ def test_cpu_fast_module_equals_mmcv_module_forward_and_backward(ref_dim, batch_
     for mod in (plain, fast):
         q, v = query.clone().requires_grad_(), value.clone().requires_grad_()
         qq, vv, pp = (q, v, pos) if batch_first else (q.transpose(0, 1), v.transpose(0, 1),
-                                                       pos.transpose(0, 1))
-        out = mod(qq, value=vv, query_pos=pp, reference_points=ref, spatial_shapes=shapes,
-                  level_start_index=start, key_padding_mask=mask)
+                                                      pos.transpose(0, 1))
+        out = mod(
+            qq,
+            value=vv,
+            query_pos=pp,
+            reference_points=ref,
+            spatial_shapes=shapes,
+            level_start_index=start,
+            key_padding_mask=mask)
         (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)).sum().backward()
         outs.append(out)
         grads.append((q.grad, v.grad, mod.sampling_offsets.weight.grad))

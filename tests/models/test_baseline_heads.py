@@ -27,14 +27,21 @@ def make_clip(t=2, h=64, w=96, text='the red circle on the left'):
     clip = TrackDataSample()
     frames = []
     for i in range(t):
-        s = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
-                                        batch_input_shape=(h, w), frame_index=i))
+        s = DetDataSample(
+            metainfo=dict(
+                img_shape=(h, w),
+                ori_shape=(h, w),
+                pad_shape=(h, w),
+                batch_input_shape=(h, w),
+                frame_index=i))
         mask = np.zeros((1, h, w), np.uint8)
         mask[0, 10 + 2 * i:30 + 2 * i, 20:50] = 1
         s.gt_instances = InstanceData(
             bboxes=torch.tensor([[20., 10. + 2 * i, 50., 30. + 2 * i]]),
-            masks=BitmapMasks(mask, h, w), labels=torch.zeros(1, dtype=torch.long),
-            valid=torch.tensor([True]), annotated=torch.tensor([True]))
+            masks=BitmapMasks(mask, h, w),
+            labels=torch.zeros(1, dtype=torch.long),
+            valid=torch.tensor([True]),
+            annotated=torch.tensor([True]))
         frames.append(s)
     clip.video_data_samples = frames
     clip.set_metainfo(dict(text=text))
@@ -61,23 +68,24 @@ def test_relative_coords_vanish_at_the_box_centre_and_respect_padding():
     assert rel[0, 0, 0, 1, 5] < 0 < rel[0, 0, 0, 1, 0]  # pixels right of the centre: cx - x < 0
     assert rel[0, 0, 1, 3, 3] < 0 < rel[0, 0, 1, 0, 3]
     # only half of the width is valid: x is measured in units of the valid width
-    half = relative_coords(torch.tensor([[[3.5 / 4, 1.5 / 4, .2, .2]]]), (4, 8),
-                           torch.tensor([[0.5, 1.0]]))
+    half = relative_coords(
+        torch.tensor([[[3.5 / 4, 1.5 / 4, .2, .2]]]), (4, 8), torch.tensor([[0.5, 1.0]]))
     torch.testing.assert_close(half[0, 0, :, 1, 3], torch.zeros(2))
 
 
 def test_dynamic_head_matches_grouped_conv_reference():
     torch.manual_seed(0)
-    head = DynamicMaskHead(embed_dims=16, in_channels=12, reduced_channels=8,
-                           dynamic_channels=8, num_dynamic_layers=3)
+    head = DynamicMaskHead(
+        embed_dims=16, in_channels=12, reduced_channels=8, dynamic_channels=8, num_dynamic_layers=3)
     head.init_weights()
     assert head.num_params == 169  # CondInst: (8+2)*8+8 + 8*8+8 + 8+1
     q, boxes, feats = torch.randn(2, 3, 16), torch.rand(2, 3, 4), torch.randn(2, 12, 5, 6)
     out = head(q, boxes, feats, torch.randn(2, 4, 16), torch.zeros(2, 4, dtype=torch.bool))
     assert out.shape == (2, 3, 5, 6)
     # reference: CondInst's grouped 1x1 convolutions, one group per query
-    x = torch.cat([head.reduce(feats)[:, None].expand(2, 3, 8, 5, 6),
-                   relative_coords(boxes, (5, 6))], 2).reshape(1, -1, 5, 6)
+    x = torch.cat(
+        [head.reduce(feats)[:, None].expand(2, 3, 8, 5, 6),
+         relative_coords(boxes, (5, 6))], 2).reshape(1, -1, 5, 6)
     params = head.controller(q).flatten(0, 1)
     start, n = 0, 6
     for i, (o, c) in enumerate(head.layer_shapes):
@@ -103,8 +111,8 @@ def test_dynamic_head_masks_follow_boxes_and_queries_are_independent():
     assert boxes.grad[0, 1, :2].abs().sum() > 0  # the centre moves the mask
     assert boxes.grad[0, [0, 2, 3]].abs().sum() == 0
     no_coord = DynamicMaskHead(embed_dims=16, in_channels=12, rel_coord=False)
-    torch.testing.assert_close(no_coord(q, torch.rand(1, 4, 4), feats),
-                               no_coord(q, torch.rand(1, 4, 4), feats))
+    torch.testing.assert_close(
+        no_coord(q, torch.rand(1, 4, 4), feats), no_coord(q, torch.rand(1, 4, 4), feats))
 
 
 def test_heads_reject_bad_inputs():
@@ -114,8 +122,8 @@ def test_heads_reject_bad_inputs():
     with pytest.raises(ValueError, match='batch/query'):
         head(torch.randn(1, 3, 16), torch.rand(1, 2, 4), torch.randn(1, 12, 4, 4))
     with pytest.raises(ValueError, match='expected queries'):
-        StaticMaskHead(16, num_mlp_layers=0)(torch.randn(3, 16), torch.rand(3, 4),
-                                             torch.randn(16, 4, 4))
+        StaticMaskHead(
+            16, num_mlp_layers=0)(torch.randn(3, 16), torch.rand(3, 4), torch.randn(16, 4, 4))
 
 
 @pytest.mark.parametrize('system', ['sh', 'dh'])
@@ -132,8 +140,7 @@ def test_baseline_system_builds_trains_and_predicts(system):
     inputs, clips = torch.randn(1, 2, 3, 64, 96), [make_clip()]
     outputs = model.forward_clips(inputs, clips)
     losses = model.bbox_head.loss_by_feat(outputs, clips, (16, 24))
-    for key in ('loss_cls', 'loss_mask', 'loss_dice', 'loss_proj', 'd0.loss_mask',
-                'enc_loss_dice'):
+    for key in ('loss_cls', 'loss_mask', 'loss_dice', 'loss_proj', 'd0.loss_mask', 'enc_loss_dice'):
         assert torch.isfinite(losses[key]), key
     reg = model.bbox_head.reg_branches[model.decoder.num_layers - 1]
     # mask logits alone: only the dynamic head's relative coordinates reach the box branch

@@ -39,14 +39,17 @@ def test_self_attention_weights_are_softmax_of_scaled_scores():
     query = torch.randn(2, 4, 16, generator=g, dtype=torch.float64)
     pos = torch.randn(2, 4, 16, generator=g, dtype=torch.float64)
     text = torch.randn(2, 3, 16, generator=g, dtype=torch.float64)
-    _, weights = layer(query, query_pos=pos, memory_text=text,
-                       text_attention_mask=torch.zeros(2, 3, dtype=torch.bool),
-                       need_attn_weights=True)
+    _, weights = layer(
+        query,
+        query_pos=pos,
+        memory_text=text,
+        text_attention_mask=torch.zeros(2, 3, dtype=torch.bool),
+        need_attn_weights=True)
     mha = layer.self_attn.attn
     w_q, w_k, _ = mha.in_proj_weight.chunk(3)
     b_q, b_k, _ = mha.in_proj_bias.chunk(3)
     x = query + pos
     q = F.linear(x, w_q, b_q).view(2, 4, 2, 8).transpose(1, 2)
     k = F.linear(x, w_k, b_k).view(2, 4, 2, 8).transpose(1, 2)
-    want = (q @ k.transpose(-1, -2) / 8 ** 0.5).softmax(-1).mean(1)
+    want = (q @ k.transpose(-1, -2) / 8**0.5).softmax(-1).mean(1)
     torch.testing.assert_close(weights, want, rtol=1e-10, atol=1e-12)

@@ -16,8 +16,7 @@ from mmrvos.models.layers.lora import inject_lora, merged_lora
 
 def _pair(seed=0):
     torch.manual_seed(seed)
-    ref = BiMultiHeadAttention(v_dim=16, l_dim=12, embed_dim=24, num_heads=3,
-                               dropout=0.0).double()
+    ref = BiMultiHeadAttention(v_dim=16, l_dim=12, embed_dim=24, num_heads=3, dropout=0.0).double()
     for p in ref.parameters():
         p.data.normal_(0, 0.3)  # biases non-zero too
     folded = copy.deepcopy(ref)
@@ -41,8 +40,11 @@ def _inputs(seed=1):
 def test_folded_equals_mmdet_forward(masks):
     ref, folded = _pair()
     vision, lang, mask_v, mask_l = _inputs()
-    args = dict(none=(None, None), both=(mask_v, mask_l), image=(mask_v, None),
-                text_float=(None, (~mask_l).double()))[masks]
+    args = dict(
+        none=(None, None),
+        both=(mask_v, mask_l),
+        image=(mask_v, None),
+        text_float=(None, (~mask_l).double()))[masks]
     want = ref(vision, lang, *args)
     got = folded(vision, lang, *args)
     for w, g in zip(want, got):

@@ -17,8 +17,12 @@ def build_pair(init=0.5):
     torch.manual_seed(0)
     plain = GroundingMaskDecoder(num_layers=1, layer_cfg=LAYER, with_ref_point_head=True)
     plain.init_weights()
-    prior = GroundingMaskDecoder(num_layers=1, layer_cfg=LAYER, with_ref_point_head=True,
-                                 box_prior=True, box_prior_init=init)
+    prior = GroundingMaskDecoder(
+        num_layers=1,
+        layer_cfg=LAYER,
+        with_ref_point_head=True,
+        box_prior=True,
+        box_prior_init=init)
     missing = prior.load_state_dict(plain.state_dict(), strict=False)
     assert missing.missing_keys == ['box_prior_log_scale'] and not missing.unexpected_keys
     return plain.eval(), prior.eval()

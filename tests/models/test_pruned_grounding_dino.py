@@ -22,8 +22,12 @@ def shrunk_model_cfg(**decoder):
     model = cfg.model
     model.num_queries = 20
     model.language_model.update(name=TINY_BERT, add_pooling_layer=False)
-    model.backbone.update(embed_dims=32, depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8],
-                          window_size=4, drop_path_rate=0.0)
+    model.backbone.update(
+        embed_dims=32,
+        depths=[1, 1, 1, 1],
+        num_heads=[1, 2, 4, 8],
+        window_size=4,
+        drop_path_rate=0.0)
     model.neck.in_channels = [64, 128, 256]
     model.encoder.num_layers = 1
     model.encoder.layer_cfg.ffn_cfg.feedforward_channels = 128
@@ -45,11 +49,17 @@ def build(model_cfg, seed=0):
 def samples(n=2, h=64, w=96):
     out = []
     for i in range(n):
-        s = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
-                                        batch_input_shape=(h, w), scale_factor=(1.0, 1.0),
-                                        text=TEXT, tokens_positive=[[[0, 14]]]))
-        s.gt_instances = InstanceData(bboxes=torch.tensor([[10. + i, 8., 50., 40.]]),
-                                      labels=torch.zeros(1, dtype=torch.long))
+        s = DetDataSample(
+            metainfo=dict(
+                img_shape=(h, w),
+                ori_shape=(h, w),
+                pad_shape=(h, w),
+                batch_input_shape=(h, w),
+                scale_factor=(1.0, 1.0),
+                text=TEXT,
+                tokens_positive=[[[0, 14]]]))
+        s.gt_instances = InstanceData(
+            bboxes=torch.tensor([[10. + i, 8., 50., 40.]]), labels=torch.zeros(1, dtype=torch.long))
         out.append(s)
     return out
 
@@ -103,8 +113,10 @@ def test_drop_rate_zero_equals_stock_grounding_dino():
     stock_cfg.type = 'GroundingDINO'
     stock_cfg.decoder.pop('drop_rate')
     stock_cfg.decoder.pop('prune_mode')
-    stock_cfg.dn_cfg = dict(label_noise_scale=0.5, box_noise_scale=1.0,
-                            group_cfg=dict(dynamic=True, num_dn_queries=100))
+    stock_cfg.dn_cfg = dict(
+        label_noise_scale=0.5,
+        box_noise_scale=1.0,
+        group_cfg=dict(dynamic=True, num_dn_queries=100))
     stock = build(stock_cfg, seed=1).eval()
     result = stock.load_state_dict(ours.state_dict(), strict=False)
     assert not result.unexpected_keys
@@ -118,7 +130,9 @@ def test_drop_rate_zero_equals_stock_grounding_dino():
 
 def test_inherited_dn_cfg_is_ignored():
     cfg = shrunk_model_cfg()
-    cfg.dn_cfg = dict(label_noise_scale=0.5, box_noise_scale=1.0,
-                      group_cfg=dict(dynamic=True, num_dn_queries=100))
+    cfg.dn_cfg = dict(
+        label_noise_scale=0.5,
+        box_noise_scale=1.0,
+        group_cfg=dict(dynamic=True, num_dn_queries=100))
     model = build(cfg)
     assert not hasattr(model, 'dn_query_generator')

@@ -6,21 +6,24 @@ import torch
 from mmdet.models.dense_heads.grounding_dino_head import ContrastiveEmbed
 from mmdet.models.layers.transformer.utils import coordinate_to_encoding
 
-from mmrvos.models.layers import (PruningGroundingDinoDecoder, num_kept_queries,
-                                  pruning_confidence)
+from mmrvos.models.layers import PruningGroundingDinoDecoder, num_kept_queries, pruning_confidence
 
 D = 256
 
 
 def _decoder(num_layers=6, drop_rate=0.5, prune_mode='confidence'):
-    layer = dict(self_attn_cfg=dict(embed_dims=D, num_heads=8, dropout=0.0),
-                 cross_attn_text_cfg=dict(embed_dims=D, num_heads=8, dropout=0.0),
-                 cross_attn_cfg=dict(embed_dims=D, num_heads=8, num_levels=1, num_points=1,
-                                     dropout=0.0),
-                 ffn_cfg=dict(embed_dims=D, feedforward_channels=64, ffn_drop=0.0))
-    dec = PruningGroundingDinoDecoder(num_layers=num_layers, layer_cfg=layer,
-                                      return_intermediate=True, post_norm_cfg=None,
-                                      drop_rate=drop_rate, prune_mode=prune_mode)
+    layer = dict(
+        self_attn_cfg=dict(embed_dims=D, num_heads=8, dropout=0.0),
+        cross_attn_text_cfg=dict(embed_dims=D, num_heads=8, dropout=0.0),
+        cross_attn_cfg=dict(embed_dims=D, num_heads=8, num_levels=1, num_points=1, dropout=0.0),
+        ffn_cfg=dict(embed_dims=D, feedforward_channels=64, ffn_drop=0.0))
+    dec = PruningGroundingDinoDecoder(
+        num_layers=num_layers,
+        layer_cfg=layer,
+        return_intermediate=True,
+        post_norm_cfg=None,
+        drop_rate=drop_rate,
+        prune_mode=prune_mode)
     dec.eval()
     return dec
 
@@ -31,9 +34,11 @@ def _inputs(bs=1, num_queries=900, seed=0):
     return dict(
         query=torch.randn(bs, num_queries, D, generator=g),
         value=torch.randn(bs, h * w, D, generator=g),
-        key_padding_mask=None, self_attn_mask=None,
+        key_padding_mask=None,
+        self_attn_mask=None,
         reference_points=torch.rand(bs, num_queries, 4, generator=g) * 0.5 + 0.25,
-        spatial_shapes=torch.tensor([[h, w]]), level_start_index=torch.tensor([0]),
+        spatial_shapes=torch.tensor([[h, w]]),
+        level_start_index=torch.tensor([0]),
         valid_ratios=torch.ones(bs, 1, 2),
         memory_text=torch.randn(bs, length, D, generator=g),
         text_attention_mask=torch.zeros(bs, length, dtype=torch.bool))
@@ -50,14 +55,19 @@ def _first_layer(dec, inp):
     ref = inp['reference_points']
     ref_in = ref[:, :, None] * torch.cat([inp['valid_ratios'], inp['valid_ratios']], -1)[:, None]
     query_pos = dec.ref_point_head(coordinate_to_encoding(ref_in[:, :, 0, :]))
-    return dec.layers[0](inp['query'], query_pos=query_pos, value=inp['value'],
-                         key_padding_mask=None, self_attn_mask=None,
-                         spatial_shapes=inp['spatial_shapes'],
-                         level_start_index=inp['level_start_index'],
-                         valid_ratios=inp['valid_ratios'], reference_points=ref_in,
-                         memory_text=inp['memory_text'],
-                         text_attention_mask=inp['text_attention_mask'],
-                         need_attn_weights=True)
+    return dec.layers[0](
+        inp['query'],
+        query_pos=query_pos,
+        value=inp['value'],
+        key_padding_mask=None,
+        self_attn_mask=None,
+        spatial_shapes=inp['spatial_shapes'],
+        level_start_index=inp['level_start_index'],
+        valid_ratios=inp['valid_ratios'],
+        reference_points=ref_in,
+        memory_text=inp['memory_text'],
+        text_attention_mask=inp['text_attention_mask'],
+        need_attn_weights=True)
 
 
 def test_num_kept_queries_rounds_up():
@@ -88,8 +98,8 @@ def test_drop_half_keeps_900_450_225_113_57_29_15():
     out = dec(**_inputs(), reg_branches=reg, cls_branches=cls)
     assert [h.shape[1] for h in out['hidden_states']] == [450, 225, 113, 57, 29, 15]
     assert dec.query_counts(900) == [900, 450, 225, 113, 57, 29, 15]
-    for hs, ref, keep, ids in zip(out['hidden_states'], out['references'],
-                                  out['keep_indices'], out['query_indices']):
+    for hs, ref, keep, ids in zip(out['hidden_states'], out['references'], out['keep_indices'],
+                                  out['query_indices']):
         assert ref.shape == hs.shape[:2] + (4, )
         assert keep.shape == ids.shape == hs.shape[:2]
         assert len(set(ids[0].tolist())) == ids.shape[1]  # no query kept twice
@@ -126,8 +136,8 @@ def test_first_layer_keeps_the_highest_confidence_queries():
         # every kept query is at least as confident as every dropped one
         dropped = sorted(set(range(40)) - set(kept[b].tolist()))
         assert conf[b, kept[b]].min() >= conf[b, dropped].max()
-    torch.testing.assert_close(out['hidden_states'][0], dec.norm(
-        torch.gather(q, 1, kept[..., None].expand(-1, -1, D))))
+    torch.testing.assert_close(out['hidden_states'][0],
+                               dec.norm(torch.gather(q, 1, kept[..., None].expand(-1, -1, D))))
 
 
 @torch.no_grad()

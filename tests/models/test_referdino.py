@@ -30,17 +30,24 @@ def make_clip(t=3, h=64, w=96, text='the red circle on the left', absent=(), una
     clip = TrackDataSample()
     frames = []
     for i in range(t):
-        s = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
-                                        batch_input_shape=(h, w), frame_index=i))
+        s = DetDataSample(
+            metainfo=dict(
+                img_shape=(h, w),
+                ori_shape=(h, w),
+                pad_shape=(h, w),
+                batch_input_shape=(h, w),
+                frame_index=i))
         mask = np.zeros((1, h, w), np.uint8)
         valid = i not in absent and i not in unannotated
         if valid:
             mask[0, 10 + 2 * i:30 + 2 * i, 20:50] = 1
         box = torch.tensor([[20., 10. + 2 * i, 50., 30. + 2 * i]]) if valid else torch.zeros(1, 4)
-        s.gt_instances = InstanceData(bboxes=box, masks=BitmapMasks(mask, h, w),
-                                      labels=torch.zeros(1, dtype=torch.long),
-                                      valid=torch.tensor([valid]),
-                                      annotated=torch.tensor([i not in unannotated]))
+        s.gt_instances = InstanceData(
+            bboxes=box,
+            masks=BitmapMasks(mask, h, w),
+            labels=torch.zeros(1, dtype=torch.long),
+            valid=torch.tensor([valid]),
+            annotated=torch.tensor([i not in unannotated]))
         frames.append(s)
     clip.video_data_samples = frames
     clip.set_metainfo(dict(text=text))
@@ -119,13 +126,15 @@ def test_mask_loss_stride_1_compares_upsampled_logits_with_full_resolution_gt():
     full = torch.from_numpy(clips[0].video_data_samples[1].gt_instances.masks.masks[0]).float()
     torch.testing.assert_close(targets['loss_masks'][0, 1], full)
     torch.testing.assert_close(targets['masks'][0, 1], full[2::4, 2::4])  # matching: stride 4
-    assert build_with_head(mask_loss_stride=2).bbox_head.get_targets(clips, (16, 24))[
-        'loss_masks'].shape == (2, 2, 32, 48)
+    assert build_with_head(mask_loss_stride=2).bbox_head.get_targets(
+        clips, (16, 24))['loss_masks'].shape == (2, 2, 32, 48)
 
     q = 5  # the head's losses take any number of queries
     g = torch.Generator().manual_seed(1)
-    out = dict(cls=torch.randn(2, 2, q, generator=g), boxes=torch.rand(2, 2, q, 4, generator=g),
-               masks=4 * torch.randn(2, 2, q, 16, 24, generator=g))
+    out = dict(
+        cls=torch.randn(2, 2, q, generator=g),
+        boxes=torch.rand(2, 2, q, 4, generator=g),
+        masks=4 * torch.randn(2, 2, q, 16, 24, generator=g))
     losses = model.bbox_head.loss_by_feat_single(out, targets, (64, 96))
     # independent reference: 4x bilinear upsampling (half-pixel centres), hand-written focal
     # (alpha 0.25, gamma 2) and naive Dice, weight 5 each, over the 3 visible frames
@@ -137,7 +146,7 @@ def test_mask_loss_stride_1_compares_upsampled_logits_with_full_resolution_gt():
     p = logits.sigmoid()
     pt = p * gt + (1 - p) * (1 - gt)
     alpha = 0.25 * gt + 0.75 * (1 - gt)
-    focal = -(alpha * (1 - pt) ** 2 * torch.log(pt.clamp_min(1e-12))).mean(1).sum() * 5 / 3
+    focal = -(alpha * (1 - pt)**2 * torch.log(pt.clamp_min(1e-12))).mean(1).sum() * 5 / 3
     dice = (1 - (2 * (p * gt).sum(1) + 1) / (p.sum(1) + gt.sum(1) + 1)).sum() * 5 / 3
     torch.testing.assert_close(losses['loss_mask'], focal, rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(losses['loss_dice'], dice, rtol=1e-4, atol=1e-6)
@@ -192,8 +201,8 @@ def test_inference_on_real_judo_fixture(judo_root):
     meta = json.load(open(osp.join(judo_root, 'meta_expressions.json')))['videos']['judo']
     texts = [e['exp'] for e in meta['expressions'].values()]
     # a small working resolution keeps the test fast; masks come back at 480x854
-    results = inference_rvos(model, osp.join(judo_root, 'JPEGImages', 'judo'), texts,
-                             scale=(320, 180))
+    results = inference_rvos(
+        model, osp.join(judo_root, 'JPEGImages', 'judo'), texts, scale=(320, 180))
     assert len(results) == 4
     for res, text in zip(results, texts):
         assert res['text'] == text
@@ -226,8 +235,9 @@ def test_encoder_activation_checkpointing_gives_the_same_gradients():
 
 def test_assigner_ranks_non_finite_costs_last():
     from mmdet.registry import TASK_UTILS
-    assigner = TASK_UTILS.build(dict(type='SequenceHungarianAssigner',
-                                     match_costs=[dict(type='FocalLossCost', weight=1.0)]))
+    assigner = TASK_UTILS.build(
+        dict(
+            type='SequenceHungarianAssigner', match_costs=[dict(type='FocalLossCost', weight=1.0)]))
     scores = torch.tensor([[float('nan')], [2.0], [-1.0]])
     preds = [InstanceData(scores=scores)]
     gts = [InstanceData(labels=torch.zeros(1, dtype=torch.long))]
@@ -300,14 +310,16 @@ def test_mask_sets_share_no_self_attention_across_sets():
     joint = dec.forward_sets([q for q, _ in sets], [b for _, b in sets], feats, text, pad, **kw)
     for a, j in zip(alone, joint):
         torch.testing.assert_close(a, j, atol=1e-4, rtol=1e-4)
-    mixed = dec(torch.cat([q for q, _ in sets], 1), torch.cat([b for _, b in sets], 1), feats,
-                text, pad, **kw)
+    mixed = dec(
+        torch.cat([q for q, _ in sets], 1), torch.cat([b for _, b in sets], 1), feats, text, pad,
+        **kw)
     assert not torch.allclose(mixed[:, :6], alone[0], atol=1e-3)
 
 
 def test_mask_sets_in_one_pass_needs_a_decoder_that_can():
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'referdino',
-                                   'gdino-sh_tiny_1xb2_toy-rvos.py'))  # StaticMaskHead
+    cfg = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', 'referdino',
+                 'gdino-sh_tiny_1xb2_toy-rvos.py'))  # StaticMaskHead
     cfg.model.mask_sets_in_one_pass = True
     with pytest.raises(ValueError, match='forward_sets'):
         MODELS.build(cfg.model)
@@ -371,8 +383,7 @@ def test_training_mask_decoder_uses_each_layers_input_reference_and_encoder_anch
     # encoder proposals: the unrefined anchors (init_box_proposal) of the top-Q proposals,
     # ranked here from the head's class rule on the fused text
     output_memory, output_proposals = proposals[0]
-    logits = model.bbox_head.class_logits(num_layers, output_memory,
-                                          encoder[0]['memory_text'],
+    logits = model.bbox_head.class_logits(num_layers, output_memory, encoder[0]['memory_text'],
                                           encoder[0]['text_token_mask'])
     order = torch.topk(logits, k=model.num_queries, dim=1).indices
     anchors = torch.gather(output_proposals, 1, order[..., None].expand(-1, -1, 4)).sigmoid()
@@ -383,8 +394,7 @@ def test_training_mask_decoder_uses_each_layers_input_reference_and_encoder_anch
 def test_predicted_boxes_variant_feeds_the_predicted_boxes():
     model = build_tiny(mask_reference='predicted')
     boxes_in = _record_mask_decoder_boxes(model)
-    outputs = model.forward_clips(torch.randn(1, 2, 3, 64, 96), [make_clip(t=2)],
-                                  with_enc=False)
+    outputs = model.forward_clips(torch.randn(1, 2, 3, 64, 96), [make_clip(t=2)], with_enc=False)
     for out, got in zip(outputs, boxes_in):
         torch.testing.assert_close(got, out['boxes'].flatten(0, 1).detach())
     with pytest.raises(ValueError, match='mask_reference'):
@@ -398,15 +408,18 @@ def test_inference_mask_decoder_uses_the_tracked_input_reference():
     boxes_in = _record_mask_decoder_boxes(model)
     tracked = _record_temporal_outputs(model)
     clip = make_clip(t=3)
-    model.predict_video(torch.randn(3, 3, 64, 96), clip.video_data_samples,
-                        [model.encode_text(['the red circle'])])
+    model.predict_video(
+        torch.randn(3, 3, 64, 96), clip.video_data_samples, [model.encode_text(['the red circle'])])
     assert len(tracked) == 1  # the whole video, last decoder layer
     ref = tracked[0][1]
     torch.testing.assert_close(torch.cat(boxes_in), ref, rtol=0, atol=0)
 
 
-TINY_LORA = dict(targets=['encoder', 'decoder'], rank=4, alpha=1.0,
-                 exclude=['out_proj', 'bbox_embed', 'reg_branches'])
+TINY_LORA = dict(
+    targets=['encoder', 'decoder'],
+    rank=4,
+    alpha=1.0,
+    exclude=['out_proj', 'bbox_embed', 'reg_branches'])
 
 
 def _randomise_lora(model, seed=0):
@@ -429,8 +442,10 @@ def test_lora_is_merged_for_inference_and_restored_bit_for_bit(monkeypatch):
     text = [model.encode_text(['the red circle'])]
 
     adapter_calls = []
-    hooks = [layer.lora_A[name].register_forward_hook(lambda *a: adapter_calls.append(1))
-             for layer in layers for name in layer.lora_A]
+    hooks = [
+        layer.lora_A[name].register_forward_hook(lambda *a: adapter_calls.append(1))
+        for layer in layers for name in layer.lora_A
+    ]
     merged = model.predict_video(video, clip.video_data_samples, text)
     assert adapter_calls == []  # merged: the adapters' matmuls are not run
     # independent reference: the same model with the adapters run unmerged
@@ -469,6 +484,7 @@ def test_merged_lora_nests_and_equals_the_explicit_sum():
 
 
 class _no_merge:
+
     def __init__(self, model):
         pass
 
@@ -523,8 +539,8 @@ def test_temporal_decoder_runs_on_a_one_frame_video_at_inference_only():
     calls = []
     model.temporal.temporal_decoder.register_forward_hook(lambda *a: calls.append(1))
     clip = make_clip(t=1)
-    model.predict_video(torch.randn(1, 3, 64, 96), clip.video_data_samples,
-                        [model.encode_text(['the red circle'])])
+    model.predict_video(
+        torch.randn(1, 3, 64, 96), clip.video_data_samples, [model.encode_text(['the red circle'])])
     assert len(calls) == 1  # official inference: the temporal decoder also on T=1
     calls.clear()
     model.forward_clips(torch.randn(1, 1, 3, 64, 96), [make_clip(t=1)], with_enc=False)
@@ -537,17 +553,19 @@ def test_unpadded_masks_are_upsampled_once_to_the_original_size():
     model = build_tiny()
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(1, 16, 24, generator=g) * 4
-    frame = DetDataSample(metainfo=dict(img_shape=(64, 96), batch_input_shape=(64, 96),
-                                        ori_shape=(101, 151)))
+    frame = DetDataSample(
+        metainfo=dict(img_shape=(64, 96), batch_input_shape=(64, 96), ori_shape=(101, 151)))
     res = model.bbox_head._predict_by_feat_single(logits, torch.tensor([[0.5, 0.5, 0.2, 0.2]]),
                                                   torch.tensor([0.9]), frame)
     # the official evaluation: one bilinear interpolation (h/4, w/4) -> original, > 0.5
-    expected = F.interpolate(logits[None], size=(101, 151), mode='bilinear',
-                             align_corners=False)[0].sigmoid() > 0.5
+    expected = F.interpolate(
+        logits[None], size=(101, 151), mode='bilinear', align_corners=False)[0].sigmoid() > 0.5
     assert torch.equal(res.masks, expected)
-    twice = F.interpolate(F.interpolate(logits[None], size=(64, 96), mode='bilinear',
-                                        align_corners=False), size=(101, 151),
-                          mode='bilinear', align_corners=False)[0].sigmoid() > 0.5
+    twice = F.interpolate(
+        F.interpolate(logits[None], size=(64, 96), mode='bilinear', align_corners=False),
+        size=(101, 151),
+        mode='bilinear',
+        align_corners=False)[0].sigmoid() > 0.5
     assert not torch.equal(twice, expected)  # the two-step rule differs on this input
 
 
@@ -575,8 +593,11 @@ def test_lazy_frames_and_streamed_results_equal_the_in_memory_call():
     whole = model.predict_video(video, clip.video_data_samples, text)
     lazy = _LazyFrames(video)
     streamed = {}
-    returned = model.predict_video(lazy, clip.video_data_samples, text,
-                                   on_result=lambda e, t, r: streamed.setdefault((e, t), r))
+    returned = model.predict_video(
+        lazy,
+        clip.video_data_samples,
+        text,
+        on_result=lambda e, t, r: streamed.setdefault((e, t), r))
     assert returned == [[], []]  # nothing accumulated
     assert sorted(streamed) == [(e, t) for e in range(2) for t in range(7)]
     # every chunk read once per pass, never the whole video at once
@@ -597,10 +618,11 @@ def test_every_deformable_attention_takes_the_cpu_fast_path_unless_disabled():
     plain = build_tiny(cpu_fast_msda=False)
     kinds = [type(m) for m in fast.modules() if isinstance(m, MultiScaleDeformableAttention)]
     # encoder layers, decoder layers and mask decoder layers
-    assert len(kinds) == (fast.encoder.num_layers + fast.decoder.num_layers +
-                          len(fast.bbox_head.mask_decoder.layers))
+    assert len(kinds) == (
+        fast.encoder.num_layers + fast.decoder.num_layers + len(fast.bbox_head.mask_decoder.layers))
     assert set(kinds) == {CPUFastMultiScaleDeformableAttention}
-    assert {type(m) for m in plain.modules()
+    assert {type(m)
+            for m in plain.modules()
             if isinstance(m, MultiScaleDeformableAttention)} == {MultiScaleDeformableAttention}
     assert fast.state_dict().keys() == plain.state_dict().keys()
     with torch.no_grad():
@@ -621,8 +643,8 @@ def test_a2d_post_processing_thresholds_at_the_padded_size_then_resizes_nearest(
     model = build_tiny(test_cfg=dict(mask_rescale='threshold_nearest', select='all'))
     g = torch.Generator().manual_seed(2)
     logits = torch.randn(2, 16, 24, generator=g) * 4
-    frame = DetDataSample(metainfo=dict(img_shape=(60, 90), batch_input_shape=(64, 96),
-                                        ori_shape=(119, 181)))
+    frame = DetDataSample(
+        metainfo=dict(img_shape=(60, 90), batch_input_shape=(64, 96), ori_shape=(119, 181)))
     res = model.bbox_head._predict_by_feat_single(logits, torch.rand(2, 4), torch.rand(2), frame)
     # the official A2D rule (models/postprocessing.py), spelled out
     up = F.interpolate(logits[None], size=(64, 96), mode='bilinear', align_corners=False)[0]
@@ -639,6 +661,6 @@ def test_single_frame_temporal_off_skips_the_temporal_decoder_on_one_frame():
     calls = []
     model.temporal.temporal_decoder.register_forward_hook(lambda *a: calls.append(1))
     clip = make_clip(t=1)
-    model.predict_video(torch.randn(1, 3, 64, 96), clip.video_data_samples,
-                        [model.encode_text(['the red circle'])])
+    model.predict_video(
+        torch.randn(1, 3, 64, 96), clip.video_data_samples, [model.encode_text(['the red circle'])])
     assert calls == []

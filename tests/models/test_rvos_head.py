@@ -26,20 +26,31 @@ def build_head(**overrides):
     return MODELS.build(head)
 
 
-def frame(img_shape, box=None, mask_rect=None, pad=(64, 96), frame_index=0, annotated=None,
+def frame(img_shape,
+          box=None,
+          mask_rect=None,
+          pad=(64, 96),
+          frame_index=0,
+          annotated=None,
           ori_shape=None):
     """A frame sample whose target is ``box`` (xyxy px, None = absent) with a rectangular
     mask ``mask_rect`` = (y0, y1, x0, x1) on an ``img_shape`` canvas."""
     h, w = img_shape
-    sample = DetDataSample(metainfo=dict(img_shape=img_shape, ori_shape=ori_shape or img_shape,
-                                         batch_input_shape=pad, frame_index=frame_index))
+    sample = DetDataSample(
+        metainfo=dict(
+            img_shape=img_shape,
+            ori_shape=ori_shape or img_shape,
+            batch_input_shape=pad,
+            frame_index=frame_index))
     mask = np.zeros((1, h, w), np.uint8)
     if mask_rect is not None:
         y0, y1, x0, x1 = mask_rect
         mask[0, y0:y1, x0:x1] = 1
-    gt = InstanceData(bboxes=torch.tensor([box if box is not None else [0., 0., 0., 0.]]),
-                      masks=BitmapMasks(mask, h, w), labels=torch.zeros(1, dtype=torch.long),
-                      valid=torch.tensor([box is not None]))
+    gt = InstanceData(
+        bboxes=torch.tensor([box if box is not None else [0., 0., 0., 0.]]),
+        masks=BitmapMasks(mask, h, w),
+        labels=torch.zeros(1, dtype=torch.long),
+        valid=torch.tensor([box is not None]))
     if annotated is not None:
         gt.annotated = torch.tensor([annotated])
     sample.gt_instances = gt
@@ -57,10 +68,14 @@ def two_clips():
     """Clip 0: unpadded 64x96, target visible on frame 0, absent (but annotated) on frame 1.
     Clip 1: 56x88 padded to 64x96, frame 0 not annotated, target visible on frame 1; its
     samples carry no ``annotated`` flag (= annotated) except frame 0."""
-    a = clip([frame((64, 96), [20., 10., 50., 30.], (8, 24, 16, 40), annotated=True),
-              frame((64, 96), None, None, frame_index=1, annotated=True)])
-    b = clip([frame((56, 88), None, None, annotated=False),
-              frame((56, 88), [0., 0., 44., 28.], (0, 56, 84, 88), frame_index=1)])
+    a = clip([
+        frame((64, 96), [20., 10., 50., 30.], (8, 24, 16, 40), annotated=True),
+        frame((64, 96), None, None, frame_index=1, annotated=True)
+    ])
+    b = clip([
+        frame((56, 88), None, None, annotated=False),
+        frame((56, 88), [0., 0., 44., 28.], (0, 56, 84, 88), frame_index=1)
+    ])
     return [a, b]
 
 
@@ -182,8 +197,7 @@ def test_predict_by_feat_rescales_and_merges_the_selection():
     masks = torch.stack([torch.stack([_block_logits(6, 8, r) for r in rects])] * 2)
     boxes = torch.tensor([[0.25, 0.25, 0.1, 0.2], [0.5, 0.5, 0.2, 0.1]]).repeat(2, 1, 1)
     cls = torch.tensor([[0.0, 1.0], [2.0, -1.0]])
-    frames = [frame((24, 32), pad=(24, 32), ori_shape=(24, 32), frame_index=i)
-              for i in range(2)]
+    frames = [frame((24, 32), pad=(24, 32), ori_shape=(24, 32), frame_index=i) for i in range(2)]
     block = [np.kron(_block_logits(6, 8, r).numpy() > 0, np.ones((4, 4), bool)) for r in rects]
     # xyxy in original pixels (32 wide, 24 high)
     xyxy = [[(0.25 - 0.05) * 32, (0.25 - 0.1) * 24, (0.25 + 0.05) * 32, (0.25 + 0.1) * 24],
@@ -202,9 +216,14 @@ def test_predict_by_feat_rescales_and_merges_the_selection():
     for t, res in enumerate(head.predict_by_feat(masks, boxes, cls, frames)):
         assert res.masks.shape == (1, 24, 32)
         assert np.array_equal(res.masks[0].numpy(), block[0] | block[1])
-        torch.testing.assert_close(res.bboxes, torch.tensor([[
-            min(xyxy[0][0], xyxy[1][0]), min(xyxy[0][1], xyxy[1][1]),
-            max(xyxy[0][2], xyxy[1][2]), max(xyxy[0][3], xyxy[1][3])]]))
+        torch.testing.assert_close(
+            res.bboxes,
+            torch.tensor([[
+                min(xyxy[0][0], xyxy[1][0]),
+                min(xyxy[0][1], xyxy[1][1]),
+                max(xyxy[0][2], xyxy[1][2]),
+                max(xyxy[0][3], xyxy[1][3])
+            ]]))
         torch.testing.assert_close(res.scores, torch.sigmoid(cls[t].max())[None])
 
 

@@ -3,8 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmrvos.models.layers import (CrossModalTemporalDecoder, MemoryTracker,
-                                  TemporalEnhancer)
+from mmrvos.models.layers import CrossModalTemporalDecoder, MemoryTracker, TemporalEnhancer
 from mmrvos.models.layers.temporal import track_velocities
 
 
@@ -71,8 +70,7 @@ def test_enhancer_switches():
     objects, _ = _permuted_clip(t=3, q=5, c=32)
     text, mask, sent = _text(3)
     off = TemporalEnhancer(tracker=None, temporal_decoder=None)
-    assert torch.equal(off.track(objects, text, mask, sent),
-                       torch.arange(5).expand(1, 3, 5))
+    assert torch.equal(off.track(objects, text, mask, sent), torch.arange(5).expand(1, 3, 5))
     assert torch.equal(off.refine(objects, sent), objects)
 
 
@@ -125,8 +123,8 @@ def test_tracker_position_term_keeps_lookalikes_apart():
 def test_motion_embedding_starts_as_official_decoder_and_sees_direction():
     torch.manual_seed(0)
     official = CrossModalTemporalDecoder(embed_dims=32, num_heads=4, num_layers=1).eval()
-    motion = CrossModalTemporalDecoder(embed_dims=32, num_heads=4, num_layers=1,
-                                       motion_embed=True).eval()
+    motion = CrossModalTemporalDecoder(
+        embed_dims=32, num_heads=4, num_layers=1, motion_embed=True).eval()
     motion.init_weights()
     missing = motion.load_state_dict(official.state_dict(), strict=False).missing_keys
     assert all(k.startswith('motion_mlp.') for k in missing) and missing
@@ -150,8 +148,8 @@ def test_motion_embedding_starts_as_official_decoder_and_sees_direction():
 
 def test_zero_init_gate_starts_as_identity_and_learns():
     torch.manual_seed(0)
-    dec = CrossModalTemporalDecoder(embed_dims=32, num_heads=4, num_layers=1,
-                                    motion_embed=True, zero_init_gate=True)
+    dec = CrossModalTemporalDecoder(
+        embed_dims=32, num_heads=4, num_layers=1, motion_embed=True, zero_init_gate=True)
     dec.init_weights()
     objects = torch.randn(2, 4, 5, 32)
     sentence = torch.randn(2, 4, 32)
@@ -164,8 +162,8 @@ def test_zero_init_gate_starts_as_identity_and_learns():
 
 def test_inference_over_a_few_tracks_at_a_time_equals_all_at_once():
     torch.manual_seed(0)
-    dec = CrossModalTemporalDecoder(embed_dims=32, num_heads=4, num_layers=2,
-                                    tracks_per_pass=3).eval()
+    dec = CrossModalTemporalDecoder(
+        embed_dims=32, num_heads=4, num_layers=2, tracks_per_pass=3).eval()
     objects = torch.randn(2, 5, 7, 32)  # N=2 clips, T=5, Q=7 tracks: 14 rows in 5 passes
     sentence = torch.randn(2, 5, 32)
     passes = []

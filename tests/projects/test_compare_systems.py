@@ -24,13 +24,39 @@ def test_every_system_config_exists(cs):
 
 def test_block_reports_results_and_is_replaced_in_place(cs, tmp_path):
     args = cs.parse_args(['--iters', '7', '--num-eval', '5'])
-    runs = [dict(system='ReferDINO', config='a.py', train_s=3.0,
-                 metrics={'rvos/J&F': .4125, 'rvos/J': .4, 'rvos/F': .425, 'rvos/J&F_motion': .3,
-                          'rvos/J&F_spatial': .5})]
-    memory = [dict(head='deformable', type='GroundingMaskDecoder', queries=900, frames=1,
-                   input_hw=[360, 640], mask_hw=[90, 160], peak_extra_mib=500.0, seconds=1.0),
-              dict(head='dynamic', type='RVOSDynamicMaskHead', queries=900, frames=1,
-                   input_hw=[360, 640], mask_hw=[90, 160], peak_extra_mib=2000.0, seconds=1.0)]
+    runs = [
+        dict(
+            system='ReferDINO',
+            config='a.py',
+            train_s=3.0,
+            metrics={
+                'rvos/J&F': .4125,
+                'rvos/J': .4,
+                'rvos/F': .425,
+                'rvos/J&F_motion': .3,
+                'rvos/J&F_spatial': .5
+            })
+    ]
+    memory = [
+        dict(
+            head='deformable',
+            type='GroundingMaskDecoder',
+            queries=900,
+            frames=1,
+            input_hw=[360, 640],
+            mask_hw=[90, 160],
+            peak_extra_mib=500.0,
+            seconds=1.0),
+        dict(
+            head='dynamic',
+            type='RVOSDynamicMaskHead',
+            queries=900,
+            frames=1,
+            input_hw=[360, 640],
+            mask_hw=[90, 160],
+            peak_extra_mib=2000.0,
+            seconds=1.0)
+    ]
     block = cs.format_block(runs, memory, args)
     assert block.startswith(cs.START) and block.endswith(cs.END)
     assert '--iters 7 --num-eval 5' in block

@@ -24,14 +24,21 @@ def make_clip(t=2, h=64, w=96, text='the red circle on the left'):
     clip = TrackDataSample()
     frames = []
     for i in range(t):
-        s = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
-                                        batch_input_shape=(h, w), frame_index=i))
+        s = DetDataSample(
+            metainfo=dict(
+                img_shape=(h, w),
+                ori_shape=(h, w),
+                pad_shape=(h, w),
+                batch_input_shape=(h, w),
+                frame_index=i))
         mask = np.zeros((1, h, w), np.uint8)
         mask[0, 10 + 2 * i:30 + 2 * i, 20:50] = 1
         s.gt_instances = InstanceData(
             bboxes=torch.tensor([[20., 10. + 2 * i, 50., 30. + 2 * i]]),
-            masks=BitmapMasks(mask, h, w), labels=torch.zeros(1, dtype=torch.long),
-            valid=torch.tensor([True]), annotated=torch.tensor([True]))
+            masks=BitmapMasks(mask, h, w),
+            labels=torch.zeros(1, dtype=torch.long),
+            valid=torch.tensor([True]),
+            annotated=torch.tensor([True]))
         frames.append(s)
     clip.video_data_samples = frames
     clip.set_metainfo(dict(text=text))

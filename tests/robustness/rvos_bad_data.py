@@ -58,12 +58,17 @@ def write_meta(root: str, videos: dict, name: str = 'meta_expressions.json') -> 
     return path
 
 
-def make_root(root: str, exps: Optional[Dict[str, dict]] = None, obj_ids=(1, ),
-              frames=FRAMES, masks: Optional[Dict[str, np.ndarray]] = None,
+def make_root(root: str,
+              exps: Optional[Dict[str, dict]] = None,
+              obj_ids=(1, ),
+              frames=FRAMES,
+              masks: Optional[Dict[str, np.ndarray]] = None,
               video: str = 'v') -> str:
     """Write one video; ``masks`` defaults to every frame annotated with ``obj_ids``."""
-    exps = exps or {str(i): dict(exp=f'object number {k}', obj_id=str(k))
-                    for i, k in enumerate(obj_ids)}
+    exps = exps or {
+        str(i): dict(exp=f'object number {k}', obj_id=str(k))
+        for i, k in enumerate(obj_ids)
+    }
     if masks is None:
         masks = {f: object_ids(t, obj_ids) for t, f in enumerate(frames)}
     for f in frames:

@@ -12,15 +12,22 @@ TOY_CONFIG = osp.join('configs', 'referdino', 'referdino_tiny_1xb2_toy-rvos.py')
 JUDO_FRAMES = osp.join(JUDO, 'JPEGImages', 'judo')
 
 
-def run_tool(args: Sequence[str], timeout: float = 600, env: Optional[dict] = None,
-             python_args: Sequence[str] = ()) -> subprocess.CompletedProcess:
+def run_tool(
+    args: Sequence[str],
+    timeout: float = 600,
+    env: Optional[dict] = None,
+    python_args: Sequence[str] = ()) -> subprocess.CompletedProcess:
     """``[sys.executable, *args]`` from the repo root, offline; output captured as text.
     ``MMRVOS_DEBUG`` is removed unless ``env`` sets it."""
     full = {k: v for k, v in os.environ.items() if k != 'MMRVOS_DEBUG'}
     full.update(HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1', OMP_NUM_THREADS='2')
     full.update(env or {})
-    return subprocess.run([sys.executable, *python_args, *map(str, args)], cwd=REPO_ROOT,
-                          env=full, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, *python_args, *map(str, args)],
+                          cwd=REPO_ROOT,
+                          env=full,
+                          capture_output=True,
+                          text=True,
+                          timeout=timeout)
 
 
 def describe(proc: subprocess.CompletedProcess) -> str:
@@ -32,8 +39,7 @@ def assert_ok(proc: subprocess.CompletedProcess) -> None:
     assert proc.returncode == 0, describe(proc)
 
 
-def assert_clean_error(proc: subprocess.CompletedProcess, *fragments: str,
-                       code: int = 2) -> None:
+def assert_clean_error(proc: subprocess.CompletedProcess, *fragments: str, code: int = 2) -> None:
     """Exit status ``code``, an ``error: ...`` line on stderr holding every fragment, and no
     traceback."""
     assert proc.returncode == code, describe(proc)
@@ -66,8 +72,9 @@ def snapshot(folder: str) -> dict:
 def leftovers(folder: str) -> list:
     """Temporary siblings (``.<name>.partial-*`` / ``.<name>.old-*``) left beside ``folder``."""
     parent, name = osp.split(osp.abspath(folder))
-    return sorted(n for n in os.listdir(parent)
-                  if n.startswith(f'.{name}.partial-') or n.startswith(f'.{name}.old-'))
+    return sorted(
+        n for n in os.listdir(parent)
+        if n.startswith(f'.{name}.partial-') or n.startswith(f'.{name}.old-'))
 
 
 def write_frames(folder: str, names: Sequence[str], size=(64, 48), seed: int = 0) -> list:
@@ -99,8 +106,9 @@ def write_davis_tree(root: str) -> None:
         os.makedirs(osp.join(davis, 'JPEGImages/480p', vid))
         os.makedirs(osp.join(davis, 'Annotations_unsupervised/480p', vid))
         for t in range(3):
-            cv2.imwrite(osp.join(davis, 'JPEGImages/480p', vid, f'{t:05d}.jpg'),
-                        np.full((24, 32, 3), 50 * t, np.uint8))
+            cv2.imwrite(
+                osp.join(davis, 'JPEGImages/480p', vid, f'{t:05d}.jpg'),
+                np.full((24, 32, 3), 50 * t, np.uint8))
             ids = np.zeros((24, 32), np.uint8)
             ids[4:7, 2:10] = 1
             png = Image.fromarray(ids, mode='P')

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from mmengine.dataset import Compose
 from PIL import Image
-from rvos_bad_data import (FRAMES, H, W, frame_path, make_root, object_ids, png_path,
-                           save_frame, save_png, write_meta)
+from rvos_bad_data import (FRAMES, H, W, frame_path, make_root, object_ids, png_path, save_frame,
+                           save_png, write_meta)
 
 from mmrvos.datasets import (DatasetRepairWarning, MeViSDataset, RefCOCOClipDataset,
                              RefYouTubeVOSDataset)
@@ -23,25 +23,30 @@ from mmrvos.datasets.transforms import AnnotationRepairWarning
 
 
 def dataset(root, **kwargs):
-    return RefYouTubeVOSDataset(data_root=root, ann_file='meta_expressions.json',
-                                data_prefix=dict(img='JPEGImages', ann='Annotations'),
-                                pipeline=[], **kwargs)
+    return RefYouTubeVOSDataset(
+        data_root=root,
+        ann_file='meta_expressions.json',
+        data_prefix=dict(img='JPEGImages', ann='Annotations'),
+        pipeline=[],
+        **kwargs)
 
 
 def load_clip(ds, idx=0):
     """The whole video at its original size through the test pipeline."""
     pipeline = Compose([
         dict(type='ClipSample', test_mode=True),
-        dict(type='TransformBroadcaster', share_random_params=True,
-             transforms=[dict(type='LoadRVOSFrame'), dict(type='LoadRVOSAnnotations')]),
+        dict(
+            type='TransformBroadcaster',
+            share_random_params=True,
+            transforms=[dict(type='LoadRVOSFrame'),
+                        dict(type='LoadRVOSAnnotations')]),
         dict(type='PackRVOSInputs'),
     ])
     return pipeline(ds.get_data_info(idx))['data_samples']
 
 
 def gt_masks(sample):
-    return np.stack([f.gt_instances.masks.masks[0].astype(bool)
-                     for f in sample.video_data_samples])
+    return np.stack([f.gt_instances.masks.masks[0].astype(bool) for f in sample.video_data_samples])
 
 
 # --------------------------------------------------------------------------- sanity
@@ -126,8 +131,10 @@ def test_mask_of_wrong_size_names_mask_frame_and_sizes(tmp_path):
     bad = png_path(root, '00001')
     save_png(bad, np.zeros((H, W - 5), np.uint8) + (object_ids(1)[:, :W - 5]))
     ds = dataset(root)
-    with pytest.raises(ValueError, match=re.escape(bad) + f'.*{W - 5}x{H}.*'
-                       + re.escape(frame_path(root, '00001')) + f' {W}x{H}'):
+    with pytest.raises(
+            ValueError,
+            match=re.escape(bad) + f'.*{W - 5}x{H}.*' + re.escape(frame_path(root, '00001')) +
+            f' {W}x{H}'):
         load_clip(ds)
 
 
@@ -145,9 +152,11 @@ def test_one_pixel_narrower_mask_is_a_warned_repair(tmp_path):
 
 
 def test_judo_853px_mask_stays_a_warned_repair(judo_root):
-    ds = RefYouTubeVOSDataset(data_root=judo_root, ann_file='meta_expressions.json',
-                              data_prefix=dict(img='JPEGImages', ann='Annotations'),
-                              pipeline=[])
+    ds = RefYouTubeVOSDataset(
+        data_root=judo_root,
+        ann_file='meta_expressions.json',
+        data_prefix=dict(img='JPEGImages', ann='Annotations'),
+        pipeline=[])
     png = osp.join(judo_root, 'Annotations', 'judo', '00005.png')
     with pytest.warns(AnnotationRepairWarning, match=re.escape(png) + '.*853x480.*854x480'):
         sample = load_clip(ds, 1)  # expression 1 = object 2, annotated on 00005 only
@@ -168,17 +177,22 @@ def test_unannotated_frame_of_another_size_is_an_error(tmp_path):
 # --------------------------------------------------------------------------- dropped targets
 def test_obj_id_in_no_mask_is_an_error_listing_it(tmp_path):
     """obj_id 2 is in no PNG: today it silently drops out of training and of J&F."""
-    exps = {'0': dict(exp='the first box', obj_id='1'),
-            '7': dict(exp='a box that is not there', obj_id='2')}
+    exps = {
+        '0': dict(exp='the first box', obj_id='1'),
+        '7': dict(exp='a box that is not there', obj_id='2')
+    }
     root = make_root(str(tmp_path), exps=exps)
     meta = osp.join(root, 'meta_expressions.json')
-    with pytest.raises(ValueError, match='(?s)' + re.escape(meta) + r".*1 expression.*video 'v' "
-                       r"expression '7': obj_id \[2\] is in no annotated frame"):
+    with pytest.raises(
+            ValueError,
+            match='(?s)' + re.escape(meta) + r".*1 expression.*video 'v' "
+            r"expression '7': obj_id \[2\] is in no annotated frame"):
         dataset(root)
     with pytest.raises(ValueError, match='would silently drop out of scoring'):
         dataset(root, test_mode=True)
-    with pytest.warns(DatasetRepairWarning, match=r"(?s)1 expression.*'7'.*strict=False: 1 "
-                      'expression'):
+    with pytest.warns(
+            DatasetRepairWarning, match=r"(?s)1 expression.*'7'.*strict=False: 1 "
+            'expression'):
         ds = dataset(root, strict=False)
     assert [ds.get_data_info(i)['exp_id'] for i in range(len(ds))] == ['0']
 
@@ -187,8 +201,23 @@ def test_obj_id_in_no_frame_per_meta_json(tmp_path):
     """With meta.json, its per-object "frames" decide (no PNG is read at load time)."""
     root = make_root(str(tmp_path), obj_ids=(1, 2))
     with open(osp.join(root, 'meta.json'), 'w') as f:
-        json.dump({'videos': {'v': {'objects': {'1': {'category': 'box', 'frames': ['00001']},
-                                                '2': {'category': 'box', 'frames': []}}}}}, f)
+        json.dump(
+            {
+                'videos': {
+                    'v': {
+                        'objects': {
+                            '1': {
+                                'category': 'box',
+                                'frames': ['00001']
+                            },
+                            '2': {
+                                'category': 'box',
+                                'frames': []
+                            }
+                        }
+                    }
+                }
+            }, f)
     with pytest.raises(ValueError, match=r"expression '1': obj_id \[2\].*meta\.json"):
         dataset(root, meta_file='meta.json')
 
@@ -198,22 +227,27 @@ def test_mevis_all_null_target_is_an_error_in_training_only(tmp_path):
     frames = ['00000', '00001']
     for f in frames:
         save_frame(osp.join(root, 'JPEGImages', 'v', f + '.jpg'))
-    write_meta(root, {'v': dict(frames=frames, expressions={
-        '0': dict(exp='gone', obj_id=[0], anno_id=[5])})})
+    write_meta(
+        root,
+        {'v': dict(frames=frames, expressions={'0': dict(exp='gone', obj_id=[0], anno_id=[5])})})
     with open(osp.join(root, 'mask_dict.json'), 'w') as f:
         json.dump({'5': [None, None]}, f)
-    kw = dict(data_root=root, ann_file='meta_expressions.json', mask_file='mask_dict.json',
-              pipeline=[])
-    with pytest.raises(ValueError, match=r"(?s)meta_expressions\.json.*expression '0'.*"
-                       r'every mask of anno_id .* is null'):
+    kw = dict(
+        data_root=root, ann_file='meta_expressions.json', mask_file='mask_dict.json', pipeline=[])
+    with pytest.raises(
+            ValueError,
+            match=r"(?s)meta_expressions\.json.*expression '0'.*"
+            r'every mask of anno_id .* is null'):
         MeViSDataset(**kw)
     assert len(MeViSDataset(test_mode=True, **kw)) == 1  # protocol: an empty target
 
 
 def test_no_annotation_png_at_all_is_an_error(tmp_path):
     root = make_root(str(tmp_path), masks={})
-    with pytest.raises(ValueError, match=r"expression '0': no annotation PNG for any of its "
-                       r'3 frames in .*Annotations/v'):
+    with pytest.raises(
+            ValueError,
+            match=r"expression '0': no annotation PNG for any of its "
+            r'3 frames in .*Annotations/v'):
         dataset(root)
 
 
@@ -239,9 +273,23 @@ def test_duplicated_expression_id_is_an_error(tmp_path):
 
 @pytest.mark.parametrize('videos,problem', [
     ([], r'"videos" must be an object'),
-    ({'v': {'frames': list(FRAMES)}}, r"video 'v' lacks \"expressions\""),
-    ({'v': {'frames': list(FRAMES), 'expressions': ['a']}}, r'"expressions" must be an object'),
-    ({'v': {'frames': '00000', 'expressions': {}}}, r'"frames" must be a list'),
+    ({
+        'v': {
+            'frames': list(FRAMES)
+        }
+    }, r"video 'v' lacks \"expressions\""),
+    ({
+        'v': {
+            'frames': list(FRAMES),
+            'expressions': ['a']
+        }
+    }, r'"expressions" must be an object'),
+    ({
+        'v': {
+            'frames': '00000',
+            'expressions': {}
+        }
+    }, r'"frames" must be a list'),
 ])
 def test_partial_meta_is_an_error(tmp_path, videos, problem):
     root = make_root(str(tmp_path))
@@ -253,8 +301,9 @@ def test_partial_meta_is_an_error(tmp_path, videos, problem):
 @pytest.mark.parametrize('text', ['', '   \t '])
 def test_empty_expression_is_an_error(tmp_path, text):
     root = make_root(str(tmp_path), exps={'3': dict(exp=text, obj_id='1')})
-    with pytest.raises(ValueError, match=r"meta_expressions\.json: video 'v' expression '3': "
-                       'empty expression'):
+    with pytest.raises(
+            ValueError, match=r"meta_expressions\.json: video 'v' expression '3': "
+            'empty expression'):
         dataset(root)
 
 
@@ -265,8 +314,7 @@ def test_missing_frame_folder_is_an_error(tmp_path):
     for f in os.listdir(folder):
         os.remove(osp.join(folder, f))
     os.rmdir(folder)
-    with pytest.raises(FileNotFoundError, match='frame directory not found: '
-                       + re.escape(folder)):
+    with pytest.raises(FileNotFoundError, match='frame directory not found: ' + re.escape(folder)):
         dataset(root)
 
 
@@ -283,10 +331,9 @@ def test_listed_frame_that_does_not_exist_is_an_error(tmp_path):
     (['00000', 5], r'frame names must be non-empty strings'),
 ])
 def test_odd_frame_numbering_is_an_error(tmp_path, frames, problem):
-    root = make_root(str(tmp_path), frames=[str(f) for f in dict.fromkeys(frames)],
-                     masks={})
-    meta = write_meta(root, {'v': dict(frames=frames, expressions={
-        '0': dict(exp='a box', obj_id='1')})})
+    root = make_root(str(tmp_path), frames=[str(f) for f in dict.fromkeys(frames)], masks={})
+    meta = write_meta(root,
+                      {'v': dict(frames=frames, expressions={'0': dict(exp='a box', obj_id='1')})})
     with pytest.raises(ValueError, match=re.escape(meta) + f".*video 'v'.*{problem}"):
         dataset(root)
 
@@ -300,5 +347,5 @@ def test_refcoco_duplicated_image_id_is_an_error(tmp_path):
     with open(path, 'w') as f:
         json.dump(dict(images=[img, dict(img, caption='the same box')], annotations=[ann]), f)
     with pytest.raises(ValueError, match=re.escape(path) + '.*image id 3 is listed twice'):
-        RefCOCOClipDataset(data_root=root, ann_file='refs.json', data_prefix=dict(img='img'),
-                           pipeline=[])
+        RefCOCOClipDataset(
+            data_root=root, ann_file='refs.json', data_prefix=dict(img='img'), pipeline=[])

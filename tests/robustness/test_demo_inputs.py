@@ -12,15 +12,18 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from rvos_shell import (JUDO_FRAMES, TOY_CONFIG, assert_clean_error, assert_ok, assert_usage_error,
+                        run_tool, write_frames)
 
-from rvos_shell import (JUDO_FRAMES, TOY_CONFIG, assert_clean_error, assert_ok,
-                        assert_usage_error, run_tool, write_frames)
 from rvos_test_utils import REPO_ROOT
 
 
 def _demo(video, *extra, texts=('the red square', ), out=None):
-    args = ['tools/demo.py', str(video), '--config', TOY_CONFIG, '--out-dir', str(out),
-            '--scale', '64', '48', *extra]
+    args = [
+        'tools/demo.py',
+        str(video), '--config', TOY_CONFIG, '--out-dir',
+        str(out), '--scale', '64', '48', *extra
+    ]
     for t in texts:
         args += ['--text', t]
     return run_tool(args)
@@ -98,8 +101,12 @@ def test_a_config_that_is_not_a_config(tmp_path, frames, name, content, message)
     if content is not None:
         config.write_text(content)
     out = tmp_path / 'out'
-    proc = run_tool(['tools/demo.py', str(frames), '--text', 'a', '--config', str(config),
-                     '--out-dir', str(out)])
+    proc = run_tool([
+        'tools/demo.py',
+        str(frames), '--text', 'a', '--config',
+        str(config), '--out-dir',
+        str(out)
+    ])
     assert_clean_error(proc, name, message)
     assert not out.exists()
 
@@ -110,8 +117,9 @@ def test_missing_inputs(tmp_path, frames):
     empty = tmp_path / 'empty'
     empty.mkdir()
     assert_clean_error(_demo(empty, out=out), 'holds no frames')
-    assert_clean_error(_demo(frames, '--checkpoint', str(tmp_path / 'w.pth'), out=out),
-                       'checkpoint not found', 'w.pth')
+    assert_clean_error(
+        _demo(frames, '--checkpoint', str(tmp_path / 'w.pth'), out=out), 'checkpoint not found',
+        'w.pth')
     assert not out.exists()
 
 
@@ -194,8 +202,8 @@ def test_lazy_reading_matches_the_whole_video_tensor():
     same steps at once, and never reads more than one chunk at once."""
     if not osp.isdir(JUDO_FRAMES):
         pytest.skip('real fixture not found')
-    from mmrvos.apis import (LazyVideoTensor, build_video_pipeline, init_rvos_model,
-                             open_video, segment_video)
+    from mmrvos.apis import (LazyVideoTensor, build_video_pipeline, init_rvos_model, open_video,
+                             segment_video)
     model = init_rvos_model(osp.join(REPO_ROOT, TOY_CONFIG))
     chunk = model.test_cfg['chunk_size']
     scale = (160, 96)
@@ -203,11 +211,12 @@ def test_lazy_reading_matches_the_whole_video_tensor():
     source = open_video(JUDO_FRAMES)
     assert len(source) > chunk  # several chunks
     pipeline = build_video_pipeline(model.cfg, scale)
-    packed = pipeline([dict(img_path=p, frame_id=n, frame_index=i)
-                       for i, (p, n) in enumerate(zip(source.paths, source.names))],
-                      'judo', len(source))
-    data = model.data_preprocessor(dict(inputs=[packed['inputs']],
-                                        data_samples=[packed['data_samples']]), False)
+    packed = pipeline([
+        dict(img_path=p, frame_id=n, frame_index=i)
+        for i, (p, n) in enumerate(zip(source.paths, source.names))
+    ], 'judo', len(source))
+    data = model.data_preprocessor(
+        dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]), False)
     inputs, samples = data['inputs'][0], data['data_samples'][0].video_data_samples
     assert tuple(samples[0].img_shape) == (90, 160)  # 854x480 -> long side 160, ratio kept
     with torch.no_grad():
@@ -220,7 +229,7 @@ def test_lazy_reading_matches_the_whole_video_tensor():
         np.testing.assert_allclose(g['boxes'][0], r.bboxes.numpy(), rtol=1e-5, atol=1e-3)
     lazy = LazyVideoTensor(source, pipeline, model.data_preprocessor, 'cpu')
     with torch.no_grad():
-        model.predict_video(lazy, lazy.frame_samples, [model.encode_text(text)],
-                            on_result=lambda e, t, r: None)
+        model.predict_video(
+            lazy, lazy.frame_samples, [model.encode_text(text)], on_result=lambda e, t, r: None)
     assert lazy.reads and all(stop - start <= chunk for start, stop in lazy.reads)
     torch.testing.assert_close(lazy[0:chunk], inputs[:chunk])

@@ -20,11 +20,11 @@ import torch
 from mmdet.structures import DetDataSample, TrackDataSample
 from mmengine.evaluator import Evaluator
 from mmengine.structures import InstanceData
-from rvos_bad_data import (FRAMES, H, W, frame_path, make_root, object_ids, png_path,
-                           save_frame, save_png, write_meta)
-from rvos_test_utils import REPO_ROOT, load_script
+from rvos_bad_data import (FRAMES, H, W, frame_path, make_root, object_ids, png_path, save_frame,
+                           save_png, write_meta)
 
 from mmrvos.evaluation import RVOSMetric
+from rvos_test_utils import REPO_ROOT, load_script
 
 
 # --------------------------------------------------------------------------- helpers
@@ -52,7 +52,11 @@ def run_tool(*args):
     env = dict(os.environ, HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1')
     env.pop('PYTHONPATH', None)
     return subprocess.run([sys.executable, 'tools/eval_masks.py', *map(str, args)],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+                          cwd=REPO_ROOT,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
 
 
 def assert_refused(proc, *patterns):
@@ -85,8 +89,9 @@ def good_root(tmp_path, **kwargs):
 def test_tool_missing_img_dir(tmp_path):
     root, preds = good_root(tmp_path)
     missing = tmp_path / 'no_such_frames'
-    assert_refused(run_tool(root, preds, '--img-dir', missing),
-                   r'--img-dir not found: ' + re.escape(str(missing)))
+    assert_refused(
+        run_tool(root, preds, '--img-dir', missing),
+        r'--img-dir not found: ' + re.escape(str(missing)))
 
 
 def test_tool_bad_json_names_line_and_column(tmp_path):
@@ -94,18 +99,46 @@ def test_tool_bad_json_names_line_and_column(tmp_path):
     meta = osp.join(root, 'meta_expressions.json')
     with open(meta, 'w') as f:
         f.write('{"videos": {"v": {"frames": ["00000"],\n "expressions": }}}')
-    assert_refused(run_tool(root, preds), re.escape(meta) + r' is not valid JSON.*line 2 '
-                   'column')
+    assert_refused(
+        run_tool(root, preds),
+        re.escape(meta) + r' is not valid JSON.*line 2 '
+        'column')
 
 
 @pytest.mark.parametrize('meta,problem', [
-    ({'vids': {}}, r"expected a JSON object with a 'videos' key"),
-    ({'videos': {'v': {'frames': list(FRAMES)}}}, r"video 'v' lacks \"expressions\""),
-    ({'videos': {'v': {'expressions': {}}}}, r"video 'v' lacks \"frames\""),
-    ({'videos': [1, 2]}, r'"videos" must be an object'),
-    ({'videos': {'v': {'frames': list(FRAMES), 'expressions': {'0': {'exp': 'a',
-                                                                       'obj_id': 'dog'}}}}},
-     r"expression '0': obj_id 'dog' is not an integer"),
+    ({
+        'vids': {}
+    }, r"expected a JSON object with a 'videos' key"),
+    ({
+        'videos': {
+            'v': {
+                'frames': list(FRAMES)
+            }
+        }
+    }, r"video 'v' lacks \"expressions\""),
+    ({
+        'videos': {
+            'v': {
+                'expressions': {}
+            }
+        }
+    }, r"video 'v' lacks \"frames\""),
+    ({
+        'videos': [1, 2]
+    }, r'"videos" must be an object'),
+    ({
+        'videos': {
+            'v': {
+                'frames': list(FRAMES),
+                'expressions': {
+                    '0': {
+                        'exp': 'a',
+                        'obj_id': 'dog'
+                    }
+                }
+            }
+        }
+    }, r"expression '0': obj_id 'dog' is not an integer"),
 ])
 def test_tool_bad_meta_layout(tmp_path, capsys, meta, problem):
     root, preds = good_root(tmp_path)
@@ -132,9 +165,10 @@ def test_tool_obj_id_in_no_mask_strict_and_no_strict(tmp_path):
     exps = {'0': dict(exp='the box', obj_id='1'), '1': dict(exp='no box', obj_id='2')}
     root, preds = good_root(tmp_path, exps=exps)
     write_preds(str(tmp_path), {'1': {f: shifted(t) for t, f in enumerate(FRAMES)}})
-    assert_refused(run_tool(root, preds),
-                   r"1 expression\(s\) have no frame to score.*video 'v' expression '1': "
-                   r'obj_id \[2\] is in none of the 3 annotation PNGs', '--no-strict')
+    assert_refused(
+        run_tool(root, preds),
+        r"1 expression\(s\) have no frame to score.*video 'v' expression '1': "
+        r'obj_id \[2\] is in none of the 3 annotation PNGs', '--no-strict')
     out = tmp_path / 'jf.json'
     proc = run_tool(root, preds, '--no-strict', '--out', out)
     assert proc.returncode == 0, proc.stderr
@@ -156,8 +190,9 @@ def test_tool_binary_annotation_of_one_object_video_is_repaired(tmp_path):
     bad = png_path(root, '00001')
     save_png(bad, (object_ids(1) > 0).astype(np.uint8) * 255, 'L')
     out = tmp_path / 'jf.json'
-    with pytest.warns(UserWarning, match=re.escape(bad)
-                      + r".*binary 'L' \(values 0/255\) mask read as object 1"):
+    with pytest.warns(
+            UserWarning,
+            match=re.escape(bad) + r".*binary 'L' \(values 0/255\) mask read as object 1"):
         assert load_script('tools/eval_masks.py').cli([root, preds, '--out', str(out)]) == 0
     data = json.loads(out.read_text())
     assert data['summary']['num_expressions'] == 1
@@ -169,8 +204,7 @@ def test_tool_binary_annotation_of_two_object_video_is_an_error(tmp_path, capsys
     root, preds = good_root(tmp_path, obj_ids=(1, 2))
     bad = png_path(root, '00000')
     save_png(bad, (object_ids(0, (1, 2)) > 0).astype(np.uint8) * 255, 'L')
-    refused_in_process(capsys, [root, preds],
-                       re.escape(bad) + r".*binary 'L'.*objects \[1, 2\]")
+    refused_in_process(capsys, [root, preds], re.escape(bad) + r".*binary 'L'.*objects \[1, 2\]")
 
 
 @pytest.mark.parametrize('mode', ['RGB', 'RGBA'])
@@ -194,8 +228,9 @@ def test_tool_annotation_of_wrong_size_names_both_files(tmp_path):
     root, preds = good_root(tmp_path)
     bad = png_path(root, '00001')
     save_png(bad, object_ids(1)[:, :W - 4])
-    assert_refused(run_tool(root, preds), re.escape(bad) + f'.*{W - 4}x{H}.*{W}x{H}.*'
-                   + re.escape(frame_path(root, '00001')))
+    assert_refused(
+        run_tool(root, preds),
+        re.escape(bad) + f'.*{W - 4}x{H}.*{W}x{H}.*' + re.escape(frame_path(root, '00001')))
 
 
 def test_tool_unannotated_frame_of_another_size(tmp_path, capsys):
@@ -208,16 +243,18 @@ def test_tool_unannotated_frame_of_another_size(tmp_path, capsys):
 def test_tool_listed_frame_without_image(tmp_path, capsys):
     root, preds = good_root(tmp_path)
     os.remove(frame_path(root, '00002'))
-    refused_in_process(capsys, [root, preds], 'frame not found: '
-                   + re.escape(osp.join(root, 'JPEGImages', 'v', '00002')))
+    refused_in_process(capsys, [root, preds],
+                       'frame not found: ' + re.escape(osp.join(root, 'JPEGImages', 'v', '00002')))
 
 
 def test_tool_judo_853px_annotation_is_a_warned_repair(tmp_path, judo_root):
     out = tmp_path / 'jf.json'
     with pytest.warns(UserWarning, match=r'judo/00005\.png: annotation size 853x480.*854x480'):
-        assert load_script('tools/eval_masks.py').cli(
-            [judo_root, osp.join(judo_root, 'predictions', 'rvos'), '--layout', 'object',
-             '--out', str(out)]) == 0
+        assert load_script('tools/eval_masks.py').cli([
+            judo_root,
+            osp.join(judo_root, 'predictions', 'rvos'), '--layout', 'object', '--out',
+            str(out)
+        ]) == 0
     # the padded column is background: J equals the one computed on the padded reference
     from PIL import Image
     gt = np.zeros((480, 854), bool)
@@ -232,9 +269,14 @@ def _track(video, exp, masks, frames=FRAMES, paths=None):
     samples = []
     for t, f in enumerate(frames):
         m = masks[t]
-        s = DetDataSample(metainfo=dict(video_id=video, exp_id=exp, frame_id=f,
-                                        ori_shape=m.shape, ori_video_length=len(frames),
-                                        img_path=None if paths is None else paths[t]))
+        s = DetDataSample(
+            metainfo=dict(
+                video_id=video,
+                exp_id=exp,
+                frame_id=f,
+                ori_shape=m.shape,
+                ori_video_length=len(frames),
+                img_path=None if paths is None else paths[t]))
         inst = InstanceData()
         inst.masks = torch.as_tensor(m[None])
         inst.scores = torch.ones(1)
@@ -256,8 +298,10 @@ def test_metric_obj_id_in_no_mask_strict_and_not(tmp_path):
     root = make_root(str(tmp_path), exps=exps)
     preds = [shifted(t) for t in range(3)]
     tracks = [_track('v', '0', preds), _track('v', '1', preds)]
-    with pytest.raises(ValueError, match=r"(?s)meta_expressions\.json: 1 expression.*"
-                       r"video 'v' expression '1': obj_id \[2\] is in none.*--no-strict"):
+    with pytest.raises(
+            ValueError,
+            match=r"(?s)meta_expressions\.json: 1 expression.*"
+            r"video 'v' expression '1': obj_id \[2\] is in none.*--no-strict"):
         _evaluate(RVOSMetric(data_root=root), tracks)
     with pytest.warns(UserWarning, match=r"(?s)expression '1'.*not strict: 1 expression"):
         res = _evaluate(RVOSMetric(data_root=root, strict=False), tracks)
@@ -286,8 +330,11 @@ def test_test_py_no_strict_sets_dataset_and_metric(tmp_path):
     """tools/test.py --no-strict: strict=False on the test dataset and every test metric."""
     from mmengine.config import Config
     test_py = load_script('tools/test.py')
-    cfg = Config(dict(test_dataloader=dict(dataset=dict(type='RefYouTubeVOSDataset')),
-                      test_evaluator=[dict(type='RVOSMetric'), dict(type='A2DMetric')]))
+    cfg = Config(
+        dict(
+            test_dataloader=dict(dataset=dict(type='RefYouTubeVOSDataset')),
+            test_evaluator=[dict(type='RVOSMetric'),
+                            dict(type='A2DMetric')]))
     args = test_py.parse_args(['cfg.py', 'ckpt.pth', '--no-strict'])
     assert args.strict is False
     test_py.set_strict(cfg, args.strict)
@@ -301,16 +348,22 @@ def test_mevis_ground_truth_bad_anno_id(tmp_path):
     length, is refused when the ground truth is opened (not as an IndexError mid-scoring)."""
     from mmrvos.evaluation.functional import RVOSGroundTruth
     root = str(tmp_path)
-    write_meta(root, {'v': dict(frames=['00000', '00001'], expressions={
-        '0': dict(exp='a cat', obj_id=[0], anno_id=[7])})})
+    write_meta(
+        root, {
+            'v':
+            dict(
+                frames=['00000', '00001'],
+                expressions={'0': dict(exp='a cat', obj_id=[0], anno_id=[7])})
+        })
     mask_dict = osp.join(root, 'mask_dict.json')
     with open(mask_dict, 'w') as f:
         json.dump({'8': [None, None]}, f)
-    with pytest.raises(KeyError, match=r"expression '0': anno_id 7 not in "
-                       + re.escape(mask_dict)):
+    with pytest.raises(KeyError, match=r"expression '0': anno_id 7 not in " + re.escape(mask_dict)):
         RVOSGroundTruth(root, mask_dict_file='mask_dict.json')
     with open(mask_dict, 'w') as f:
         json.dump({'7': [None]}, f)
-    with pytest.raises(ValueError, match=re.escape(mask_dict) + r": anno_id 7 has 1 masks for "
-                       "the 2 frames of video 'v'"):
+    with pytest.raises(
+            ValueError,
+            match=re.escape(mask_dict) + r": anno_id 7 has 1 masks for "
+            "the 2 frames of video 'v'"):
         RVOSGroundTruth(root, mask_dict_file='mask_dict.json')

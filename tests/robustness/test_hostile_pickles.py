@@ -104,10 +104,10 @@ def server(tmp_path, monkeypatch):
         def log_message(self, *args):
             pass
 
-    httpd = http.server.ThreadingHTTPServer(
-        ('127.0.0.1', 0), functools.partial(Quiet, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs=dict(poll_interval=0.1),
-                              daemon=True)
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
+                                            functools.partial(Quiet, directory=str(root)))
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs=dict(poll_interval=0.1), daemon=True)
     thread.start()
     try:
         yield str(root), f'http://127.0.0.1:{httpd.server_address[1]}'
@@ -119,8 +119,13 @@ def server(tmp_path, monkeypatch):
 
 def _env(tmp_path):
     """Environment of an entry-point subprocess: hub cache in tmp_path, loopback unproxied."""
-    env = dict(os.environ, TORCH_HOME=str(tmp_path / 'torch_home'), NO_PROXY='127.0.0.1',
-               no_proxy='127.0.0.1', HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1')
+    env = dict(
+        os.environ,
+        TORCH_HOME=str(tmp_path / 'torch_home'),
+        NO_PROXY='127.0.0.1',
+        no_proxy='127.0.0.1',
+        HF_HUB_OFFLINE='1',
+        TRANSFORMERS_OFFLINE='1')
     env.pop('PYTHONPATH', None)
     return env
 
@@ -131,9 +136,14 @@ def _run(args, tmp_path, timeout=240):
 
 def _run_many(arg_lists, tmp_path, timeout=240):
     """Run several commands at once (each pays the import of mmdet / mmrvos)."""
-    procs = [subprocess.Popen([sys.executable, *args], cwd=REPO_ROOT, env=_env(tmp_path),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for args in arg_lists]
+    procs = [
+        subprocess.Popen([sys.executable, *args],
+                         cwd=REPO_ROOT,
+                         env=_env(tmp_path),
+                         stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE,
+                         text=True) for args in arg_lists
+    ]
     results = []
     try:
         for args, proc in zip(arg_lists, procs):
@@ -225,16 +235,14 @@ def test_https_file_already_in_hub_cache(tmp_path, hub):
 @pytest.mark.parametrize('prefix', ['torchvision://', 'modelzoo://'])
 def test_torchvision_names(tmp_path, hub, prefix):
     # mmengine's table (the json it ships; torchvision >= 0.13 only adds '<name>.<weights>')
-    url = mmengine.load(osp.join(mmengine.__path__[0], 'hub',
-                                 'torchvision_0.12.json'))['resnet18']
+    url = mmengine.load(osp.join(mmengine.__path__[0], 'hub', 'torchvision_0.12.json'))['resnet18']
     cached = osp.join(hub, osp.basename(url))
     _, name, marker = write_hostile(cached)
     with pytest.raises(UnsafeCheckpointError) as err:
         safe_load_checkpoint(prefix + 'resnet18')
     assert_refused(err, url, name, marker)
     weight = write_benign(cached)
-    torch.testing.assert_close(safe_load_checkpoint(prefix + 'resnet18')['state_dict']['w'],
-                               weight)
+    torch.testing.assert_close(safe_load_checkpoint(prefix + 'resnet18')['state_dict']['w'], weight)
 
 
 @pytest.mark.parametrize('prefix', ['open-mmlab://', 'openmmlab://'])
@@ -248,8 +256,7 @@ def test_openmmlab_names(tmp_path, hub, monkeypatch, prefix):
         safe_load_checkpoint(prefix + model_name)
     assert_refused(err, url, name, marker)
     weight = write_benign(cached)
-    torch.testing.assert_close(safe_load_checkpoint(prefix + model_name)['state_dict']['w'],
-                               weight)
+    torch.testing.assert_close(safe_load_checkpoint(prefix + model_name)['state_dict']['w'], weight)
     # ... and one of the user's table ($MMENGINE_HOME/open_mmlab.json) with a local entry
     home = tmp_path / 'mmengine_home'
     home.mkdir()
@@ -270,8 +277,9 @@ def test_mmcls_names(tmp_path, hub):
     with pytest.raises(UnsafeCheckpointError) as err:
         safe_load_checkpoint('mmcls://' + model_name)
     assert_refused(err, url, name, marker)
-    torch.save(dict(state_dict=OrderedDict([('backbone.w', torch.ones(2)),
-                                            ('head.b', torch.zeros(1))])), cached)
+    torch.save(
+        dict(state_dict=OrderedDict([('backbone.w', torch.ones(2)), ('head.b', torch.zeros(1))])),
+        cached)
     ckpt = safe_load_checkpoint('mmcls://' + model_name)
     assert list(ckpt['state_dict']) == ['w']  # mmengine's backbone-only processing
 
@@ -285,8 +293,8 @@ class _FakeBackend:
         return self.data
 
 
-@pytest.mark.parametrize('name', ['s3://bucket/evil.pth', 'petrel://bucket/evil.pth',
-                                  'cluster1:s3://bucket/evil.pth'])
+@pytest.mark.parametrize(
+    'name', ['s3://bucket/evil.pth', 'petrel://bucket/evil.pth', 'cluster1:s3://bucket/evil.pth'])
 def test_fileio_backends(tmp_path, monkeypatch, name):
     """``s3://`` / ``petrel://`` read bytes through mmengine's fileio backend."""
     path, refused, marker = write_hostile(str(tmp_path / 'evil.pth'))
@@ -349,21 +357,20 @@ def test_context_swaps_and_restores_mmengine_schemes():
 
 def test_import_mmrvos_replaces_no_loader(tmp_path):
     """After ``import mmrvos`` mmengine's scheme table holds the very same functions."""
-    code = (
-        'from mmengine.runner import checkpoint as c\n'
-        'before = dict(c.CheckpointLoader._schemes)\n'
-        'import mmrvos, mmrvos.engine.checkpoint\n'
-        'after = dict(c.CheckpointLoader._schemes)\n'
-        'assert before.keys() == after.keys(), (before.keys(), after.keys())\n'
-        'assert all(after[k] is v for k, v in before.items()), after\n'
-        'assert after[""] is c.load_from_local and after["https://"] is c.load_from_http\n'
-        '# the configs\' runner_type resolves from the root registry (no default scope yet)\n'
-        'from mmengine.config import Config\n'
-        'from mmengine.registry import RUNNERS, DefaultScope\n'
-        'assert DefaultScope.get_current_instance() is None\n'
-        f'runner_type = Config.fromfile({TOY_CONFIG!r}).runner_type\n'
-        'assert RUNNERS.get(runner_type) is mmrvos.engine.RVOSRunner, runner_type\n'
-        'print("same", len(after))\n')
+    code = ('from mmengine.runner import checkpoint as c\n'
+            'before = dict(c.CheckpointLoader._schemes)\n'
+            'import mmrvos, mmrvos.engine.checkpoint\n'
+            'after = dict(c.CheckpointLoader._schemes)\n'
+            'assert before.keys() == after.keys(), (before.keys(), after.keys())\n'
+            'assert all(after[k] is v for k, v in before.items()), after\n'
+            'assert after[""] is c.load_from_local and after["https://"] is c.load_from_http\n'
+            '# the configs\' runner_type resolves from the root registry (no default scope yet)\n'
+            'from mmengine.config import Config\n'
+            'from mmengine.registry import RUNNERS, DefaultScope\n'
+            'assert DefaultScope.get_current_instance() is None\n'
+            f'runner_type = Config.fromfile({TOY_CONFIG!r}).runner_type\n'
+            'assert RUNNERS.get(runner_type) is mmrvos.engine.RVOSRunner, runner_type\n'
+            'print("same", len(after))\n')
     res = _run(['-c', code], tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.startswith('same')
@@ -389,27 +396,31 @@ def _toy_runner(work_dir, init_cfg=None, **kwargs):
         def forward(self, inputs, targets=None, mode='tensor'):
             out = self.linear(inputs)  # (B, 2) -> (B, 1)
             if mode == 'loss':
-                return dict(loss=((out.squeeze(-1) - targets) ** 2).mean())
+                return dict(loss=((out.squeeze(-1) - targets)**2).mean())
             return out
 
-    data = [dict(inputs=torch.tensor([float(i), 1.0]), targets=torch.tensor(1.0))
-            for i in range(4)]
+    data = [dict(inputs=torch.tensor([float(i), 1.0]), targets=torch.tensor(1.0)) for i in range(4)]
     return RVOSRunner(
-        model=Toy(), work_dir=work_dir,
-        train_dataloader=dict(dataset=data, sampler=dict(type='DefaultSampler', shuffle=False),
-                              batch_size=2, num_workers=0,
-                              collate_fn=dict(type='default_collate')),
+        model=Toy(),
+        work_dir=work_dir,
+        train_dataloader=dict(
+            dataset=data,
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            batch_size=2,
+            num_workers=0,
+            collate_fn=dict(type='default_collate')),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.0)),
         train_cfg=dict(by_epoch=False, max_iters=1, val_interval=1000),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1000)),
         experiment_name=f'hostile_{osp.basename(work_dir)}_{next(_RUN_IDS)}',
-        default_scope='mmdet', **kwargs)
+        default_scope='mmdet',
+        **kwargs)
 
 
 def _linear_ckpt(path):
     weight, bias = torch.tensor([[2.0, -1.0]]), torch.tensor([0.5])
-    torch.save(dict(state_dict=OrderedDict([('linear.weight', weight), ('linear.bias', bias)])),
-               path)
+    torch.save(
+        dict(state_dict=OrderedDict([('linear.weight', weight), ('linear.bias', bias)])), path)
     return weight
 
 
@@ -441,8 +452,8 @@ def test_runner_loads_benign_checkpoints(tmp_path, hub, server):
     runner = _toy_runner(str(tmp_path / 'a'), load_from=f'{base}/good.pth')
     runner.train()  # lr 0: weights stay as loaded
     torch.testing.assert_close(runner.model.linear.weight.detach(), weight)
-    runner = _toy_runner(str(tmp_path / 'b'),
-                         init_cfg=dict(type='Pretrained', checkpoint=f'{base}/good.pth'))
+    runner = _toy_runner(
+        str(tmp_path / 'b'), init_cfg=dict(type='Pretrained', checkpoint=f'{base}/good.pth'))
     runner.train()
     torch.testing.assert_close(runner.model.linear.weight.detach(), weight)
 
@@ -476,9 +487,10 @@ def test_demo_refuses_hostile_local_and_http_checkpoints(tmp_path, server, frame
     _, url_name, url_marker = write_hostile(osp.join(root, 'evil.pth'), 'exec', True)
     url = f'{base}/evil.pth'
     out = str(tmp_path / 'out')
-    local_run, url_run = _run_many(
-        [['tools/demo.py', frames, '--text', 'a cat', '--config', TINY_CONFIG,
-          '--checkpoint', ckpt, '--out-dir', out] for ckpt in (evil, url)], tmp_path)
+    local_run, url_run = _run_many([[
+        'tools/demo.py', frames, '--text', 'a cat', '--config', TINY_CONFIG, '--checkpoint', ckpt,
+        '--out-dir', out
+    ] for ckpt in (evil, url)], tmp_path)
     _assert_cli_refused(local_run, evil, name, marker)
     _assert_cli_refused(url_run, url, url_name, url_marker)
     # the URL was cached where torch.hub puts it under $TORCH_HOME
@@ -495,13 +507,15 @@ def toy_root(tmp_path_factory):
 
 
 def _toy_cfg_options(toy_root):
-    return [f'train_dataloader.dataset.data_root={toy_root}/',
-            f'test_dataloader.dataset.data_root={toy_root}/',
-            f'val_dataloader.dataset.data_root={toy_root}/',
-            f'test_evaluator.data_root={toy_root}/', f'val_evaluator.data_root={toy_root}/',
-            'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-            'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False',
-            'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False']
+    return [
+        f'train_dataloader.dataset.data_root={toy_root}/',
+        f'test_dataloader.dataset.data_root={toy_root}/',
+        f'val_dataloader.dataset.data_root={toy_root}/', f'test_evaluator.data_root={toy_root}/',
+        f'val_evaluator.data_root={toy_root}/', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False', 'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0',
+        'val_dataloader.persistent_workers=False'
+    ]
 
 
 def test_train_refuses_hostile_load_from_url(tmp_path, server, toy_root):
@@ -510,16 +524,20 @@ def test_train_refuses_hostile_load_from_url(tmp_path, server, toy_root):
     root, base = server
     _, name, marker = write_hostile(osp.join(root, 'evil.pth'))
     url = f'{base}/evil.pth'
-    res = _run(['tools/train.py', TOY_CONFIG, '--work-dir', str(tmp_path / 'work'),
-                '--cfg-options', f'load_from={url}', 'train_cfg.max_iters=1',
-                *_toy_cfg_options(toy_root)], tmp_path)
+    res = _run([
+        'tools/train.py', TOY_CONFIG, '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options', f'load_from={url}', 'train_cfg.max_iters=1',
+        *_toy_cfg_options(toy_root)
+    ], tmp_path)
     _assert_cli_refused(res, url, name, marker)
 
 
 def test_test_tool_refuses_hostile_checkpoint(tmp_path, toy_root):
     evil, name, marker = write_hostile(str(tmp_path / 'evil.pth'), 'exec', True)
-    res = _run(['tools/test.py', TOY_CONFIG, evil, '--work-dir', str(tmp_path / 'work'),
-                '--cfg-options', *_toy_cfg_options(toy_root)], tmp_path)
+    res = _run([
+        'tools/test.py', TOY_CONFIG, evil, '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options', *_toy_cfg_options(toy_root)
+    ], tmp_path)
     _assert_cli_refused(res, evil, name, marker)
 
 
@@ -528,8 +546,9 @@ CONVERTERS = [
     ('groundingdino_to_referdino.py',
      lambda src, tmp: [src, str(tmp / 'dst.pth'), '--config', TINY_CONFIG]),
     ('merge_lora.py', lambda src, tmp: [src, str(tmp / 'dst.pth')]),
-    ('publish_model.py', lambda src, tmp: [src, '--name', 'rel', '--config', TINY_CONFIG,
-                                           '--out-dir', str(tmp / 'release')]),
+    ('publish_model.py', lambda src, tmp:
+     [src, '--name', 'rel', '--config', TINY_CONFIG, '--out-dir',
+      str(tmp / 'release')]),
 ]
 
 
@@ -589,11 +608,19 @@ def _refexp_data(tmp_path, refs_bytes: bytes) -> str:
     root = tmp_path / 'coco'
     (root / 'refcoco').mkdir(parents=True)
     instances = dict(
-        images=[dict(id=581857, file_name='COCO_train2014_000000581857.jpg', height=480,
-                     width=640)],
-        annotations=[dict(id=1719310, image_id=581857, area=1200.5, iscrowd=0,
-                          segmentation=[[10.0, 10.0, 50.0, 10.0, 50.0, 40.0]],
-                          bbox=[10.0, 10.0, 40.0, 30.0], category_id=1)],
+        images=[
+            dict(id=581857, file_name='COCO_train2014_000000581857.jpg', height=480, width=640)
+        ],
+        annotations=[
+            dict(
+                id=1719310,
+                image_id=581857,
+                area=1200.5,
+                iscrowd=0,
+                segmentation=[[10.0, 10.0, 50.0, 10.0, 50.0, 40.0]],
+                bbox=[10.0, 10.0, 40.0, 30.0],
+                category_id=1)
+        ],
         categories=[dict(id=1, name='person')])
     (root / 'refcoco' / 'instances.json').write_text(json.dumps(instances))
     (root / 'refcoco' / 'refs(unc).p').write_bytes(refs_bytes)
@@ -601,19 +628,35 @@ def _refexp_data(tmp_path, refs_bytes: bytes) -> str:
 
 
 def _refexp(root, tmp_path):
-    return _run(['tools/dataset_converters/refexp_to_coco.py', '--data-root', root,
-                 '--dataset', 'refcoco', '--out', str(tmp_path / 'out')], tmp_path, timeout=60)
+    return _run([
+        'tools/dataset_converters/refexp_to_coco.py', '--data-root', root, '--dataset', 'refcoco',
+        '--out',
+        str(tmp_path / 'out')
+    ],
+                tmp_path,
+                timeout=60)
 
 
 def test_refexp_to_coco_reads_python2_refs(tmp_path):
-    sentences = [dict(tokens=['the', 'lady', 'with', 'the', 'blue', 'shirt'],
-                      raw='THE LADY WITH THE BLUE SHIRT', sent_id=0,
-                      sent='the lady with the blue shirt'),
-                 dict(tokens=['lady', 'in', 'blue'], raw='lady in blue', sent_id=1,
-                      sent='lady in blue')]
-    refs = [dict(sent_ids=[0, 1], file_name='COCO_train2014_000000581857_16.jpg',
-                 ann_id=1719310, ref_id=0, image_id=581857, split='train',
-                 sentences=sentences, category_id=1)]
+    sentences = [
+        dict(
+            tokens=['the', 'lady', 'with', 'the', 'blue', 'shirt'],
+            raw='THE LADY WITH THE BLUE SHIRT',
+            sent_id=0,
+            sent='the lady with the blue shirt'),
+        dict(tokens=['lady', 'in', 'blue'], raw='lady in blue', sent_id=1, sent='lady in blue')
+    ]
+    refs = [
+        dict(
+            sent_ids=[0, 1],
+            file_name='COCO_train2014_000000581857_16.jpg',
+            ann_id=1719310,
+            ref_id=0,
+            image_id=581857,
+            split='train',
+            sentences=sentences,
+            category_id=1)
+    ]
     data = py2_pickle(refs)
     assert pickle.loads(data) == refs  # the hand-made bytes are the refs
     res = _refexp(_refexp_data(tmp_path, data), tmp_path)
@@ -641,8 +684,16 @@ def test_refexp_to_coco_refuses_hostile_refs(tmp_path, case):
         payload, name = _payload(case.split('-')[0], marker)
         name = name if case.startswith('system') else '__builtin__.exec'  # py2 name in p0
     protocol = int(case[-1])
-    refs = [dict(ref_id=0, ann_id=1719310, image_id=581857, split='train', sentences=[],
-                 category_id=1, note=payload)]
+    refs = [
+        dict(
+            ref_id=0,
+            ann_id=1719310,
+            image_id=581857,
+            split='train',
+            sentences=[],
+            category_id=1,
+            note=payload)
+    ]
     root = _refexp_data(tmp_path, pickle.dumps(refs, protocol=protocol))
     res = _refexp(root, tmp_path)
     assert res.returncode != 0

@@ -7,14 +7,15 @@ import struct
 import zlib
 
 import pytest
-
-from rvos_shell import (TOY_CONFIG, assert_clean_error, assert_ok, leftovers, run_tool,
-                        snapshot, write_davis_tree, write_frames)
+from rvos_shell import (TOY_CONFIG, assert_clean_error, assert_ok, leftovers, run_tool, snapshot,
+                        write_davis_tree, write_frames)
 
 
 def _demo(frames, out, texts, *extra):
-    args = ['tools/demo.py', frames, '--config', TOY_CONFIG, '--out-dir', out, '--scale', '64',
-            '48', *extra]
+    args = [
+        'tools/demo.py', frames, '--config', TOY_CONFIG, '--out-dir', out, '--scale', '64', '48',
+        *extra
+    ]
     for t in texts:
         args += ['--text', t]
     return run_tool(args)
@@ -68,8 +69,8 @@ def test_demo_never_replaces_a_folder_it_did_not_write(tmp_path):
     (mine / 'thesis.tex').write_text('years of work')
     (mine / 'results.json').write_text('{}')
     before = snapshot(str(mine))
-    assert_clean_error(_demo(frames, str(mine), ['a'], '--overwrite'), 'thesis.tex',
-                       'does not write')
+    assert_clean_error(
+        _demo(frames, str(mine), ['a'], '--overwrite'), 'thesis.tex', 'does not write')
     assert snapshot(str(mine)) == before
     # an output path that is a file
     afile = tmp_path / 'afile'
@@ -106,13 +107,16 @@ def test_train_resume_refuses_another_runs_work_dir(tmp_path):
     (only_last / 'last_checkpoint').write_text('/somewhere/iter_3.pth')
     assert_clean_error(_train('--work-dir', str(only_last)), 'last_checkpoint')
     # a missing checkpoint to resume: a clear error
-    assert_clean_error(_train('--work-dir', str(tmp_path / 'new'), '--resume',
-                              str(tmp_path / 'missing.pth')), 'missing.pth')
+    assert_clean_error(
+        _train('--work-dir', str(tmp_path / 'new'), '--resume', str(tmp_path / 'missing.pth')),
+        'missing.pth')
 
 
 def _toy(out, *extra, num_train='3'):
-    return run_tool(['tools/make_toy_dataset.py', out, '--num-train', num_train, '--num-valid',
-                     '1', '--num-frames', '6', '--width', '96', '--height', '64', *extra])
+    return run_tool([
+        'tools/make_toy_dataset.py', out, '--num-train', num_train, '--num-valid', '1',
+        '--num-frames', '6', '--width', '96', '--height', '64', *extra
+    ])
 
 
 def test_make_toy_dataset_refuses_then_replaces_without_stale_videos(tmp_path):
@@ -162,8 +166,12 @@ def test_test_tool_refuses_existing_outputs(tmp_path):
     show = tmp_path / 'show'
     show.mkdir()
     (show / 'a.png').write_bytes(b'earlier overlay')
-    proc = run_tool(['tools/test.py', TOY_CONFIG, str(ckpt), '--show-dir', str(show),
-                     '--work-dir', str(tmp_path / 'w')])
+    proc = run_tool([
+        'tools/test.py', TOY_CONFIG,
+        str(ckpt), '--show-dir',
+        str(show), '--work-dir',
+        str(tmp_path / 'w')
+    ])
     assert_clean_error(proc, 'show', '--overwrite')
     assert (show / 'a.png').read_bytes() == b'earlier overlay'
 
@@ -179,8 +187,7 @@ def test_eval_masks_refuses_an_existing_out(tmp_path):
 def test_model_converter_refuses_an_existing_dst(tmp_path):
     dst = tmp_path / 'dst.pth'
     dst.write_bytes(b'earlier weights')
-    proc = run_tool(['tools/model_converters/merge_lora.py', str(tmp_path / 'src.pth'),
-                     str(dst)])
+    proc = run_tool(['tools/model_converters/merge_lora.py', str(tmp_path / 'src.pth'), str(dst)])
     assert proc.returncode != 0 and 'Traceback' not in proc.stderr
     assert 'exists' in proc.stderr and dst.read_bytes() == b'earlier weights'
 
@@ -203,6 +210,7 @@ def test_staged_output_dir(tmp_path, fail):
 
 
 class _null:
+
     def __enter__(self):
         return self
 

@@ -11,9 +11,11 @@ from mmengine.config import Config
 
 from rvos_test_utils import REPO_ROOT, TINY_CONFIG
 
-TINY_LORA = dict(targets=['encoder', 'decoder'], rank=4, alpha=1.0,
-                 exclude=['out_proj', 'bbox_embed', 'reg_branches'])
-
+TINY_LORA = dict(
+    targets=['encoder', 'decoder'],
+    rank=4,
+    alpha=1.0,
+    exclude=['out_proj', 'bbox_embed', 'reg_branches'])
 
 _BUILT = {}
 
@@ -62,9 +64,13 @@ def make_clip(t=2, h=32, w=64, text='the red circle on the left'):
     """A TrackDataSample with ``t`` frames (no annotations needed for inference)."""
     clip = TrackDataSample()
     clip.video_data_samples = [
-        DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
-                                    batch_input_shape=(h, w), frame_index=i))
-        for i in range(t)
+        DetDataSample(
+            metainfo=dict(
+                img_shape=(h, w),
+                ori_shape=(h, w),
+                pad_shape=(h, w),
+                batch_input_shape=(h, w),
+                frame_index=i)) for i in range(t)
     ]
     clip.set_metainfo(dict(text=text))
     return clip

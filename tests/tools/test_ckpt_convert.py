@@ -1,13 +1,12 @@
 """Official ReferDINO / Grounding DINO checkpoints <-> mmrvos: round trips, errors, layout."""
 import pytest
 import torch
-
-from ckpt_test_utils import (assert_outputs_equal, build_tiny, make_clip, outputs,
-                             randomize, tiny_config)
+from ckpt_test_utils import (assert_outputs_equal, build_tiny, make_clip, outputs, randomize,
+                             tiny_config)
 from mmdet.registry import MODELS
-from mmrvos.checkpoint_conversion import (CheckpointConversionError, check_against,
-                                          merge_loralib, mmrvos_to_official, official_to_mmrvos,
-                                          peft_modules)
+
+from mmrvos.checkpoint_conversion import (CheckpointConversionError, check_against, merge_loralib,
+                                          mmrvos_to_official, official_to_mmrvos, peft_modules)
 from mmrvos.checkpoint_conversion.lora_convert import loralib_modules
 
 
@@ -73,16 +72,15 @@ def test_checkpoint_saved_after_eval_is_not_merged_twice(source):
         merged_in_place[f'{name}.lora_B'] = official[f'{name}.lora_B']
     for lora in ('keep', 'merge'):
         expected, _ = official_to_mmrvos(dict(official), lora=lora)
-        converted, _ = official_to_mmrvos(merged_in_place, lora=lora,
-                                          lora_merged_in_weights=True)
+        converted, _ = official_to_mmrvos(merged_in_place, lora=lora, lora_merged_in_weights=True)
         naive, _ = official_to_mmrvos(merged_in_place, lora=lora)
         assert converted.keys() == expected.keys()
         for key in expected:
             torch.testing.assert_close(converted[key], expected[key], rtol=0, atol=1e-6)
-        lora_weights = [k for k in expected if 'value_proj' in k and k.endswith('weight')
-                        and 'lora' not in k]
-        assert lora_weights and not all(torch.allclose(naive[k], expected[k])
-                                        for k in lora_weights)
+        lora_weights = [
+            k for k in expected if 'value_proj' in k and k.endswith('weight') and 'lora' not in k
+        ]
+        assert lora_weights and not all(torch.allclose(naive[k], expected[k]) for k in lora_weights)
 
 
 def test_shared_listings_must_be_identical(source):
@@ -153,6 +151,7 @@ def test_referdino_to_mmrvos_cli(source, tmp_path):
     """The CLI reads an official release file ({'model_state_dict': ...}), converts it and
     refuses to overwrite its output."""
     from ckpt_test_utils import load_tool
+
     from mmrvos.compat import load_checkpoint_file
     model, official = source[0], source[4]
     src = str(tmp_path / 'ryvos_tiny.pth')

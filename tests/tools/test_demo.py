@@ -23,9 +23,11 @@ def _demo():
 def test_demo_writes_masks_overlay_and_json(judo_root, tmp_path):
     out = str(tmp_path / 'demo')
     frames = osp.join(judo_root, 'JPEGImages', 'judo')
-    args = [frames, '--text', 'the man standing against the back wall', '--text',
-            'the person kneeling on the red mat', '--config', TINY_CONFIG, '--out-dir', out,
-            '--scale', '320', '180']
+    args = [
+        frames, '--text', 'the man standing against the back wall', '--text',
+        'the person kneeling on the red mat', '--config', TINY_CONFIG, '--out-dir', out, '--scale',
+        '320', '180'
+    ]
     summary = _demo().main(args)
     assert len(summary['expressions']) == 2
     for i in range(2):
@@ -46,17 +48,23 @@ def test_demo_writes_masks_overlay_and_json(judo_root, tmp_path):
 def test_demo_rejects_bad_input(tmp_path, capsys):
     demo = _demo()
     with pytest.raises(SystemExit):  # argparse: usage error
-        demo.main([str(tmp_path), '--text', '  ', '--config', TINY_CONFIG,
-                   '--out-dir', str(tmp_path / 'o')])
+        demo.main([
+            str(tmp_path), '--text', '  ', '--config', TINY_CONFIG, '--out-dir',
+            str(tmp_path / 'o')
+        ])
     assert 'empty expression' in capsys.readouterr().err
     bad = tmp_path / 'broken.mp4'
     bad.write_bytes(b'not a video')
     with pytest.raises(ValueError, match='broken.mp4'):
-        demo.main([str(bad), '--text', 'a cat', '--config', TINY_CONFIG,
-                   '--out-dir', str(tmp_path / 'o2')])
+        demo.main([
+            str(bad), '--text', 'a cat', '--config', TINY_CONFIG, '--out-dir',
+            str(tmp_path / 'o2')
+        ])
     with pytest.raises(FileNotFoundError, match='missing'):
-        demo.main([str(tmp_path / 'missing'), '--text', 'a cat', '--config', TINY_CONFIG,
-                   '--out-dir', str(tmp_path / 'o3')])
+        demo.main([
+            str(tmp_path / 'missing'), '--text', 'a cat', '--config', TINY_CONFIG, '--out-dir',
+            str(tmp_path / 'o3')
+        ])
 
 
 def test_overlay_video_of_drawn_frames(tmp_path):

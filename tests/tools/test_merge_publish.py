@@ -5,13 +5,14 @@ import os.path as osp
 import pytest
 import torch
 import yaml
+from ckpt_test_utils import (TINY_LORA, assert_outputs_equal, build_tiny, load_tool, make_clip,
+                             outputs, randomize, tiny_config)
 
-from ckpt_test_utils import (TINY_LORA, assert_outputs_equal, build_tiny, load_tool,
-                             make_clip, outputs, randomize, tiny_config)
-from mmrvos.compat import load_checkpoint_file
 from mmrvos.checkpoint_conversion import (REFERDINO_NEW_MODULES, CheckpointConversionError,
                                           check_against, mmrvos_to_official, peft_modules)
+from mmrvos.compat import load_checkpoint_file
 from rvos_test_utils import TINY_CONFIG
+
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
@@ -23,9 +24,12 @@ def trained(tmp_path_factory):
         p.grad = torch.zeros_like(p)
     optim.step()
     path = str(tmp_path_factory.mktemp('train') / 'epoch_1.pth')
-    torch.save(dict(meta=dict(epoch=1, mmdet_version='3.3.0', work_dir='/secret/path'),
-                    state_dict=model.state_dict(), optimizer=optim.state_dict(),
-                    param_schedulers=[dict(last_epoch=1)]), path)
+    torch.save(
+        dict(
+            meta=dict(epoch=1, mmdet_version='3.3.0', work_dir='/secret/path'),
+            state_dict=model.state_dict(),
+            optimizer=optim.state_dict(),
+            param_schedulers=[dict(last_epoch=1)]), path)
     inputs = torch.randn(1, 2, 3, 32, 64, generator=torch.Generator().manual_seed(4))
     clip = make_clip()
     return model, path, inputs, clip, outputs(model, inputs, clip)
@@ -63,10 +67,11 @@ def test_publish_writes_hashed_release_and_metafile(trained, tmp_path):
     model, path, inputs, clip, expected = trained
     tool = load_tool('publish_model')
     meta_path = str(tmp_path / 'metafile.yml')
-    args = [path, '--name', 'referdino_tiny', '--config', TINY_CONFIG, '--out-dir',
-            str(tmp_path / 'rel'), '--lora-alpha', '1.0', '--metafile', meta_path,
-            '--url-prefix', 'https://example.org/w', '--metric', 'Toy-RVOS:J&F=50.5',
-            '--metric', 'Toy-RVOS:J=49.0']
+    args = [
+        path, '--name', 'referdino_tiny', '--config', TINY_CONFIG, '--out-dir',
+        str(tmp_path / 'rel'), '--lora-alpha', '1.0', '--metafile', meta_path, '--url-prefix',
+        'https://example.org/w', '--metric', 'Toy-RVOS:J&F=50.5', '--metric', 'Toy-RVOS:J=49.0'
+    ]
     final = tool.main(args)
     with open(final, 'rb') as f:
         sha = hashlib.sha256(f.read()).hexdigest()
@@ -83,8 +88,14 @@ def test_publish_writes_hashed_release_and_metafile(trained, tmp_path):
     entry = meta['Models'][0]
     assert entry['Name'] == 'referdino_tiny' and entry['Config'] == TINY_CONFIG
     assert entry['Weights'] == f'https://example.org/w/{osp.basename(final)}'
-    assert entry['Results'] == [{'Task': 'Referring Video Object Segmentation',
-                                 'Dataset': 'Toy-RVOS', 'Metrics': {'J&F': 50.5, 'J': 49.0}}]
+    assert entry['Results'] == [{
+        'Task': 'Referring Video Object Segmentation',
+        'Dataset': 'Toy-RVOS',
+        'Metrics': {
+            'J&F': 50.5,
+            'J': 49.0
+        }
+    }]
     # same content -> same file name: refused without --overwrite, metafile entry too
     with pytest.raises(SystemExit, match='exists'):
         tool.main(args)
@@ -135,8 +146,8 @@ def test_grounding_dino_initialises_referdino(layout, tmp_path):
     target = build_tiny(seed=9)  # LoRA on
     report = check_against(init, target.state_dict(), allowed_missing=REFERDINO_NEW_MODULES)
     assert report.allowed_missing and all(
-        k.startswith(('pixel_decoder.', 'temporal.', 'bbox_head.mask_decoder.'))
-        or '.lora_' in k for k in report.allowed_missing)
+        k.startswith(('pixel_decoder.', 'temporal.', 'bbox_head.mask_decoder.')) or '.lora_' in k
+        for k in report.allowed_missing)
     result = target.load_state_dict(init, strict=False)
     assert not result.unexpected_keys
     plain = source.state_dict()

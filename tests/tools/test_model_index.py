@@ -22,8 +22,10 @@ def test_model_index_imports_the_referdino_metafile():
 # the paper's Ref-YouTube-VOS J&F (docs: ../shared/PAPER_NOTES.md, "Results to beat")
 PAPER_JF = {'referdino_swin-t_8xb1-2e_ref-ytvos': 67.5, 'referdino_swin-b_8xb1-2e_ref-ytvos': 69.3}
 # the official release (github.com/iSEE-Laboratory/ReferDINO, README "Model Zoo"): Swin-B only
-OFFICIAL = {'referdino_swin-b_8xb1-2e_ref-ytvos':
-            'https://huggingface.co/liangtm/referdino/resolve/main/ryt_swinb.pth'}
+OFFICIAL = {
+    'referdino_swin-b_8xb1-2e_ref-ytvos':
+    'https://huggingface.co/liangtm/referdino/resolve/main/ryt_swinb.pth'
+}
 
 
 def test_metafile_entries():
@@ -78,6 +80,7 @@ def test_collection_readme_exists_and_lists_every_model():
 
 def test_metafile_configs_exist():
     meta = _load('configs/referdino/metafile.yml')
-    absent = [m['Config'] for m in meta['Models']
-              if not osp.isfile(osp.join(REPO_ROOT, m['Config']))]
+    absent = [
+        m['Config'] for m in meta['Models'] if not osp.isfile(osp.join(REPO_ROOT, m['Config']))
+    ]
     assert not absent, f'configs named in configs/referdino/metafile.yml do not exist: {absent}'

@@ -19,24 +19,42 @@ from mmrvos.checkpoint_conversion.lora_convert import loralib_modules
 from rvos_test_utils import REPO_ROOT, TINY_BERT
 
 # Observed from the official model (commit 9a4cda1, Swin-T, LoRA rank 32): 1,772 entries.
-OFFICIAL_COUNTS = {'backbone': 189, 'bert': 199, 'transformer': 742, 'temporal_decoder': 468,
-                   'mask_decoder': 84, 'bbox_embed': 36, 'pixel_decoder': 28, 'input_proj': 16,
-                   'ref_point_head': 8, 'feat_map': 2}
+OFFICIAL_COUNTS = {
+    'backbone': 189,
+    'bert': 199,
+    'transformer': 742,
+    'temporal_decoder': 468,
+    'mask_decoder': 84,
+    'bbox_embed': 36,
+    'pixel_decoder': 28,
+    'input_proj': 16,
+    'ref_point_head': 8,
+    'feat_map': 2
+}
 # mmrvos builds BERT without its pooler (mmdet's BertModel, add_pooling_layer=False); the
 # pooler is unused by Grounding DINO, dropped on import and cannot be written on export.
 NOT_REPRESENTED = {'bert.pooler.dense.weight', 'bert.pooler.dense.bias'}
 # Names read from the official code (groundingdino.py, transformer.py, fuse_modules.py,
 # segmentation.py, temporal_modules.py, swin_transformer.py, loralib).
 OFFICIAL_NAMES = [
-    'backbone.0.patch_embed.proj.weight', 'backbone.0.norm3.bias',
+    'backbone.0.patch_embed.proj.weight',
+    'backbone.0.norm3.bias',
     'backbone.0.layers.2.blocks.5.attn.relative_position_index',
-    'backbone.0.layers.2.blocks.5.mlp.fc2.bias', 'backbone.0.layers.2.downsample.reduction.weight',
-    'bert.embeddings.word_embeddings.weight', 'bert.encoder.layer.11.output.LayerNorm.bias',
-    'feat_map.weight', 'input_proj.3.0.weight', 'input_proj.0.1.bias',
-    'transformer.level_embed', 'transformer.tgt_embed.weight', 'transformer.enc_output.weight',
-    'transformer.enc_output_norm.bias', 'transformer.enc_out_bbox_embed.layers.2.weight',
+    'backbone.0.layers.2.blocks.5.mlp.fc2.bias',
+    'backbone.0.layers.2.downsample.reduction.weight',
+    'bert.embeddings.word_embeddings.weight',
+    'bert.encoder.layer.11.output.LayerNorm.bias',
+    'feat_map.weight',
+    'input_proj.3.0.weight',
+    'input_proj.0.1.bias',
+    'transformer.level_embed',
+    'transformer.tgt_embed.weight',
+    'transformer.enc_output.weight',
+    'transformer.enc_output_norm.bias',
+    'transformer.enc_out_bbox_embed.layers.2.weight',
     'transformer.encoder.layers.5.self_attn.sampling_offsets.lora_A',
-    'transformer.encoder.layers.0.linear2.lora_B', 'transformer.encoder.layers.0.norm2.weight',
+    'transformer.encoder.layers.0.linear2.lora_B',
+    'transformer.encoder.layers.0.norm2.weight',
     'transformer.encoder.text_layers.3.self_attn.in_proj_weight',
     'transformer.encoder.text_layers.3.linear1.lora_A',
     'transformer.encoder.fusion_layers.2.gamma_v',
@@ -44,14 +62,21 @@ OFFICIAL_NAMES = [
     'transformer.decoder.layers.4.ca_text.out_proj.weight',
     'transformer.decoder.layers.4.catext_norm.weight',
     'transformer.decoder.layers.4.cross_attn.value_proj.lora_A',
-    'transformer.decoder.layers.4.norm3.bias', 'transformer.decoder.norm.weight',
+    'transformer.decoder.layers.4.norm3.bias',
+    'transformer.decoder.norm.weight',
     'transformer.decoder.ref_point_head.layers.1.lora_B',
-    'transformer.decoder.bbox_embed.5.layers.2.bias', 'bbox_embed.5.layers.0.weight',
-    'ref_point_head.layers.0.lora_A', 'mask_decoder.2.cross_attn.sampling_offsets.weight',
-    'mask_decoder.0.ca_text.in_proj_bias', 'pixel_decoder.lay5.weight',
-    'pixel_decoder.gn5.bias', 'pixel_decoder.adapter3.weight', 'pixel_decoder.out_lay.bias',
+    'transformer.decoder.bbox_embed.5.layers.2.bias',
+    'bbox_embed.5.layers.0.weight',
+    'ref_point_head.layers.0.lora_A',
+    'mask_decoder.2.cross_attn.sampling_offsets.weight',
+    'mask_decoder.0.ca_text.in_proj_bias',
+    'pixel_decoder.lay5.weight',
+    'pixel_decoder.gn5.bias',
+    'pixel_decoder.adapter3.weight',
+    'pixel_decoder.out_lay.bias',
     'temporal_decoder.5.layer.2.decoder.multihead_attn.out_proj.bias',
-    'temporal_decoder.0.layer.0.norm.weight', 'temporal_decoder.3.norm.2.bias',
+    'temporal_decoder.0.layer.0.norm.weight',
+    'temporal_decoder.3.norm.2.bias',
 ]
 
 
@@ -62,11 +87,9 @@ def full_size(tmp_path_factory):
     from transformers import BertConfig, BertModel
     bert = str(tmp_path_factory.mktemp('bert_base'))
     BertModel(BertConfig(vocab_size=307), add_pooling_layer=False).save_pretrained(bert)
-    for name in ('special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json',
-                 'vocab.txt'):
+    for name in ('special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.txt'):
         shutil.copy(osp.join(TINY_BERT, name), bert)
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', '_base_', 'models',
-                                   'referdino_swin-t.py'))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'referdino_swin-t.py'))
     cfg.model.language_model.name = bert
     assert cfg.model.lora['rank'] == 32
     torch.manual_seed(0)
@@ -103,8 +126,10 @@ def test_official_swin_t_export_has_the_official_shapes(full_size):
     official, _ = mmrvos_to_official(full_size)
     assert set(official) == set(manifest) - NOT_REPRESENTED
     vocab = 'bert.embeddings.word_embeddings.weight'
-    wrong = {k: (list(v.shape), manifest[k][0]) for k, v in official.items()
-             if k != vocab and list(v.shape) != manifest[k][0]}
+    wrong = {
+        k: (list(v.shape), manifest[k][0])
+        for k, v in official.items() if k != vocab and list(v.shape) != manifest[k][0]
+    }
     assert not wrong
     assert list(official[vocab].shape) == [307, manifest[vocab][0][1]]
 

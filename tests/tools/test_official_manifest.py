@@ -30,13 +30,24 @@ CONFIGS = {
     'referdino_swin-t': 'configs/referdino/referdino_swin-t_8xb1-2e_ref-ytvos.py',
     'referdino_swin-b': 'configs/referdino/referdino_swin-b_8xb1-2e_ref-ytvos.py',
 }
-OFFICIAL_CONFIGS = {'referdino_swin-t': 'configs/ytvos_swint.yaml',
-                    'referdino_swin-b': 'configs/ytvos_swinb.yaml'}
+OFFICIAL_CONFIGS = {
+    'referdino_swin-t': 'configs/ytvos_swint.yaml',
+    'referdino_swin-b': 'configs/ytvos_swinb.yaml'
+}
 OFFICIAL_COMMIT = '9a4cda16388f5186dd9b7ad8adaca0338d7f3558'
 # Observed from the official Swin-T model (see test_official_layout.py).
-SWIN_T_COUNTS = {'backbone': 189, 'bert': 199, 'transformer': 742, 'temporal_decoder': 468,
-                 'mask_decoder': 84, 'bbox_embed': 36, 'pixel_decoder': 28, 'input_proj': 16,
-                 'ref_point_head': 8, 'feat_map': 2}
+SWIN_T_COUNTS = {
+    'backbone': 189,
+    'bert': 199,
+    'transformer': 742,
+    'temporal_decoder': 468,
+    'mask_decoder': 84,
+    'bbox_embed': 36,
+    'pixel_decoder': 28,
+    'input_proj': 16,
+    'ref_point_head': 8,
+    'feat_map': 2
+}
 CONVERTER = 'tools/model_converters/referdino_to_mmrvos.py'
 ENV = dict(os.environ, HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1')
 
@@ -72,7 +83,11 @@ def random_official_state(manifest, seed=0):
 
 def convert(src, dst, lora):
     proc = subprocess.run([sys.executable, CONVERTER, src, dst, '--lora', lora],
-                          cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=900)
+                          cwd=REPO_ROOT,
+                          env=ENV,
+                          capture_output=True,
+                          text=True,
+                          timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert 'Traceback' not in proc.stderr
     return proc.stdout
@@ -85,8 +100,7 @@ def bert_base(tmp_path_factory):
     from transformers import BertConfig, BertModel
     path = str(tmp_path_factory.mktemp('bert_base'))
     BertModel(BertConfig(), add_pooling_layer=False).save_pretrained(path)
-    for name in ('special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json',
-                 'vocab.txt'):
+    for name in ('special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.txt'):
         shutil.copy(osp.join(TINY_BERT, name), path)
     return path
 
@@ -107,8 +121,7 @@ def load_converted(path):
 def patch_merging_official(x, norm_w, norm_b, reduction):
     """Official Swin PatchMerging on (B, H, W, C): 2x2 neighbours concatenated block by block
     (x[0::2, 0::2], x[1::2, 0::2], x[0::2, 1::2], x[1::2, 1::2]) -> LayerNorm -> Linear."""
-    cat = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]],
-                    -1)
+    cat = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], -1)
     return F.linear(F.layer_norm(cat, (cat.shape[-1], ), norm_w, norm_b), reduction)
 
 
@@ -166,8 +179,10 @@ def conversions(tmp_path_factory):
             source = random_official_state(load_manifest(name))
             src = str(tmp / 'official.pth')
             torch.save({'model_state_dict': source}, src)
-            outs = {mode: (str(tmp / f'{mode}.pth'), convert(src, str(tmp / f'{mode}.pth'), mode))
-                    for mode in MODES[name]}
+            outs = {
+                mode: (str(tmp / f'{mode}.pth'), convert(src, str(tmp / f'{mode}.pth'), mode))
+                for mode in MODES[name]
+            }
             os.remove(src)
             cache[name] = (source, outs)
         return cache[name]
@@ -189,14 +204,14 @@ def test_lora_kept_loads_strictly_into_the_config(name, conversions, bert_base):
     pairs = {
         'backbone.patch_embed.projection.weight': 'backbone.0.patch_embed.proj.weight',
         'backbone.stages.2.blocks.1.attn.w_msa.qkv.weight':
-            'backbone.0.layers.2.blocks.1.attn.qkv.weight',
+        'backbone.0.layers.2.blocks.1.attn.qkv.weight',
         'backbone.stages.3.blocks.1.ffn.layers.1.weight':
-            'backbone.0.layers.3.blocks.1.mlp.fc2.weight',
+        'backbone.0.layers.3.blocks.1.mlp.fc2.weight',
         'backbone.norm0.weight': 'backbone.0.norm0.weight',
         'language_model.language_backbone.body.model.embeddings.word_embeddings.weight':
-            'bert.embeddings.word_embeddings.weight',
+        'bert.embeddings.word_embeddings.weight',
         'language_model.language_backbone.body.model.encoder.layer.11.output.dense.weight':
-            'bert.encoder.layer.11.output.dense.weight',
+        'bert.encoder.layer.11.output.dense.weight',
         'text_feat_map.weight': 'feat_map.weight',
         'neck.convs.0.conv.weight': 'input_proj.0.0.weight',
         'neck.extra_convs.0.conv.weight': 'input_proj.3.0.weight',
@@ -206,15 +221,15 @@ def test_lora_kept_loads_strictly_into_the_config(name, conversions, bert_base):
         'memory_trans_fc.weight': 'transformer.enc_output.weight',
         # encoder: deformable self-attn (LoRA) -> norm1 -> FFN -> norm2; text layers; fusion
         'encoder.layers.2.self_attn.value_proj.base_layer.weight':
-            'transformer.encoder.layers.2.self_attn.value_proj.weight',
+        'transformer.encoder.layers.2.self_attn.value_proj.weight',
         'encoder.layers.2.self_attn.value_proj.lora_A.default.weight':
-            'transformer.encoder.layers.2.self_attn.value_proj.lora_A',
+        'transformer.encoder.layers.2.self_attn.value_proj.lora_A',
         'encoder.layers.2.norms.1.weight': 'transformer.encoder.layers.2.norm2.weight',
         'encoder.text_layers.4.self_attn.attn.in_proj_weight':
-            'transformer.encoder.text_layers.4.self_attn.in_proj_weight',
+        'transformer.encoder.text_layers.4.self_attn.in_proj_weight',
         'encoder.fusion_layers.5.gamma_l': 'transformer.encoder.fusion_layers.5.gamma_l',
         'encoder.fusion_layers.0.attn.v_proj.lora_B.default.weight':
-            'transformer.encoder.fusion_layers.0.attn.v_proj.lora_B',
+        'transformer.encoder.fusion_layers.0.attn.v_proj.lora_B',
         # decoder layer: self-attn -> norm2, text cross-attn -> catext_norm, deformable
         # cross-attn -> norm1, FFN -> norm3 (mmdet: norms.0..3 in execution order)
         'decoder.layers.3.norms.0.weight': 'transformer.decoder.layers.3.norm2.weight',
@@ -222,14 +237,14 @@ def test_lora_kept_loads_strictly_into_the_config(name, conversions, bert_base):
         'decoder.layers.3.norms.2.weight': 'transformer.decoder.layers.3.norm1.weight',
         'decoder.layers.3.norms.3.weight': 'transformer.decoder.layers.3.norm3.weight',
         'decoder.layers.3.ffn.layers.0.0.base_layer.weight':
-            'transformer.decoder.layers.3.linear1.weight',
+        'transformer.decoder.layers.3.linear1.weight',
         'decoder.layers.3.ffn.layers.0.0.lora_B.default.weight':
-            'transformer.decoder.layers.3.linear1.lora_B',
+        'transformer.decoder.layers.3.linear1.lora_B',
         'decoder.layers.3.cross_attn_text.attn.out_proj.weight':
-            'transformer.decoder.layers.3.ca_text.out_proj.weight',
+        'transformer.decoder.layers.3.ca_text.out_proj.weight',
         'decoder.norm.weight': 'transformer.decoder.norm.weight',
         'decoder.ref_point_head.layers.1.base_layer.weight':
-            'transformer.decoder.ref_point_head.layers.1.weight',
+        'transformer.decoder.ref_point_head.layers.1.weight',
         'decoder.ref_point_head.layers.1.lora_A.default.weight': 'ref_point_head.layers.1.lora_A',
         # one box MLP shared by the decoder layers; its own for the encoder proposals
         'bbox_head.reg_branches.0.4.weight': 'bbox_embed.0.layers.2.weight',
@@ -239,15 +254,15 @@ def test_lora_kept_loads_strictly_into_the_config(name, conversions, bert_base):
         'bbox_head.mask_decoder.layers.1.ffn.layers.0.0.weight': 'mask_decoder.1.linear1.weight',
         'bbox_head.mask_decoder.layers.2.norms.2.bias': 'mask_decoder.2.norm1.bias',
         'bbox_head.mask_decoder.layers.0.cross_attn.sampling_offsets.weight':
-            'mask_decoder.0.cross_attn.sampling_offsets.weight',
+        'mask_decoder.0.cross_attn.sampling_offsets.weight',
         'pixel_decoder.stem.0.conv.weight': 'pixel_decoder.lay1.weight',
         'pixel_decoder.fuse.2.gn.weight': 'pixel_decoder.gn5.weight',
         'pixel_decoder.adapters.2.weight': 'pixel_decoder.adapter3.weight',
         'pixel_decoder.out_conv.weight': 'pixel_decoder.out_lay.weight',
         'temporal.temporal_decoder.blocks.2.cross.linear1.weight':
-            'temporal_decoder.4.layer.2.decoder.linear1.weight',
+        'temporal_decoder.4.layer.2.decoder.linear1.weight',
         'temporal.temporal_decoder.blocks.0.self_attn.in_proj_weight':
-            'temporal_decoder.0.layer.0.self_attn.in_proj_weight',
+        'temporal_decoder.0.layer.0.self_attn.in_proj_weight',
         'temporal.temporal_decoder.norms.1.bias': 'temporal_decoder.3.norm.1.bias',
     }
     for ours, official in pairs.items():
@@ -264,10 +279,9 @@ def test_lora_kept_loads_strictly_into_the_config(name, conversions, bert_base):
     x = torch.randn(1, 4, 6, c, generator=gen)
     with torch.no_grad():
         out, shape = down(x.reshape(1, 24, c), (4, 6))
-        expected = patch_merging_official(
-            x, src['backbone.0.layers.0.downsample.norm.weight'],
-            src['backbone.0.layers.0.downsample.norm.bias'],
-            src['backbone.0.layers.0.downsample.reduction.weight'])
+        expected = patch_merging_official(x, src['backbone.0.layers.0.downsample.norm.weight'],
+                                          src['backbone.0.layers.0.downsample.norm.bias'],
+                                          src['backbone.0.layers.0.downsample.reduction.weight'])
     assert shape == (2, 3)
     torch.testing.assert_close(out.reshape(expected.shape), expected, rtol=1e-4, atol=1e-4)
 
@@ -285,10 +299,11 @@ def test_lora_merged_loads_strictly_into_the_config_without_lora(conversions, be
     for ours, official in {
             'decoder.layers.3.ffn.layers.0.0.weight': 'transformer.decoder.layers.3.linear1',
             'encoder.fusion_layers.0.attn.v_proj.weight':
-                'transformer.encoder.fusion_layers.0.attn.v_proj',
+            'transformer.encoder.fusion_layers.0.attn.v_proj',
             'encoder.layers.5.self_attn.sampling_offsets.weight':
-                'transformer.encoder.layers.5.self_attn.sampling_offsets',
-            'decoder.ref_point_head.layers.0.weight': 'ref_point_head.layers.0'}.items():
+            'transformer.encoder.layers.5.self_attn.sampling_offsets',
+            'decoder.ref_point_head.layers.0.weight': 'ref_point_head.layers.0'
+    }.items():
         w, a, b = (src[f'{official}.{s}'].double() for s in ('weight', 'lora_A', 'lora_B'))
         torch.testing.assert_close(got[ours].double(), w + b @ a / 32, rtol=0, atol=1e-5)
     for ours, official in {
@@ -303,17 +318,25 @@ def test_single_frame_config_trains_no_temporal_modules():
     """A2D-Sentences: the official code leaves "temporal" out of the trainable keywords for
     single-frame datasets; everything else as the Ref-YouTube-VOS policy."""
     ytvos = Config.fromfile(osp.join(REPO_ROOT, CONFIGS['referdino_swin-t'])).model.trainable
-    a2d = Config.fromfile(osp.join(
-        REPO_ROOT, 'configs/referdino/referdino_swin-b_8xb1-6e_a2d-sentences.py')).model.trainable
+    a2d = Config.fromfile(
+        osp.join(REPO_ROOT,
+                 'configs/referdino/referdino_swin-b_8xb1-6e_a2d-sentences.py')).model.trainable
     assert list(a2d) == [p for p in ytvos if p != r'^temporal\.']
 
 
 # ------------------------------------------------------------------ the manifest tool
 def test_manifest_tool_rejects_a_folder_that_is_not_the_official_code(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, 'tools/model_converters/official_manifest.py', 'configs/ytvos_swint.yaml',
-         '--official-repo', str(tmp_path), '--out', str(tmp_path / 'm.json')],
-        cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([
+        sys.executable, 'tools/model_converters/official_manifest.py', 'configs/ytvos_swint.yaml',
+        '--official-repo',
+        str(tmp_path), '--out',
+        str(tmp_path / 'm.json')
+    ],
+                          cwd=REPO_ROOT,
+                          env=ENV,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 1
     assert 'error:' in proc.stderr and 'is not a checkout of the official ReferDINO' in \
         proc.stderr

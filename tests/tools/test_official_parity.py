@@ -32,13 +32,15 @@ def test_forced_topk_replaces_only_the_proposal_selection(tool):
     with tool.forced_topk(model, forced):
         assert torch.equal(model.select_proposals(logits, 10), forced)
         # the decoder's own rankings are not touched
-        assert torch.equal(torch.topk(logits, k=10, dim=1)[1],
-                           logits.argsort(1, descending=True)[:, :10])
+        assert torch.equal(
+            torch.topk(logits, k=10, dim=1)[1],
+            logits.argsort(1, descending=True)[:, :10])
         with pytest.raises(RuntimeError, match='do not fit'):
             model.select_proposals(logits, 5)
     # restored after the block
-    assert torch.equal(model.select_proposals(logits, 10),
-                       logits.argsort(1, descending=True)[:, :10])
+    assert torch.equal(
+        model.select_proposals(logits, 10),
+        logits.argsort(1, descending=True)[:, :10])
 
 
 def test_queries_are_matched_by_identity_not_position(tool):
@@ -59,24 +61,26 @@ def test_max_abs_treats_matching_infinities_as_equal(tool):
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, TOOL, *args], cwd=REPO_ROOT, env=ENV,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, TOOL, *args],
+                          cwd=REPO_ROOT,
+                          env=ENV,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
 
 
 def test_refuses_a_folder_that_is_not_the_official_code(tmp_path):
-    proc = _run('configs/ytvos_swint.yaml', '--official-repo', str(tmp_path),
-                '--random-weights', '--frames', os.path.join(JUDO, 'JPEGImages', 'judo'),
-                '--caption', 'a man')
+    proc = _run('configs/ytvos_swint.yaml', '--official-repo', str(tmp_path), '--random-weights',
+                '--frames', os.path.join(JUDO, 'JPEGImages', 'judo'), '--caption', 'a man')
     assert proc.returncode == 1
     assert 'error:' in proc.stderr and 'not a checkout of the official ReferDINO' in proc.stderr
     assert 'Traceback' not in proc.stderr
 
 
 def test_weights_come_from_exactly_one_source(tmp_path):
-    proc = _run('configs/ytvos_swint.yaml', '--official-repo', str(tmp_path),
-                '--random-weights', '--checkpoint', 'x.pth', '--frames', str(tmp_path),
-                '--caption', 'a man')
+    proc = _run('configs/ytvos_swint.yaml', '--official-repo', str(tmp_path), '--random-weights',
+                '--checkpoint', 'x.pth', '--frames', str(tmp_path), '--caption', 'a man')
     assert proc.returncode == 2 and 'not allowed with argument' in proc.stderr
-    proc = _run('configs/ytvos_swint.yaml', '--official-repo', str(tmp_path),
-                '--frames', str(tmp_path), '--caption', 'a man')
+    proc = _run('configs/ytvos_swint.yaml', '--official-repo', str(tmp_path), '--frames',
+                str(tmp_path), '--caption', 'a man')
     assert proc.returncode == 2 and 'one of the arguments' in proc.stderr

@@ -73,8 +73,8 @@ def _copy_sources(dst):
     ignore = shutil.ignore_patterns('__pycache__', '*.pyc', '.mim')
     for name in ('mmrvos', 'configs', 'tools', 'requirements'):
         shutil.copytree(osp.join(REPO_ROOT, name), osp.join(dst, name), ignore=ignore)
-    for name in ('pyproject.toml', 'setup.py', 'setup.cfg', 'MANIFEST.in', 'README.md',
-                 'LICENSE', 'model-index.yml'):
+    for name in ('pyproject.toml', 'setup.py', 'setup.cfg', 'MANIFEST.in', 'README.md', 'LICENSE',
+                 'model-index.yml'):
         shutil.copy(osp.join(REPO_ROOT, name), osp.join(dst, name))
 
 
@@ -82,10 +82,16 @@ def test_wheel_ships_configs_tools_and_model_index_for_mim(tmp_path):
     src, out = tmp_path / 'src', tmp_path / 'dist'
     src.mkdir()
     _copy_sources(str(src))
-    proc = subprocess.run(
-        [sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation',
-         '--no-index', '--disable-pip-version-check', '-q', '-w', str(out), str(src)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([
+        sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '--no-index',
+        '--disable-pip-version-check', '-q', '-w',
+        str(out),
+        str(src)
+    ],
+                          cwd=REPO_ROOT,
+                          capture_output=True,
+                          text=True,
+                          timeout=600)
     if proc.returncode != 0 and 'No module named pip' in proc.stderr:
         pytest.skip('pip is not installed in this interpreter')
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -101,8 +107,10 @@ def test_wheel_ships_configs_tools_and_model_index_for_mim(tmp_path):
     assert 'configs/referdino/metafile.yml' in shipped and 'tools/test.py' in shipped
     assert not any('__pycache__' in n or n.endswith('.pyc') for n in names)
     # the dependencies reach pip's metadata; mmcv is not among them
-    requires = [ln.split(':', 1)[1].strip() for ln in metadata.decode().splitlines()
-                if ln.startswith('Requires-Dist:') and 'extra ==' not in ln]
+    requires = [
+        ln.split(':', 1)[1].strip() for ln in metadata.decode().splitlines()
+        if ln.startswith('Requires-Dist:') and 'extra ==' not in ln
+    ]
     assert len(requires) == len(_requirement_lines('runtime.txt'))
     assert not any(r.lower().startswith('mmcv') for r in requires)
     assert 'License-File: LICENSE' in metadata.decode()

@@ -47,8 +47,8 @@ def test_train_sets_budget_drop_and_evaluations(run_demo, monkeypatch, iters, ev
 def test_train_passes_the_seed_and_extra_options_last(run_demo, monkeypatch):
     fake = _RecordingTrain()
     monkeypatch.setattr(run_demo, '_tool', lambda name: fake)
-    run_demo.train('cfg.py', 'w', 300, 2, ['load_from=s1.pth', 'randomness.seed=3',
-                                           'train_cfg.val_interval=7'])
+    run_demo.train('cfg.py', 'w', 300, 2,
+                   ['load_from=s1.pth', 'randomness.seed=3', 'train_cfg.val_interval=7'])
     opts = _options(fake.argv)
     assert opts['randomness.seed'] == '3'
     assert opts['load_from'] == 's1.pth'

@@ -36,8 +36,12 @@ def test_best_covering_score_and_summary(tool):
     scores = np.array([0.9, 0.4, 0.7])
     assert tool.best_covering_score(scores, np.array([0.2, 0.6, 0.8]), 0.5) == 0.7
     assert tool.best_covering_score(scores, np.array([0.2, 0.5, 0.1]), 0.5) == -math.inf
-    rows = [dict(target=0.7, lookalike=0.3), dict(target=0.2, lookalike=0.6),
-            dict(target=-math.inf, lookalike=0.1), dict(target=0.5, lookalike=-math.inf)]
+    rows = [
+        dict(target=0.7, lookalike=0.3),
+        dict(target=0.2, lookalike=0.6),
+        dict(target=-math.inf, lookalike=0.1),
+        dict(target=0.5, lookalike=-math.inf)
+    ]
     s = tool.summarise(rows)
     assert s['num_expressions'] == 4
     assert s['win_rate'] == 0.5  # rows 0 and 3
@@ -59,10 +63,9 @@ def test_probe_runs_on_motion_expressions_with_a_lookalike(tool, tmp_path):
     with open(osp.join(root, 'valid', 'meta.json')) as f:
         objects = {v: d['objects'] for v, d in json.load(f)['videos'].items()}
     with open(osp.join(root, 'meta_expressions', 'valid', 'meta_expressions.json')) as f:
-        expected = sorted(
-            (vid, eid) for vid, v in json.load(f)['videos'].items()
-            for eid, e in v['expressions'].items()
-            if e['exp_type'] == 'motion' and objects[vid][e['obj_id']]['distractor'])
+        expected = sorted((vid, eid) for vid, v in json.load(f)['videos'].items()
+                          for eid, e in v['expressions'].items()
+                          if e['exp_type'] == 'motion' and objects[vid][e['obj_id']]['distractor'])
     assert expected, 'the generated split should hold look-alike motion expressions'
     with open(out) as f:
         written = json.load(f)

@@ -11,7 +11,6 @@ import os.path as osp
 import warnings
 
 import numpy as np
-import pytest
 import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
@@ -31,19 +30,33 @@ def _dataset(judo_root, tmp_path, exp_id, train):
     video = meta['videos']['judo']
     exp = video['expressions'][exp_id]
     ann = tmp_path / f'meta_{exp_id}.json'
-    ann.write_text(json.dumps({'videos': {'judo': {'frames': FRAMES,
-                                                   'expressions': {exp_id: exp}}}}))
-    frame_tf = [dict(type='LoadRVOSFrame'), dict(type='Resize', scale=SCALE, keep_ratio=True),
-                dict(type='LoadRVOSAnnotations')]
+    ann.write_text(
+        json.dumps({'videos': {
+            'judo': {
+                'frames': FRAMES,
+                'expressions': {
+                    exp_id: exp
+                }
+            }
+        }}))
+    frame_tf = [
+        dict(type='LoadRVOSFrame'),
+        dict(type='Resize', scale=SCALE, keep_ratio=True),
+        dict(type='LoadRVOSAnnotations')
+    ]
     if train:  # training targets follow the resized frames
         frame_tf = [frame_tf[0], frame_tf[2], frame_tf[1]]
-    pipeline = [dict(type='ClipSample', test_mode=True),
-                dict(type='TransformBroadcaster', share_random_params=True,
-                     transforms=frame_tf),
-                dict(type='PackRVOSInputs')]
-    return RefYouTubeVOSDataset(data_root=judo_root, ann_file=str(ann), pipeline=pipeline,
-                                data_prefix=dict(img='JPEGImages', ann='Annotations'),
-                                test_mode=not train)
+    pipeline = [
+        dict(type='ClipSample', test_mode=True),
+        dict(type='TransformBroadcaster', share_random_params=True, transforms=frame_tf),
+        dict(type='PackRVOSInputs')
+    ]
+    return RefYouTubeVOSDataset(
+        data_root=judo_root,
+        ann_file=str(ann),
+        pipeline=pipeline,
+        data_prefix=dict(img='JPEGImages', ann='Annotations'),
+        test_mode=not train)
 
 
 def test_tiny_model_overfits_one_judo_clip(judo_root, tmp_path):

@@ -54,8 +54,8 @@ def _micro_config(tmp_path, toy_root, max_iters):
     """A micro run of the toy config: 8 queries, 2 decoder layers, 2-frame 96x64 clips, no
     validation, a hook that saves every rank's parameters at the end."""
     path = tmp_path / f'micro_{max_iters}.py'
-    path.write_text(MICRO.format(base=CONFIG, root=toy_root + '/', iters=max_iters,
-                                 never=100 * max_iters))
+    path.write_text(
+        MICRO.format(base=CONFIG, root=toy_root + '/', iters=max_iters, never=100 * max_iters))
     return str(path)
 
 
@@ -95,8 +95,8 @@ def test_kill_and_resume_matches_uninterrupted_run(toy_root, tmp_path):
     assert got['optimizer']['param_groups'][0]['lr'] == ref['optimizer']['param_groups'][0]['lr']
     for key, state in ref['optimizer']['state'].items():
         for name in ('exp_avg', 'exp_avg_sq'):
-            torch.testing.assert_close(got['optimizer']['state'][key][name], state[name],
-                                       rtol=1e-5, atol=1e-7)
+            torch.testing.assert_close(
+                got['optimizer']['state'][key][name], state[name], rtol=1e-5, atol=1e-7)
         assert float(got['optimizer']['state'][key]['step']) == 4
     for k, v in ref['state_dict'].items():
         torch.testing.assert_close(got['state_dict'][k], v, rtol=1e-5, atol=1e-6)
@@ -114,12 +114,19 @@ def test_train_refuses_to_overwrite_checkpoints_without_resume(toy_root, tmp_pat
 
 def test_two_process_ddp_with_gloo_keeps_ranks_identical(toy_root, tmp_path):
     work = str(tmp_path / 'ddp')
-    env = dict(os.environ, PYTHON=sys.executable, PORT='29517', OMP_NUM_THREADS='1',
-               PYTHONPATH=os.pathsep.join([HERE, REPO_ROOT, os.environ.get('PYTHONPATH', '')]))
-    cmd = ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'),
-           _micro_config(tmp_path, toy_root, 5), '2', '--work-dir', work]
-    proc = subprocess.run(cmd, env=env, cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=600)
+    env = dict(
+        os.environ,
+        PYTHON=sys.executable,
+        PORT='29517',
+        OMP_NUM_THREADS='1',
+        PYTHONPATH=os.pathsep.join([HERE, REPO_ROOT,
+                                    os.environ.get('PYTHONPATH', '')]))
+    cmd = [
+        'bash',
+        osp.join(REPO_ROOT, 'tools', 'dist_train.sh'),
+        _micro_config(tmp_path, toy_root, 5), '2', '--work-dir', work
+    ]
+    proc = subprocess.run(cmd, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     r0 = _load(osp.join(work, 'params_rank0.pth'))
     r1 = _load(osp.join(work, 'params_rank1.pth'))

@@ -53,8 +53,7 @@ def test_masks_of_several_instances_are_drawn_as_their_union(vis):
 
 def test_boxes_and_captions(vis):
     image = np.full((60, 80, 3), 40, np.uint8)
-    out = vis.draw_frame(image, [None], [np.array([20., 30., 60., 50.])],
-                         colors=[(255, 0, 0)])
+    out = vis.draw_frame(image, [None], [np.array([20., 30., 60., 50.])], colors=[(255, 0, 0)])
     edge = out[30:51, 20]  # left edge of the box: red
     assert (edge[:, 0] > 150).all() and (edge[:, 1] < 100).all()
     inside = out[35:45, 30:50]
@@ -73,18 +72,19 @@ def test_mask_of_another_size_is_an_error(vis):
 
 def _frame_sample(h=80, w=120):
     """A frame's sample: ground truth and prediction below the captions (top ~35 rows)."""
-    sample = DetDataSample(metainfo=dict(text='the dog', frame_id='00003', frame_index=3,
-                                         ori_shape=(h, w)))
+    sample = DetDataSample(
+        metainfo=dict(text='the dog', frame_id='00003', frame_index=3, ori_shape=(h, w)))
     gt = np.zeros((1, h, w), np.uint8)
     gt[0, 50:70, 10:30] = 1
-    sample.gt_instances = InstanceData(masks=BitmapMasks(gt, h, w),
-                                       bboxes=torch.tensor([[10., 50., 30., 70.]]),
-                                       valid=torch.tensor([True]),
-                                       annotated=torch.tensor([True]))
+    sample.gt_instances = InstanceData(
+        masks=BitmapMasks(gt, h, w),
+        bboxes=torch.tensor([[10., 50., 30., 70.]]),
+        valid=torch.tensor([True]),
+        annotated=torch.tensor([True]))
     pred = torch.zeros((1, h, w), dtype=torch.bool)
     pred[0, 50:70, 60:100] = True
-    sample.pred_instances = InstanceData(masks=pred, bboxes=torch.tensor([[60., 50., 100., 70.]]),
-                                         scores=torch.tensor([0.9]))
+    sample.pred_instances = InstanceData(
+        masks=pred, bboxes=torch.tensor([[60., 50., 100., 70.]]), scores=torch.tensor([0.9]))
     return sample, gt[0].astype(bool), pred[0].numpy()
 
 
@@ -96,10 +96,9 @@ def test_datasample_gt_and_prediction_side_by_side(vis, tmp_path):
     left, right = drawn[:, :120], drawn[:, 120:]
     # mask interiors (away from box outlines and captions) are blended in their colours
     inner_gt, inner_pred = np.s_[53:67, 13:27], np.s_[53:67, 63:97]
-    np.testing.assert_allclose(left[inner_gt], _blend(image, gt, GT_COLOR, 0.5)[inner_gt],
-                               atol=1)
-    np.testing.assert_allclose(right[inner_pred],
-                               _blend(image, pred, PALETTE[0], 0.5)[inner_pred], atol=1)
+    np.testing.assert_allclose(left[inner_gt], _blend(image, gt, GT_COLOR, 0.5)[inner_gt], atol=1)
+    np.testing.assert_allclose(
+        right[inner_pred], _blend(image, pred, PALETTE[0], 0.5)[inner_pred], atol=1)
     assert (right[73:] == image[73:]).all()  # below the prediction: untouched
     only_pred = vis.draw_datasample(image, sample, draw_gt=False)
     assert only_pred.shape == (80, 120, 3)

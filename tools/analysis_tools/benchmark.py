@@ -37,9 +37,11 @@ DEFAULT_CONFIG = osp.join(ROOT, 'configs', '_base_', 'models', 'referdino_swin-t
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Benchmark ReferDINO inference')
     p.add_argument('--config', default=DEFAULT_CONFIG)
-    p.add_argument('--bert', help='local BERT dir (default: a BERT-base-sized random model '
-                   'built once under ~/.cache/mmrvos/bert_base_random); ignored when the '
-                   'config already points to a local dir')
+    p.add_argument(
+        '--bert',
+        help='local BERT dir (default: a BERT-base-sized random model '
+        'built once under ~/.cache/mmrvos/bert_base_random); ignored when the '
+        'config already points to a local dir')
     p.add_argument('--drop-rates', type=float, nargs='+', default=[0.0, 0.15, 0.3, 0.5])
     p.add_argument('--frames', type=int, nargs='+', default=[6], help='video lengths T')
     p.add_argument('--size', type=int, nargs=2, default=[360, 640], metavar=('H', 'W'))
@@ -47,23 +49,35 @@ def parse_args(argv=None):
     p.add_argument('--device', default='cuda' if _cuda() else 'cpu')
     p.add_argument('--chunk-size', type=int, help='override test_cfg.chunk_size (frames)')
     p.add_argument('--no-flops', action='store_true')
-    p.add_argument('--mask-queries', choices=['all', 'selected'], default='all',
-                   help="'all' (default, the official protocol): every surviving query of the "
-                   "last layer goes through the mask decoder; 'selected': only the chosen one")
+    p.add_argument(
+        '--mask-queries',
+        choices=['all', 'selected'],
+        default='all',
+        help="'all' (default, the official protocol): every surviving query of the "
+        "last layer goes through the mask decoder; 'selected': only the chosen one")
     p.add_argument('--out', help='write the results as JSON (refuses to overwrite)')
-    p.add_argument('--compare-official', metavar='REPO',
-                   help='official ReferDINO checkout: time it against mmrvos instead '
-                   '(_official_speed.py)')
-    p.add_argument('--official-config', default='configs/ytvos_swint.yaml',
-                   help='official config (relative to REPO) for --compare-official')
-    p.add_argument('--frames-dir', default=osp.join(ROOT, '..', 'shared', 'fixtures',
-                                                    'davis-judo', 'JPEGImages', 'judo'),
-                   help='frames for --compare-official (the first --frames of them)')
-    p.add_argument('--caption', default='a man in a white judo uniform',
-                   help='expression for --compare-official')
+    p.add_argument(
+        '--compare-official',
+        metavar='REPO',
+        help='official ReferDINO checkout: time it against mmrvos instead '
+        '(_official_speed.py)')
+    p.add_argument(
+        '--official-config',
+        default='configs/ytvos_swint.yaml',
+        help='official config (relative to REPO) for --compare-official')
+    p.add_argument(
+        '--frames-dir',
+        default=osp.join(ROOT, '..', 'shared', 'fixtures', 'davis-judo', 'JPEGImages', 'judo'),
+        help='frames for --compare-official (the first --frames of them)')
+    p.add_argument(
+        '--caption',
+        default='a man in a white judo uniform',
+        help='expression for --compare-official')
     p.add_argument('--threads', type=int, default=2, help='torch threads (--compare-official)')
-    p.add_argument('--bf16', action='store_true',
-                   help='--compare-official: also time mmrvos under bfloat16 autocast')
+    p.add_argument(
+        '--bf16',
+        action='store_true',
+        help='--compare-official: also time mmrvos under bfloat16 autocast')
     p.add_argument('--single', help=argparse.SUPPRESS)  # internal: one point, JSON to stdout
     return p.parse_args(argv)
 
@@ -78,12 +92,17 @@ def _cuda():
 
 def bert_base_dir() -> str:
     """A BERT-base-sized random text model (config, tiny vocab, weights), built offline once."""
-    out = osp.join(os.environ.get('XDG_CACHE_HOME', osp.expanduser('~/.cache')), 'mmrvos',
-                   'bert_base_random_30522')
+    out = osp.join(
+        os.environ.get('XDG_CACHE_HOME', osp.expanduser('~/.cache')), 'mmrvos',
+        'bert_base_random_30522')
     if not osp.isfile(osp.join(out, 'config.json')):
-        subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'misc', 'make_tiny_bert.py'),
-                        '--out', out, '--hidden-size', '768', '--layers', '12', '--heads', '12',
-                        '--intermediate-size', '3072', '--vocab-size', '30522'], check=True)
+        subprocess.run([
+            sys.executable,
+            osp.join(ROOT, 'tools', 'misc',
+                     'make_tiny_bert.py'), '--out', out, '--hidden-size', '768', '--layers', '12',
+            '--heads', '12', '--intermediate-size', '3072', '--vocab-size', '30522'
+        ],
+                       check=True)
     return out
 
 
@@ -183,12 +202,13 @@ def run_single(args, point):
     from mmdet.structures import DetDataSample
     drop, frames = point['drop_rate'], point['frames']
     h, w = args.size
-    model = build(args.config, drop, args.bert, args.device, args.mask_queries,
-                  args.chunk_size)
+    model = build(args.config, drop, args.bert, args.device, args.mask_queries, args.chunk_size)
     pad_h, pad_w = (h + 31) // 32 * 32, (w + 31) // 32 * 32
-    samples = [DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
-                                           batch_input_shape=(pad_h, pad_w)))
-               for _ in range(frames)]
+    samples = [
+        DetDataSample(
+            metainfo=dict(img_shape=(h, w), ori_shape=(h, w), batch_input_shape=(pad_h, pad_w)))
+        for _ in range(frames)
+    ]
     torch.manual_seed(1)
     video = torch.zeros(frames, 3, pad_h, pad_w, device=args.device)
     video[:, :, :h, :w] = torch.randn(frames, 3, h, w, device=args.device)
@@ -216,14 +236,26 @@ def run_single(args, point):
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         peak_kind = 'cpu max RSS'
-    return dict(drop_rate=drop, frames=frames, size=[h, w], device=args.device,
-                mask_queries=args.mask_queries, chunk_size=model.test_cfg['chunk_size'],
-                seconds=best, latency_ms_per_frame=1000 * best / frames, fps=frames / best,
-                gflops_per_frame=None if flops is None else flops / 1e9 / frames,
-                flop_counter=counter, peak_mib=peak, peak_kind=peak_kind,
-                queries_last_layer=model.decoder.query_counts(model.num_queries)[-1],
-                stages_ms_per_frame={k: 1000 * v / frames for k, v in stages.items()},
-                torch_threads=torch.get_num_threads())
+    return dict(
+        drop_rate=drop,
+        frames=frames,
+        size=[h, w],
+        device=args.device,
+        mask_queries=args.mask_queries,
+        chunk_size=model.test_cfg['chunk_size'],
+        seconds=best,
+        latency_ms_per_frame=1000 * best / frames,
+        fps=frames / best,
+        gflops_per_frame=None if flops is None else flops / 1e9 / frames,
+        flop_counter=counter,
+        peak_mib=peak,
+        peak_kind=peak_kind,
+        queries_last_layer=model.decoder.query_counts(model.num_queries)[-1],
+        stages_ms_per_frame={
+            k: 1000 * v / frames
+            for k, v in stages.items()
+        },
+        torch_threads=torch.get_num_threads())
 
 
 def main(argv=None):
@@ -248,16 +280,17 @@ def main(argv=None):
                 (['--chunk-size', str(args.chunk_size)] if args.chunk_size else []) + \
                 (['--bert', args.bert] if args.bert else [])
             proc = subprocess.run(cmd, capture_output=True, text=True)
-            line = [l for l in proc.stdout.splitlines() if l.startswith('RESULT ')]
+            line = [ln for ln in proc.stdout.splitlines() if ln.startswith('RESULT ')]
             if proc.returncode != 0 or not line:
                 raise RuntimeError(f'benchmark point {point} failed:\n{proc.stderr[-3000:]}')
             res = json.loads(line[-1][len('RESULT '):])
             results.append(res)
-            print(f'T={frames:4d} drop={drop:.2f}: {res["latency_ms_per_frame"]:9.1f} ms/frame '
-                  f'{res["fps"]:7.2f} FPS  '
-                  + ('' if res['gflops_per_frame'] is None else
-                     f'{res["gflops_per_frame"]:8.1f} GFLOPs/frame  ')
-                  + f'peak {res["peak_mib"]:8.0f} MiB ({res["peak_kind"]})', flush=True)
+            print(
+                f'T={frames:4d} drop={drop:.2f}: {res["latency_ms_per_frame"]:9.1f} ms/frame '
+                f'{res["fps"]:7.2f} FPS  ' + ('' if res['gflops_per_frame'] is None else
+                                              f'{res["gflops_per_frame"]:8.1f} GFLOPs/frame  ') +
+                f'peak {res["peak_mib"]:8.0f} MiB ({res["peak_kind"]})',
+                flush=True)
     base = {r['frames']: r for r in results if r['drop_rate'] == 0.0}
     print(f'\n{"T":>4} {"drop":>5} {"ms/frame":>10} {"FPS":>8} {"speed-up":>9} '
           f'{"GFLOPs/frame":>13} {"peak MiB":>9}')
@@ -268,19 +301,21 @@ def main(argv=None):
         print(f'{r["frames"]:>4} {r["drop_rate"]:>5.2f} {r["latency_ms_per_frame"]:>10.1f} '
               f'{r["fps"]:>8.2f} {speed:>9} {gf:>13} {r["peak_mib"]:>9.0f}')
     labels = [label for _, label in STAGES] + ['other']
-    print('\nper stage (ms/frame; one extra run timed with forward hooks): '
-          + ', '.join(f'{l}' for l in labels))
+    print('\nper stage (ms/frame; one extra run timed with forward hooks): ' +
+          ', '.join(f'{lab}' for lab in labels))
     for r in results:
         st = r['stages_ms_per_frame']
         per_q = sum(st.get(k, 0.0) for k in QUERY_STAGES)
         fixed = sum(v for k, v in st.items() if k not in QUERY_STAGES)
-        print(f'T={r["frames"]:4d} drop={r["drop_rate"]:.2f}: '
-              + ' '.join(f'{l}={st.get(l, 0.0):.1f}' for l in labels)
-              + f' | query-dependent {per_q:.1f}, query-independent {fixed:.1f}')
+        print(f'T={r["frames"]:4d} drop={r["drop_rate"]:.2f}: ' +
+              ' '.join(f'{lab}={st.get(lab, 0.0):.1f}' for lab in labels) +
+              f' | query-dependent {per_q:.1f}, query-independent {fixed:.1f}')
     if args.out:
         with open(args.out, 'w') as f:
-            json.dump(dict(config=args.config, mask_queries=args.mask_queries,
-                           results=results), f, indent=2)
+            json.dump(
+                dict(config=args.config, mask_queries=args.mask_queries, results=results),
+                f,
+                indent=2)
         print(f'wrote {args.out}')
 
 

@@ -23,10 +23,10 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 def parse_args():
     parser = argparse.ArgumentParser(description='RVOS data loader benchmark')
-    parser.add_argument('--config',
-                        default=osp.join(REPO_ROOT, 'configs/_base_/datasets/ref_youtube_vos.py'))
-    parser.add_argument('--data-root', default=None,
-                        help='real dataset root; default: a synthetic 360p dataset')
+    parser.add_argument(
+        '--config', default=osp.join(REPO_ROOT, 'configs/_base_/datasets/ref_youtube_vos.py'))
+    parser.add_argument(
+        '--data-root', default=None, help='real dataset root; default: a synthetic 360p dataset')
     parser.add_argument('--num-frames', type=int, default=6, help='T')
     parser.add_argument('--workers', type=int, default=2)
     parser.add_argument('--batch-size', type=int, default=1)
@@ -41,11 +41,13 @@ def parse_args():
 def synthetic_dataset(root: str, width: int, height: int) -> dict:
     """Write a 360p toy dataset; returns the dataset config overrides that read it."""
     import mmrvos.datasets.synthetic.toy_generator as toy
-    toy.make_toy_rvos(root, seed=0, num_train=12, num_valid=0, num_frames=24,
-                      size=(width, height))
-    return dict(data_root=root, ann_file='meta_expressions/train/meta_expressions.json',
-                meta_file='train/meta.json', sparse_annotations=False,
-                data_prefix=dict(img='train/JPEGImages', ann='train/Annotations'))
+    toy.make_toy_rvos(root, seed=0, num_train=12, num_valid=0, num_frames=24, size=(width, height))
+    return dict(
+        data_root=root,
+        ann_file='meta_expressions/train/meta_expressions.json',
+        meta_file='train/meta.json',
+        sparse_annotations=False,
+        data_prefix=dict(img='train/JPEGImages', ann='train/Annotations'))
 
 
 def main():
@@ -56,8 +58,8 @@ def main():
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     import mmrvos  # noqa: F401  (registration)
     loader_cfg = cfg.train_dataloader.copy()
-    loader_cfg.update(num_workers=args.workers, batch_size=args.batch_size,
-                      persistent_workers=args.workers > 0)
+    loader_cfg.update(
+        num_workers=args.workers, batch_size=args.batch_size, persistent_workers=args.workers > 0)
     pipeline = loader_cfg['dataset']['pipeline']
     for step in pipeline:
         if step['type'] == 'ClipSample':

@@ -24,8 +24,7 @@ def make_video(rng, t, h, w):
     pred = np.empty((t, h, w), bool)
     for i in range(t):
         gt[i] = ((yy - cy[i]) / ay)**2 + ((xx - cx[i]) / ax)**2 <= 1
-        d = ((yy - cy[i] - 6) / (ay * 1.05))**2 + (
-            (xx - cx[i] + 4) / (ax * 1.05))**2
+        d = ((yy - cy[i] - 6) / (ay * 1.05))**2 + ((xx - cx[i] + 4) / (ax * 1.05))**2
         pred[i] = d <= 1 + 0.1 * (rng.random((h, w)) - 0.5)
     return gt, pred
 

@@ -36,26 +36,39 @@ HEADING = '## Comparison systems'
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train and compare RVOS systems on the toy '
                                      'benchmark; write docs/en/comparison.md')
-    parser.add_argument('--iters', type=int, default=40,
-                        help='training iterations per system (the shared budget)')
+    parser.add_argument(
+        '--iters', type=int, default=40, help='training iterations per system (the shared budget)')
     parser.add_argument('--lr', type=float, default=2e-4)
     parser.add_argument('--batch-size', type=int, default=2)
-    parser.add_argument('--num-eval', type=int, default=None,
-                        help='evaluate on the first N valid expressions (default: all)')
+    parser.add_argument(
+        '--num-eval',
+        type=int,
+        default=None,
+        help='evaluate on the first N valid expressions (default: all)')
     parser.add_argument('--systems', nargs='+', default=list(SYSTEMS), choices=list(SYSTEMS))
     parser.add_argument('--data-root', default='data/toy_rvos/')
     parser.add_argument('--work-dir', default='work_dirs/compare_systems')
     parser.add_argument('--readme', default=osp.join(REPO, 'docs', 'en', 'comparison.md'))
     parser.add_argument('--no-readme', action='store_true', help='only print the block')
     parser.add_argument('--skip-train', action='store_true', help='memory figures only')
-    parser.add_argument('--reuse', action='store_true',
-                        help='reuse the result JSONs of a previous run in --work-dir when '
-                        'they were made with the same budget (re-renders the block)')
+    parser.add_argument(
+        '--reuse',
+        action='store_true',
+        help='reuse the result JSONs of a previous run in --work-dir when '
+        'they were made with the same budget (re-renders the block)')
     parser.add_argument('--mem-queries', type=int, default=900)
-    parser.add_argument('--mem-size', type=int, nargs=2, default=[360, 640],
-                        metavar=('H', 'W'), help='input frame size of the memory test')
-    parser.add_argument('--mem-frames', type=int, default=1,
-                        help='frames per memory measurement (batch of F_seg maps)')
+    parser.add_argument(
+        '--mem-size',
+        type=int,
+        nargs=2,
+        default=[360, 640],
+        metavar=('H', 'W'),
+        help='input frame size of the memory test')
+    parser.add_argument(
+        '--mem-frames',
+        type=int,
+        default=1,
+        help='frames per memory measurement (batch of F_seg maps)')
     # internal: one system / one head per subprocess
     parser.add_argument('--run-system', help=argparse.SUPPRESS)
     parser.add_argument('--run-head', help=argparse.SUPPRESS)
@@ -70,24 +83,27 @@ def parse_args(argv=None):
 def train_and_test(name: str, args) -> dict:
     """Train one system for ``args.iters`` iterations and test it (in this process)."""
     sys.path.insert(0, REPO)
-    import mmrvos  # noqa: F401
     from mmengine.config import Config
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
+
+    import mmrvos  # noqa: F401
 
     cfg = Config.fromfile(osp.join(REPO, SYSTEMS[name]))
     iters = args.iters
     cfg.work_dir = osp.join(args.work_dir, re.sub(r'[^A-Za-z0-9]+', '_', name))
     cfg.randomness = dict(seed=0)
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters, val_interval=iters + 1)
-    cfg.optim_wrapper = dict(type='OptimWrapper',
-                             optimizer=dict(type='AdamW', lr=args.lr, weight_decay=1e-4),
-                             clip_grad=dict(max_norm=0.1, norm_type=2))
+    cfg.optim_wrapper = dict(
+        type='OptimWrapper',
+        optimizer=dict(type='AdamW', lr=args.lr, weight_decay=1e-4),
+        clip_grad=dict(max_norm=0.1, norm_type=2))
     warmup = max(1, min(100, iters // 5))
-    cfg.param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
-                                end=warmup)]
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False,
-                                        interval=iters + 1, save_last=False)
+    cfg.param_scheduler = [
+        dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=warmup)
+    ]
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', by_epoch=False, interval=iters + 1, save_last=False)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=max(1, iters // 4))
     cfg.default_hooks.visualization = dict(type='DetVisualizationHook', draw=False)
     cfg.log_processor = dict(by_epoch=False)
@@ -108,8 +124,16 @@ def train_and_test(name: str, args) -> dict:
     runner.train()
     train_s = time.time() - start
     metrics = runner.test()
-    return dict(system=name, config=SYSTEMS[name], iters=iters, num_eval=args.num_eval,
-                train_s=train_s, metrics={k: float(v) for k, v in metrics.items()})
+    return dict(
+        system=name,
+        config=SYSTEMS[name],
+        iters=iters,
+        num_eval=args.num_eval,
+        train_s=train_s,
+        metrics={
+            k: float(v)
+            for k, v in metrics.items()
+        })
 
 
 def _percent(metrics: dict) -> dict:
@@ -133,8 +157,13 @@ def measure_head(kind: str, args) -> dict:
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     heads = dict(
         deformable=dict(type='GroundingMaskDecoder', num_layers=3),
-        dynamic=dict(type='RVOSDynamicMaskHead', embed_dims=256, in_channels=256,
-                     reduced_channels=8, dynamic_channels=8, num_dynamic_layers=3),
+        dynamic=dict(
+            type='RVOSDynamicMaskHead',
+            embed_dims=256,
+            in_channels=256,
+            reduced_channels=8,
+            dynamic_channels=8,
+            num_dynamic_layers=3),
         static=dict(type='StaticMaskHead', embed_dims=256))
     head = MODELS.build(heads[kind])
     head.init_weights()
@@ -151,22 +180,35 @@ def measure_head(kind: str, args) -> dict:
     masks = head(queries, boxes, feats, text, text_pad, None, None, query_pos_head=pos_head)
     masks.sigmoid().mean().backward()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return dict(head=kind, type=heads[kind]['type'], queries=q, frames=b,
-                input_hw=[h, w], mask_hw=list(masks.shape[-2:]),
-                peak_extra_mib=(peak - base) / 1024.0, seconds=time.time() - start)
+    return dict(
+        head=kind,
+        type=heads[kind]['type'],
+        queries=q,
+        frames=b,
+        input_hw=[h, w],
+        mask_hw=list(masks.shape[-2:]),
+        peak_extra_mib=(peak - base) / 1024.0,
+        seconds=time.time() - start)
 
 
 # ---------------------------------------------------------------------- driver
 def _subprocess(flag: str, value: str, args, out: str) -> dict:
-    cmd = [sys.executable, osp.abspath(__file__), flag, value, '--out', out,
-           '--iters', str(args.iters), '--lr', str(args.lr), '--batch-size',
-           str(args.batch_size), '--data-root', args.data_root, '--work-dir', args.work_dir,
-           '--mem-queries', str(args.mem_queries), '--mem-frames', str(args.mem_frames),
-           '--mem-size', *map(str, args.mem_size)]
+    cmd = [
+        sys.executable,
+        osp.abspath(__file__), flag, value, '--out', out, '--iters',
+        str(args.iters), '--lr',
+        str(args.lr), '--batch-size',
+        str(args.batch_size), '--data-root', args.data_root, '--work-dir', args.work_dir,
+        '--mem-queries',
+        str(args.mem_queries), '--mem-frames',
+        str(args.mem_frames), '--mem-size', *map(str, args.mem_size)
+    ]
     if args.num_eval:
         cmd += ['--num-eval', str(args.num_eval)]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [REPO] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            [REPO] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
     if not (args.reuse and _reusable(out, args)):
         subprocess.run(cmd, check=True, cwd=REPO, env=env)
     with open(out) as f:
@@ -193,26 +235,27 @@ def format_block(runs, memory, args) -> str:
         evaluated = f'the first {args.num_eval} valid expressions' if args.num_eval \
             else 'all valid expressions'
         lines += [
-            f'Produced by `python tools/analysis_tools/compare_systems.py --iters {args.iters}'
-            + (f' --num-eval {args.num_eval}' if args.num_eval else '') + '` on the synthetic '
+            f'Produced by `python tools/analysis_tools/compare_systems.py --iters {args.iters}' +
+            (f' --num-eval {args.num_eval}' if args.num_eval else '') + '` on the synthetic '
             f'toy benchmark (`tools/make_toy_dataset.py`): tiny configs trained from scratch on '
             f'CPU with the **same small budget** ({args.iters} iterations, batch '
             f'{args.batch_size}, AdamW lr {args.lr:g}, seed 0), evaluated on {evaluated}; '
             'training times are wall clock on a shared CPU. '
             'The budget is far too small for converged models: the numbers check that the '
             'four systems train and are scored by the same pipeline; they are not the '
-            "papers' results.", '',
-            'Scores in %.', '',
-            '| System | Config | J&F | J | F | ' + ' | '.join(f'J&F {t}' for t in types)
-            + ' | train (s, wall clock) |',
-            '|---|---|---|---|---|' + '---|' * len(types) + '---|']
+            "papers' results.", '', 'Scores in %.', '', '| System | Config | J&F | J | F | ' +
+            ' | '.join(f'J&F {t}' for t in types) + ' | train (s, wall clock) |',
+            '|---|---|---|---|---|' + '---|' * len(types) + '---|'
+        ]
         for r in runs:
             m = r['metrics']
-            cells = [f"{m.get('J&F', float('nan')):.1f}", f"{m.get('J', float('nan')):.1f}",
-                     f"{m.get('F', float('nan')):.1f}"]
+            cells = [
+                f"{m.get('J&F', float('nan')):.1f}", f"{m.get('J', float('nan')):.1f}",
+                f"{m.get('F', float('nan')):.1f}"
+            ]
             cells += [f"{m.get('J&F_' + t, float('nan')):.1f}" for t in types]
-            lines.append(f"| {r['system']} | `{r['config']}` | " + ' | '.join(cells)
-                         + f" | {r['train_s']:.0f} |")
+            lines.append(f"| {r['system']} | `{r['config']}` | " + ' | '.join(cells) +
+                         f" | {r['train_s']:.0f} |")
         lines.append('')
     if memory:
         m0 = memory[0]
@@ -223,17 +266,21 @@ def format_block(runs, memory, args) -> str:
             'measured: the increase of the process peak RSS (`ru_maxrss`) over the step. '
             'Absolute values differ from the paper\'s GPU training figure (11.2 GB saved for '
             'the whole model over all decoder layers and clip frames).', '',
-            '| Mask head | Type | Peak extra memory (MiB) | Step time (s) |', '|---|---|---|---|']
-        names = dict(deformable='Deformable mask decoder (ReferDINO)',
-                     dynamic='Dynamic CondInst head (G-DINO+DH)',
-                     static='Static dot-product head (G-DINO+SH)')
+            '| Mask head | Type | Peak extra memory (MiB) | Step time (s) |', '|---|---|---|---|'
+        ]
+        names = dict(
+            deformable='Deformable mask decoder (ReferDINO)',
+            dynamic='Dynamic CondInst head (G-DINO+DH)',
+            static='Static dot-product head (G-DINO+SH)')
         for m in memory:
             lines.append(f"| {names[m['head']]} | `{m['type']}` | {m['peak_extra_mib']:.0f} | "
                          f"{m['seconds']:.1f} |")
         by = {m['head']: m['peak_extra_mib'] for m in memory}
         if 'deformable' in by and 'dynamic' in by:
-            lines += ['', f"Dynamic minus deformable: {by['dynamic'] - by['deformable']:.0f} MiB "
-                      f"({by['dynamic'] / max(by['deformable'], 1e-6):.1f}x)."]
+            lines += [
+                '', f"Dynamic minus deformable: {by['dynamic'] - by['deformable']:.0f} MiB "
+                f"({by['dynamic'] / max(by['deformable'], 1e-6):.1f}x)."
+            ]
         lines.append('')
     lines.append(END)
     return '\n'.join(lines)

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import resource
 import subprocess
 import sys
 import tempfile
@@ -50,8 +49,11 @@ def measure(cmd, env=None) -> dict:
              'rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n'
              'print(json.dumps(dict(rc=rc, seconds=time.time() - t, max_rss_mb=resource.'
              'getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)))')
-    out = subprocess.run([sys.executable, '-c', probe, *cmd], env=env, cwd=ROOT,
-                         capture_output=True, text=True)
+    out = subprocess.run([sys.executable, '-c', probe, *cmd],
+                         env=env,
+                         cwd=ROOT,
+                         capture_output=True,
+                         text=True)
     if out.returncode != 0 or not out.stdout.strip():
         raise RuntimeError(f'measuring child failed: {out.stderr[-2000:]}')
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -78,18 +80,24 @@ def main(argv=None):
             t0 = time.time()
             make_frames(frames, num)
             made = time.time() - t0
-            cmd = [sys.executable, osp.join(ROOT, 'tools', 'demo.py'), frames, '--text',
-                   args.text, '--config', args.config, '--out-dir', osp.join(tmp, f'out_{num}'),
-                   '--scale', *map(str, args.scale), '--video-format', args.video_format]
+            cmd = [
+                sys.executable,
+                osp.join(ROOT, 'tools', 'demo.py'), frames, '--text', args.text, '--config',
+                args.config, '--out-dir',
+                osp.join(tmp, f'out_{num}'), '--scale', *map(str, args.scale), '--video-format',
+                args.video_format
+            ]
             if args.checkpoint:
                 cmd += ['--checkpoint', args.checkpoint]
             res = measure(cmd, env)
             if res['rc'] != 0:
-                raise RuntimeError(f'demo failed on {num} frames (exit {res["rc"]}): '
-                                   + ' '.join(cmd))
+                raise RuntimeError(f'demo failed on {num} frames (exit {res["rc"]}): ' +
+                                   ' '.join(cmd))
             rows.append(dict(frames=num, **res))
-            print(f'{num:6d} frames: peak RSS {res["max_rss_mb"]:8.0f} MB, '
-                  f'{res["seconds"]:6.1f} s (frames made in {made:.1f} s)', flush=True)
+            print(
+                f'{num:6d} frames: peak RSS {res["max_rss_mb"]:8.0f} MB, '
+                f'{res["seconds"]:6.1f} s (frames made in {made:.1f} s)',
+                flush=True)
     if len(rows) > 1:
         print(f'peak RSS ratio {rows[-1]["frames"]} / {rows[0]["frames"]} frames: '
               f'{rows[-1]["max_rss_mb"] / rows[0]["max_rss_mb"]:.2f}')

@@ -10,8 +10,8 @@ scores of the random model do not all saturate at 1.0). The same weights are con
 the mmrvos config. Both models then run inference as their evaluation does -- the official
 ``infer`` (as ``eval/inference_ytvos.py`` calls it) and mmrvos' ``ReferDINO.predict_video``
 -- on the same preprocessed frames (the official transform: short side 360 with PIL bilinear,
-ImageNet normalisation, no padding). Forward hooks on both models record every stage; the tool prints
-the largest absolute difference of each (backbone levels, text features, input projections,
+ImageNet normalisation, no padding). Forward hooks on both models record every stage; the tool
+prints the largest absolute difference of each (backbone levels, text features, input projections,
 encoder memory and fused text, encoder class logits and top-k proposals, each decoder layer's
 hidden states / reference boxes / class logits and pruning survivors, tracker assignment,
 temporal decoder, final class logits and boxes, pixel decoder, mask logits, the selected
@@ -79,32 +79,51 @@ def _load_official_helpers():
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('config', help='official config (.yaml), absolute or relative to '
-                   '--official-repo, e.g. configs/ytvos_swint.yaml')
+    p.add_argument(
+        'config',
+        help='official config (.yaml), absolute or relative to '
+        '--official-repo, e.g. configs/ytvos_swint.yaml')
     p.add_argument('--official-repo', required=True, help='official ReferDINO checkout')
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument('--checkpoint', help='official-layout checkpoint ({"model_state_dict": '
-                     '...}, as released)')
-    src.add_argument('--random-weights', action='store_true',
-                     help='the official random initialisation with non-zero LoRA B')
+    src.add_argument(
+        '--checkpoint',
+        help='official-layout checkpoint ({"model_state_dict": '
+        '...}, as released)')
+    src.add_argument(
+        '--random-weights',
+        action='store_true',
+        help='the official random initialisation with non-zero LoRA B')
     p.add_argument('--frames', required=True, help='folder of video frames (sorted by name)')
     p.add_argument('--num-frames', type=int, default=3, help='first N frames (default 3)')
     p.add_argument('--caption', required=True, help='referring expression')
-    p.add_argument('--drop-rate', type=float, default=0.5,
-                   help='query drop rate of both models (official query_decay = 1 - drop)')
-    p.add_argument('--force-topk-order', action='store_true',
-                   help="feed the official encoder's top-k proposal indices to mmrvos")
-    p.add_argument('--mmrvos-config', help='mmrvos config (default: the Ref-YouTube-VOS config '
-                   'of the official backbone)')
+    p.add_argument(
+        '--drop-rate',
+        type=float,
+        default=0.5,
+        help='query drop rate of both models (official query_decay = 1 - drop)')
+    p.add_argument(
+        '--force-topk-order',
+        action='store_true',
+        help="feed the official encoder's top-k proposal indices to mmrvos")
+    p.add_argument(
+        '--mmrvos-config',
+        help='mmrvos config (default: the Ref-YouTube-VOS config '
+        'of the official backbone)')
     p.add_argument('--bert', help='local BERT folder (weights + tokenizer) for both models')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--lora-b-std', type=float, default=0.05,
-                   help='std of the random LoRA B matrices (--random-weights)')
-    p.add_argument('--text-scale', type=float, default=0.05,
-                   help='--random-weights: scale of the last text layer\'s output LayerNorm, '
-                   'so that the contrastive class logits of the random model are O(10) rather '
-                   'than O(100) (else every sigmoid score is 1.0, all sequences tie and the '
-                   'selection is decided by query order); 1 keeps the initialisation')
+    p.add_argument(
+        '--lora-b-std',
+        type=float,
+        default=0.05,
+        help='std of the random LoRA B matrices (--random-weights)')
+    p.add_argument(
+        '--text-scale',
+        type=float,
+        default=0.05,
+        help='--random-weights: scale of the last text layer\'s output LayerNorm, '
+        'so that the contrastive class logits of the random model are O(10) rather '
+        'than O(100) (else every sigmoid score is 1.0, all sequences tie and the '
+        'selection is decided by query order); 1 keeps the initialisation')
     p.add_argument('--json', help='also write the numbers to this JSON file')
     return p.parse_args(argv)
 
@@ -113,8 +132,7 @@ def parse_args(argv=None):
 def frame_paths(folder: str, num: int) -> List[str]:
     if not osp.isdir(folder):
         fail(f'--frames {folder} is not a folder')
-    paths = sorted(p for p in glob.glob(osp.join(folder, '*'))
-                   if p.lower().endswith(IMAGE_EXTS))
+    paths = sorted(p for p in glob.glob(osp.join(folder, '*')) if p.lower().endswith(IMAGE_EXTS))
     if len(paths) < num:
         fail(f'{folder} has {len(paths)} frames, --num-frames asks for {num}')
     return paths[:num]
@@ -156,8 +174,10 @@ def mmrvos_preprocess(model, cfg, paths: List[str]):
     steps = None
     for step in cfg.test_dataloader.dataset.pipeline:
         if step['type'] == 'TransformBroadcaster':
-            steps = [TRANSFORMS.build(copy.deepcopy(t)) for t in step['transforms']
-                     if t['type'] != 'LoadRVOSAnnotations']
+            steps = [
+                TRANSFORMS.build(copy.deepcopy(t)) for t in step['transforms']
+                if t['type'] != 'LoadRVOSAnnotations'
+            ]
     if steps is None:
         fail('the mmrvos config has no TransformBroadcaster step in its test pipeline')
     imgs, metas = [], []
@@ -166,8 +186,12 @@ def mmrvos_preprocess(model, cfg, paths: List[str]):
         for step in steps:
             results = step(results)
         imgs.append(torch.from_numpy(np.ascontiguousarray(results['img'].transpose(2, 0, 1))))
-        metas.append(dict(img_shape=results['img_shape'], ori_shape=results['ori_shape'],
-                          scale_factor=results.get('scale_factor', (1.0, 1.0)), frame_index=i))
+        metas.append(
+            dict(
+                img_shape=results['img_shape'],
+                ori_shape=results['ori_shape'],
+                scale_factor=results.get('scale_factor', (1.0, 1.0)),
+                frame_index=i))
     clip = TrackDataSample()
     clip.video_data_samples = [DetDataSample(metainfo=m) for m in metas]
     data = model.data_preprocessor(dict(inputs=[torch.stack(imgs)], data_samples=[clip]), False)
@@ -197,8 +221,10 @@ class Recorder:
         self.handles = []
 
     def hook(self, name: str, module, transform=None):
+
         def fn(_mod, _inp, output):
             self.out[name] = transform(output) if transform else output
+
         self.handles.append(module.register_forward_hook(fn))
 
     def wrap(self, name: str, owner, attr: str):
@@ -209,6 +235,7 @@ class Recorder:
             result = original(*args, **kwargs)
             self.out.setdefault(name, []).append(result)
             return result
+
         setattr(owner, attr, wrapped)
 
 
@@ -216,11 +243,13 @@ class Recorder:
 def forced_topk(model, indices):
     """Within the block, ``model.select_proposals`` (the encoder's top-k proposal choice)
     returns ``indices`` (B, k) instead of its own ranking."""
+
     def select_proposals(enc_logits, k):
         if tuple(indices.shape) != (enc_logits.shape[0], k):
             raise RuntimeError(f'forced top-k indices {tuple(indices.shape)} do not fit '
                                f'{enc_logits.shape[0]} frames x {k} queries')
         return indices.to(enc_logits.device)
+
     model.select_proposals = select_proposals
     try:
         yield
@@ -287,8 +316,10 @@ def build_models(args, helpers, repo, cfg, bert_dir, workdir):
     else:  # non-zero LoRA B (each shared module once: named_parameters lists it once)
         gen = torch.Generator().manual_seed(args.seed + 1)
         params = dict(official.named_parameters())
-        last_text = max(int(m.group(1)) for m in map(
-            re.compile(r'^transformer\.encoder\.text_layers\.(\d+)\.').match, params) if m)
+        last_text = max(
+            int(m.group(1))
+            for m in map(re.compile(r'^transformer\.encoder\.text_layers\.(\d+)\.').match, params)
+            if m)
         with torch.no_grad():
             for name, param in params.items():
                 if name.endswith('lora_B'):
@@ -314,7 +345,9 @@ def build_models(args, helpers, repo, cfg, bert_dir, workdir):
     ours = MODELS.build(mm_cfg.model)
     try:
         converted, report = official_to_mmrvos(
-            state, lora='keep', lora_wrapped=peft_modules(ours.state_dict()),
+            state,
+            lora='keep',
+            lora_wrapped=peft_modules(ours.state_dict()),
             source=args.checkpoint or '<random official weights>')
     except (CheckpointConversionError, ValueError, KeyError) as e:
         fail(f'cannot convert the official weights: {e}')
@@ -351,10 +384,15 @@ def run(args) -> dict:
     register_all_modules(init_default_scope=True)
     import mmrvos  # noqa: F401
 
-    numbers = dict(config=osp.basename(config), frames=args.frames, num_frames=len(paths),
-                   caption=args.caption, drop_rate=args.drop_rate,
-                   weights=args.checkpoint or f'random (seed {args.seed})',
-                   force_topk_order=args.force_topk_order, stages={})
+    numbers = dict(
+        config=osp.basename(config),
+        frames=args.frames,
+        num_frames=len(paths),
+        caption=args.caption,
+        drop_rate=args.drop_rate,
+        weights=args.checkpoint or f'random (seed {args.seed})',
+        force_topk_order=args.force_topk_order,
+        stages={})
     stages = numbers['stages']
 
     def report(name, a, b, note=''):
@@ -384,9 +422,11 @@ def run(args) -> dict:
         print('preprocessing')
         report('mmrvos test pipeline vs official transform', video, mine)
         for s in frame_samples:  # both models get the official input
-            s.set_metainfo(dict(batch_input_shape=tuple(video.shape[-2:]),
-                                pad_shape=tuple(video.shape[-2:]),
-                                img_shape=tuple(video.shape[-2:])))
+            s.set_metainfo(
+                dict(
+                    batch_input_shape=tuple(video.shape[-2:]),
+                    pad_shape=tuple(video.shape[-2:]),
+                    img_shape=tuple(video.shape[-2:])))
 
         # ---------------- official run
         rec_o = Recorder()
@@ -403,9 +443,9 @@ def run(args) -> dict:
         misc = helpers.import_official(repo, 'models.dino_util.misc')
         # = the official nested_tensor_from_videos_list(video[None], size_divisibility=1):
         # one video, no padding, an all-False padding mask
-        samples = misc.NestedTensor(video[None].clone(),
-                                    torch.zeros((1, ) + video.shape[:1] + video.shape[-2:],
-                                                dtype=torch.bool))
+        samples = misc.NestedTensor(
+            video[None].clone(),
+            torch.zeros((1, ) + video.shape[:1] + video.shape[-2:], dtype=torch.bool))
         t0 = time.time()
         with torch.no_grad():
             out_o = official.infer(samples, [args.caption], [{}])
@@ -454,8 +494,8 @@ def run(args) -> dict:
         if args.force_topk_order:
             m_topk = o_topk
         same_pos = float((o_topk == m_topk).float().mean())
-        overlap = np.mean([len(set(a.tolist()) & set(b.tolist())) / a.numel()
-                           for a, b in zip(o_topk, m_topk)])
+        overlap = np.mean(
+            [len(set(a.tolist()) & set(b.tolist())) / a.numel() for a, b in zip(o_topk, m_topk)])
         stages['encoder top-k'] = dict(same_position=same_pos, same_set=float(overlap))
         print(f'  {"encoder top-k proposals":<44} same position {same_pos:.4f}, '
               f'same set {overlap:.4f}')
@@ -480,8 +520,10 @@ def run(args) -> dict:
 
             def pick(x, idx):
                 return torch.cat([x[t][idx[t]] for t in range(len(idx))])
-            o_cls = official.class_embed[lid](o_hs[lid], dict(
-                encoded_text=o_text, text_token_mask=o_tmask)).max(-1)[0]
+
+            o_cls = official.class_embed[lid](o_hs[lid],
+                                              dict(encoded_text=o_text,
+                                                   text_token_mask=o_tmask)).max(-1)[0]
             m_cls = ours.bbox_head.class_logits(lid, dec['hidden_states'][lid], m_text, m_tmask)
             stages[f'decoder layer {lid} survivors'] = dict(
                 kept=int(o_mem[lid].shape[1]), agreement=float(agree))
@@ -495,8 +537,8 @@ def run(args) -> dict:
         print('temporal (last layer, tracks matched by their frame-0 query)')
         t = video.shape[0]
         q = o_mem[-1].shape[1]
-        o_perm = torch.stack([torch.arange(q)] + [torch.as_tensor(i[0]) for i in
-                                                    o.get('match', [])])
+        o_perm = torch.stack([torch.arange(q)] +
+                             [torch.as_tensor(i[0]) for i in o.get('match', [])])
         m_perm = m['tracker'][0] if 'tracker' in m else torch.arange(q).expand(t, q)
         o_track_mem = torch.gather(o_mem[-1], 1, o_perm)  # (T, Q) token of track k at frame t
         m_track_mem = torch.gather(m_mem[-1], 1, m_perm)
@@ -505,8 +547,8 @@ def run(args) -> dict:
         tb = torch.tensor([j for _, j in track_pairs], dtype=torch.long)
         same_assign = float((o_track_mem[:, ta] == m_track_mem[:, tb]).float().mean()) \
             if len(track_pairs) else 0.0
-        stages['tracker'] = dict(common_tracks=len(track_pairs), tracks=q,
-                                 same_assignment=same_assign)
+        stages['tracker'] = dict(
+            common_tracks=len(track_pairs), tracks=q, same_assignment=same_assign)
         print(f'  {"tracks in common":<44} {len(track_pairs)} of {q}; same assignment in '
               f'{same_assign:.4f} of (frame, track)')
         o_temporal = o['temporal'].reshape(t, q, -1)  # (t, b*q, d), b = 1
@@ -534,18 +576,19 @@ def run(args) -> dict:
         o_key, m_key = int(o_track_mem[0, o_sel_track]), int(m_track_mem[0, m_sel_track])
         same_sel = o_key == m_key
         o_final = torch.nn.functional.interpolate(
-            o_masks[:, o_sel_track][None], size=(ori_h, ori_w), mode='bilinear',
+            o_masks[:, o_sel_track][None],
+            size=(ori_h, ori_w),
+            mode='bilinear',
             align_corners=False)[0].sigmoid() > 0.5
-        ious = [mask_iou(o_final[i].numpy(), results[i].masks[0].cpu().numpy())
-                for i in range(t)]
-        stages['selection'] = dict(same_sequence=same_sel, official_token=o_key,
-                                   mmrvos_token=m_key)
+        ious = [mask_iou(o_final[i].numpy(), results[i].masks[0].cpu().numpy()) for i in range(t)]
+        stages['selection'] = dict(same_sequence=same_sel, official_token=o_key, mmrvos_token=m_key)
         stages['final mask IoU'] = ious
         print(f'  {"selected sequence":<44} {"same" if same_sel else "DIFFERENT"} '
               f'(official token {o_key}, mmrvos token {m_key})')
         print(f'  {"final mask IoU per frame":<44} ' + ', '.join(f'{v:.4f}' for v in ious))
-        print(f'  {"final mask pixels (official / mmrvos)":<44} ' + ', '.join(
-            f'{int(o_final[i].sum())}/{int(results[i].masks[0].sum())}' for i in range(t)))
+        print(f'  {"final mask pixels (official / mmrvos)":<44} ' +
+              ', '.join(f'{int(o_final[i].sum())}/{int(results[i].masks[0].sum())}'
+                        for i in range(t)))
     return numbers
 
 

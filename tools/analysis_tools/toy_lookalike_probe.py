@@ -44,8 +44,8 @@ def sequence_ious(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     present = gt.reshape(len(gt), -1).any(1)
     if not present.any():
         return np.zeros(pred.shape[1])
-    return np.array([region_jaccard(gt[present], pred[present, q]).mean()
-                     for q in range(pred.shape[1])])
+    return np.array(
+        [region_jaccard(gt[present], pred[present, q]).mean() for q in range(pred.shape[1])])
 
 
 def best_covering_score(scores: np.ndarray, ious: np.ndarray, iou_thr: float) -> float:
@@ -74,8 +74,8 @@ def summarise(rows: List[Dict]) -> Dict:
 def _object_masks(ann_dir: str, frames: List[str], obj_id: str) -> np.ndarray:
     """(T, H, W) bool masks of one object from the index PNGs of ``frames``."""
     from mmrvos.evaluation.functional import read_index_png
-    return np.stack([read_index_png(osp.join(ann_dir, f'{name}.png')) == int(obj_id)
-                     for name in frames])
+    return np.stack(
+        [read_index_png(osp.join(ann_dir, f'{name}.png')) == int(obj_id) for name in frames])
 
 
 def zero_motion_embed(model) -> None:
@@ -89,7 +89,11 @@ def zero_motion_embed(model) -> None:
     torch.nn.init.zeros_(mlp.layers[-1].bias)
 
 
-def probe(model, cfg, data_root: str, split: str, iou_thr: float = 0.5,
+def probe(model,
+          cfg,
+          data_root: str,
+          split: str,
+          iou_thr: float = 0.5,
           max_exps: Optional[int] = None) -> List[Dict]:
     """One row per motion expression with a look-alike: ids and the two best scores."""
     from mmdet.registry import DATASETS
@@ -102,10 +106,11 @@ def probe(model, cfg, data_root: str, split: str, iou_thr: float = 0.5,
     with open(meta_path) as f:
         objects = {vid: v['objects'] for vid, v in json.load(f)['videos'].items()}
     dcfg = cfg.test_dataloader.dataset.copy()
-    dcfg.update(data_root=data_root,
-                ann_file=f'meta_expressions/{split}/meta_expressions.json',
-                meta_file=f'{split}/meta.json',
-                data_prefix=dict(img=f'{split}/JPEGImages', ann=f'{split}/Annotations'))
+    dcfg.update(
+        data_root=data_root,
+        ann_file=f'meta_expressions/{split}/meta_expressions.json',
+        meta_file=f'{split}/meta.json',
+        data_prefix=dict(img=f'{split}/JPEGImages', ann=f'{split}/Annotations'))
     dataset = DATASETS.build(dcfg)
     model.test_cfg['select'] = 'all'
     rows = []
@@ -148,12 +153,13 @@ def parse_args(argv=None):
     parser.add_argument('--data-root', default=osp.join(REPO, 'data', 'toy_rvos'))
     parser.add_argument('--split', default='valid', choices=['train', 'valid'])
     parser.add_argument('--iou-thr', type=float, default=0.5)
-    parser.add_argument('--max-exps', type=int, default=None,
-                        help='stop after this many probed expressions')
+    parser.add_argument(
+        '--max-exps', type=int, default=None, help='stop after this many probed expressions')
     parser.add_argument('--zero-motion-embed', action='store_true')
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--out', help='write the rows and the summary to this JSON file '
-                        '(must not exist)')
+    parser.add_argument(
+        '--out', help='write the rows and the summary to this JSON file '
+        '(must not exist)')
     return parser.parse_args(argv)
 
 

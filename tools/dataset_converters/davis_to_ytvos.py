@@ -47,8 +47,11 @@ TEXT_FILES = (
     ('Davis17_annot2_full_video.txt', 'latin-1', 3, 'full_video'),
 )
 # video names misspelled in the text annotation files
-VIDEO_NAME_FIXES = {'clasic-car': 'classic-car', 'dog-scale': 'dogs-scale',
-                    'motor-bike': 'motorbike'}
+VIDEO_NAME_FIXES = {
+    'clasic-car': 'classic-car',
+    'dog-scale': 'dogs-scale',
+    'motor-bike': 'motorbike'
+}
 SPLITS = (('train', 'train'), ('val', 'valid'))
 
 
@@ -85,8 +88,7 @@ def build_expressions(texts: List[Tuple[Dict[int, str], int, str]]) -> Dict[str,
         for per_obj, annotator, exp_type in texts:
             if obj_id in per_obj:
                 expressions[str(len(expressions))] = dict(
-                    exp=per_obj[obj_id], obj_id=str(obj_id), annotator=annotator,
-                    exp_type=exp_type)
+                    exp=per_obj[obj_id], obj_id=str(obj_id), annotator=annotator, exp_type=exp_type)
     return expressions
 
 
@@ -129,7 +131,9 @@ def _write_text(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def convert(davis_root: str, out: str, mode: str = 'copy',
+def convert(davis_root: str,
+            out: str,
+            mode: str = 'copy',
             overwrite: bool = False) -> Dict[str, int]:
     """Run the conversion; returns the number of videos and expressions per split.
 
@@ -167,8 +171,7 @@ def convert(davis_root: str, out: str, mode: str = 'copy',
                     raise FileNotFoundError(f'DAVIS directory not found: {src}')
                 transfers.append((src, dst))
             img_dir = img_dst if osp.isdir(img_dst) else img_src
-            frames = sorted(osp.splitext(n)[0] for n in os.listdir(img_dir)
-                            if n.endswith('.jpg'))
+            frames = sorted(osp.splitext(n)[0] for n in os.listdir(img_dir) if n.endswith('.jpg'))
             per_video = [(t.get(vid, {}), a, e) for t, a, e in texts]
             expressions = build_expressions(per_video)
             if not expressions:
@@ -177,9 +180,11 @@ def convert(davis_root: str, out: str, mode: str = 'copy',
             meta_exp[vid] = dict(expressions=expressions, frames=frames)
             objects = sorted({int(e['obj_id']) for e in expressions.values()})
             meta[vid] = dict(objects={
-                str(o): dict(category=semantics.get(vid, {}).get(str(o))) for o in objects})
-        files[osp.join(out, 'meta_expressions', split, 'meta_expressions.json')] = _json_text(
-            dict(videos=meta_exp))
+                str(o): dict(category=semantics.get(vid, {}).get(str(o)))
+                for o in objects
+            })
+        files[osp.join(out, 'meta_expressions', split,
+                       'meta_expressions.json')] = _json_text(dict(videos=meta_exp))
         files[osp.join(out, split, 'meta.json')] = _json_text(dict(videos=meta))
         stats[f'{split}_videos'] = len(meta_exp)
         stats[f'{split}_expressions'] = sum(len(v['expressions']) for v in meta_exp.values())
@@ -195,10 +200,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description='DAVIS 2017 + text -> Ref-YouTube-VOS layout')
     parser.add_argument('--davis-root', default='data/ref-davis')
     parser.add_argument('--out', default='data/ref-davis')
-    parser.add_argument('--mode', choices=['copy', 'symlink', 'move'], default='copy',
-                        help='how frames and masks reach the output')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='replace meta files in --out that differ from this conversion')
+    parser.add_argument(
+        '--mode',
+        choices=['copy', 'symlink', 'move'],
+        default='copy',
+        help='how frames and masks reach the output')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace meta files in --out that differ from this conversion')
     args = parser.parse_args(argv)
     stats = convert(args.davis_root, args.out, args.mode, args.overwrite)
     print(json.dumps(stats, indent=1))
@@ -210,8 +220,8 @@ def _run_cli():
     this converter needs only the standard library)."""
     import importlib.util
     root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-    spec = importlib.util.spec_from_file_location(
-        'mmrvos_cli', osp.join(root, 'mmrvos', 'apis', 'cli.py'))
+    spec = importlib.util.spec_from_file_location('mmrvos_cli',
+                                                  osp.join(root, 'mmrvos', 'apis', 'cli.py'))
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)
     return cli.run_cli(main)

@@ -90,8 +90,12 @@ def convert(data_root: str, dataset: str, split_by: str, out: str) -> Dict[str, 
     os.makedirs(osp.join(out, dataset), exist_ok=True)
     stats = {}
     for split in sorted(by_split):
-        coco = dict(info=instances.get('info', {}), licenses=instances.get('licenses', []),
-                    categories=instances.get('categories', []), images=[], annotations=[])
+        coco = dict(
+            info=instances.get('info', {}),
+            licenses=instances.get('licenses', []),
+            categories=instances.get('categories', []),
+            images=[],
+            annotations=[])
         for ref in by_split[split]:
             if ref['image_id'] not in images or ref['ann_id'] not in anns:
                 raise KeyError(f'ref {ref.get("ref_id")}: image {ref["image_id"]} or annotation '
@@ -100,14 +104,24 @@ def convert(data_root: str, dataset: str, split_by: str, out: str) -> Dict[str, 
             for sent in ref['sentences']:
                 entry_id = len(coco['images']) + 1
                 coco['images'].append(
-                    dict(id=entry_id, file_name=img['file_name'], height=img['height'],
-                         width=img['width'], original_id=img['id'], caption=sent['sent'],
-                         dataset_name=dataset))
+                    dict(
+                        id=entry_id,
+                        file_name=img['file_name'],
+                        height=img['height'],
+                        width=img['width'],
+                        original_id=img['id'],
+                        caption=sent['sent'],
+                        dataset_name=dataset))
                 coco['annotations'].append(
-                    dict(id=entry_id, image_id=entry_id, original_id=ann['id'],
-                         segmentation=ann['segmentation'], area=ann['area'],
-                         iscrowd=ann.get('iscrowd', 0), bbox=ann['bbox'],
-                         category_id=ann['category_id']))
+                    dict(
+                        id=entry_id,
+                        image_id=entry_id,
+                        original_id=ann['id'],
+                        segmentation=ann['segmentation'],
+                        area=ann['area'],
+                        iscrowd=ann.get('iscrowd', 0),
+                        bbox=ann['bbox'],
+                        category_id=ann['category_id']))
         with open(osp.join(out, dataset, f'instances_{dataset}_{split}.json'), 'w') as f:
             json.dump(coco, f)
         stats[split] = len(coco['images'])

@@ -37,8 +37,7 @@ def render_sample(visualizer, inputs, sample, max_width: Optional[int] = None) -
     out = np.ascontiguousarray(out[..., ::-1])
     if max_width and out.shape[1] > max_width:
         scale = max_width / out.shape[1]
-        out = cv2.resize(out, (max_width, int(out.shape[0] * scale)),
-                         interpolation=cv2.INTER_AREA)
+        out = cv2.resize(out, (max_width, int(out.shape[0] * scale)), interpolation=cv2.INTER_AREA)
     return out
 
 
@@ -50,10 +49,13 @@ def parse_args():
     parser.add_argument('--num-samples', type=int, default=6)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--max-width', type=int, default=2400)
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. '
-                        'train_dataloader.dataset.data_root=data/toy_rvos/ (keys must exist; '
-                        '+key=value adds a new one)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, e.g. '
+        'train_dataloader.dataset.data_root=data/toy_rvos/ (keys must exist; '
+        '+key=value adds a new one)')
     return parser.parse_args()
 
 

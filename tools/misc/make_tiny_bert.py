@@ -56,11 +56,14 @@ def main() -> None:
     parser.add_argument('--hidden-size', type=int, default=64)
     parser.add_argument('--layers', type=int, default=2)
     parser.add_argument('--heads', type=int, default=2)
-    parser.add_argument('--vocab-size', type=int, default=None,
-                        help='pad the vocabulary with [unusedN] tokens to this size (30522 '
-                        'for a bert-base-uncased-sized embedding table)')
-    parser.add_argument('--intermediate-size', type=int, default=None,
-                        help='FFN width (default: 2 x hidden size)')
+    parser.add_argument(
+        '--vocab-size',
+        type=int,
+        default=None,
+        help='pad the vocabulary with [unusedN] tokens to this size (30522 '
+        'for a bert-base-uncased-sized embedding table)')
+    parser.add_argument(
+        '--intermediate-size', type=int, default=None, help='FFN width (default: 2 x hidden size)')
     args = parser.parse_args()
 
     import torch

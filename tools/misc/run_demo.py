@@ -53,13 +53,13 @@ def train(config, work_dir, iters, eval_points, extra=()):
     # a visualizer of its own per run: mmengine's visualizer is a named singleton whose
     # backend would otherwise keep writing into the first run's folder
     vis_name = 'visualizer_' + re.sub(r'[^a-zA-Z0-9]+', '_', work_dir)
-    args = [config, '--work-dir', work_dir, '--cfg-options', f'train_cfg.max_iters={iters}',
-            f'visualizer.name={vis_name}',
-            f'train_cfg.val_interval={interval}', 'train_dataloader.num_workers=1',
-            'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
-            f'default_hooks.checkpoint.interval={iters}',
-            f'param_scheduler.1.end={iters}', f'param_scheduler.1.milestones=[{iters * 7 // 8}]',
-            *extra]
+    args = [
+        config, '--work-dir', work_dir, '--cfg-options', f'train_cfg.max_iters={iters}',
+        f'visualizer.name={vis_name}', f'train_cfg.val_interval={interval}',
+        'train_dataloader.num_workers=1', 'val_dataloader.num_workers=0',
+        'val_dataloader.persistent_workers=False', f'default_hooks.checkpoint.interval={iters}',
+        f'param_scheduler.1.end={iters}', f'param_scheduler.1.milestones=[{iters * 7 // 8}]', *extra
+    ]
     return _tool('train').main(args)
 
 
@@ -76,8 +76,10 @@ def read_curve(work_dir):
         if 'loss' in rec and 'iter' in rec:
             losses.append((rec['iter'], rec['loss']))
         if 'rvos/J&F' in rec:
-            evals.append((rec['step'], {k.split('rvos/')[-1]: v for k, v in rec.items()
-                                        if k.startswith('rvos/')}))
+            evals.append((rec['step'], {
+                k.split('rvos/')[-1]: v
+                for k, v in rec.items() if k.startswith('rvos/')
+            }))
     return losses, evals
 
 
@@ -95,8 +97,10 @@ def plot_curves(curves, path):
             steps = [offset + s for s, _ in evals]
             ax_jf.plot(steps, [100 * e['J&F'] for _, e in evals], 'o-', label=f'{name} (all)')
             if 'J&F_motion' in evals[0][1]:
-                ax_jf.plot(steps, [100 * e['J&F_motion'] for _, e in evals], 'x--',
-                           label=f'{name} (motion)')
+                ax_jf.plot(
+                    steps, [100 * e['J&F_motion'] for _, e in evals],
+                    'x--',
+                    label=f'{name} (motion)')
     ax_loss.set(xlabel='iteration', ylabel='total loss', yscale='log', title='training loss')
     ax_jf.set(xlabel='iteration', ylabel='J&F (%)', title='valid J&F', ylim=(0, 100))
     ax_loss.legend(fontsize=8)
@@ -126,8 +130,9 @@ def render_examples(model, run_dir, num=3):
             path = osp.join(run_dir, f'{kind}_{vid}.gif')
             writer = OverlayVideoWriter(path, len(frames), fps=4)
             for frame, mask, box in zip(frames, res['masks'], res['boxes']):
-                writer.add(visualizer.draw_frame(frame[..., ::-1], [mask], [box],
-                                                 [f'[{kind}] {exp["exp"]}']))
+                writer.add(
+                    visualizer.draw_frame(frame[..., ::-1], [mask], [box],
+                                          [f'[{kind}] {exp["exp"]}']))
             writer.close()
             written.append(path)
     return written
@@ -166,17 +171,26 @@ def prepare_data(root):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--frame-iters', type=int, default=1000,
-                        help='stage-1 (single-frame) iterations, shared by both runs')
-    parser.add_argument('--clip-iters', type=int, default=300,
-                        help='stage-2 (clip) iterations per run')
-    parser.add_argument('--eval-points', type=int, default=2,
-                        help='valid evaluations per stage-2 run (learning curve points)')
+    parser.add_argument(
+        '--frame-iters',
+        type=int,
+        default=1000,
+        help='stage-1 (single-frame) iterations, shared by both runs')
+    parser.add_argument(
+        '--clip-iters', type=int, default=300, help='stage-2 (clip) iterations per run')
+    parser.add_argument(
+        '--eval-points',
+        type=int,
+        default=2,
+        help='valid evaluations per stage-2 run (learning curve points)')
     parser.add_argument('--out', default=osp.join(ROOT, 'outputs', 'demo'))
     parser.add_argument('--skip-ablation', action='store_true')
-    parser.add_argument('--seed', type=int, default=None,
-                        help="random seed of every run (default: the configs' seed, 0); "
-                        'from-scratch runs on this budget vary by several points between seeds')
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=None,
+        help="random seed of every run (default: the configs' seed, 0); "
+        'from-scratch runs on this budget vary by several points between seeds')
     args = parser.parse_args()
     seeded = [] if args.seed is None else [f'randomness.seed={args.seed}']
     t_start = time.time()
@@ -193,8 +207,13 @@ def main():
     train(FRAME_CONFIG, work, args.frame_iters, 1, seeded)
     losses, evals = read_curve(work)
     curves[stage1] = (losses, evals, 0)
-    results[stage1] = dict(minutes=(time.time() - t0) / 60, work_dir=work,
-                           **{k: round(100 * v, 2) for k, v in evals[-1][1].items()})
+    results[stage1] = dict(
+        minutes=(time.time() - t0) / 60,
+        work_dir=work,
+        **{
+            k: round(100 * v, 2)
+            for k, v in evals[-1][1].items()
+        })
     stage1_ckpt = osp.join(work, f'iter_{args.frame_iters}.pth')
 
     runs = {'ReferDINO': [], 'w/o temporal enhancer': ['model.temporal_enhancer=None']}
@@ -202,16 +221,23 @@ def main():
         runs.pop('w/o temporal enhancer')
     for name, extra in runs.items():
         work = osp.join(run_dir, 'stage2_' + _slug(name))
-        print(f'[demo] stage 2, {name}: {args.clip_iters} iterations from {stage1_ckpt} -> '
-              f'{work}', flush=True)
+        print(
+            f'[demo] stage 2, {name}: {args.clip_iters} iterations from {stage1_ckpt} -> '
+            f'{work}',
+            flush=True)
         t0 = time.time()
         runners[name] = train(CONFIG, work, args.clip_iters, args.eval_points,
                               [f'load_from={stage1_ckpt}', *seeded, *extra])
         losses, evals = read_curve(work)
         curves[name] = (losses, evals, args.frame_iters)
         final = evals[-1][1] if evals else {}
-        results[name] = dict(minutes=(time.time() - t0) / 60, work_dir=work,
-                             **{k: round(100 * v, 2) for k, v in final.items()})
+        results[name] = dict(
+            minutes=(time.time() - t0) / 60,
+            work_dir=work,
+            **{
+                k: round(100 * v, 2)
+                for k, v in final.items()
+            })
     curve_png = plot_curves(curves, osp.join(run_dir, 'learning_curve.png'))
 
     model = runners['ReferDINO'].model.eval()
@@ -220,14 +246,21 @@ def main():
     if osp.isdir(JUDO):
         judo_out = osp.join(run_dir, 'judo')
         ckpt = osp.join(results['ReferDINO']['work_dir'], f'iter_{args.clip_iters}.pth')
-        _tool('demo').main([osp.join(JUDO, 'JPEGImages', 'judo'), '--text',
-                            'the two judokas grappling in the middle of the mat', '--text',
-                            'the person kneeling on the red mat at the left', '--config',
-                            CONFIG, '--checkpoint', ckpt, '--out-dir', judo_out])
-    summary = dict(frame_iterations=args.frame_iters, clip_iterations=args.clip_iters,
-                   seed=runners['ReferDINO'].cfg.get('randomness', {}).get('seed'),
-                   results=results, learning_curve=curve_png, overlays=gifs,
-                   judo_demo=judo_out, minutes=(time.time() - t_start) / 60)
+        _tool('demo').main([
+            osp.join(JUDO, 'JPEGImages',
+                     'judo'), '--text', 'the two judokas grappling in the middle of the mat',
+            '--text', 'the person kneeling on the red mat at the left', '--config', CONFIG,
+            '--checkpoint', ckpt, '--out-dir', judo_out
+        ])
+    summary = dict(
+        frame_iterations=args.frame_iters,
+        clip_iterations=args.clip_iters,
+        seed=runners['ReferDINO'].cfg.get('randomness', {}).get('seed'),
+        results=results,
+        learning_curve=curve_png,
+        overlays=gifs,
+        judo_demo=judo_out,
+        minutes=(time.time() - t_start) / 60)
     with open(osp.join(run_dir, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=1)
 

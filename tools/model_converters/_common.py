@@ -14,8 +14,8 @@ if REPO_ROOT not in sys.path:
 def run_cli(main) -> None:
     """Run a converter's ``main()`` as a command: a refused (unsafe) checkpoint, a missing file
     or a conversion problem prints ``error: ...`` and exits non-zero, without a traceback."""
-    from mmrvos.engine.checkpoint import UnsafeCheckpointError
     from mmrvos.checkpoint_conversion import CheckpointConversionError
+    from mmrvos.engine.checkpoint import UnsafeCheckpointError
     try:
         main()
     except (UnsafeCheckpointError, CheckpointConversionError, FileNotFoundError) as err:

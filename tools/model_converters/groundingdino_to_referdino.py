@@ -15,9 +15,8 @@ import argparse
 
 from _common import model_state_from_config, refuse_overwrite, run_cli, save_checkpoint
 
-from mmrvos.checkpoint_conversion import (REFERDINO_NEW_MODULES, check_against,
-                                          detect_layout, load_state_dict_file,
-                                          lora_rule_modules, lora_settings,
+from mmrvos.checkpoint_conversion import (REFERDINO_NEW_MODULES, check_against, detect_layout,
+                                          load_state_dict_file, lora_rule_modules, lora_settings,
                                           mmdet_gdino_to_referdino, official_to_mmrvos,
                                           to_float_tensor_dict)
 
@@ -26,10 +25,12 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src', help='Grounding DINO checkpoint (official or mmdet)')
     parser.add_argument('dst', help='output checkpoint for load_from')
-    parser.add_argument('--config', required=True,
-                        help='ReferDINO config (its model.lora decides the renaming)')
-    parser.add_argument('--check', action='store_true',
-                        help='build the model and check the keys (needs its BERT locally)')
+    parser.add_argument(
+        '--config', required=True, help='ReferDINO config (its model.lora decides the renaming)')
+    parser.add_argument(
+        '--check',
+        action='store_true',
+        help='build the model and check the keys (needs its BERT locally)')
     parser.add_argument('--skip-unknown', action='store_true')
     parser.add_argument('--overwrite', action='store_true')
     return parser.parse_args(argv)
@@ -39,8 +40,8 @@ def convert(state, model_cfg, source, skip_unknown=False):
     """Grounding DINO state dict (either layout) -> (ReferDINO init dict, report)."""
     lora = lora_settings(model_cfg)
     if detect_layout(state) == 'official':
-        plain, report = official_to_mmrvos(state, lora='merge', skip_unknown=skip_unknown,
-                                           source=source)
+        plain, report = official_to_mmrvos(
+            state, lora='merge', skip_unknown=skip_unknown, source=source)
     else:
         plain, report = mmdet_gdino_to_referdino(state, source=source)
     if lora is None:
@@ -58,14 +59,15 @@ def main(argv=None):
     refuse_overwrite(args.dst, args.overwrite)
     from mmengine.config import Config
     cfg = Config.fromfile(args.config)
-    converted, report = convert(load_state_dict_file(args.src), cfg.model, args.src,
-                                args.skip_unknown)
+    converted, report = convert(
+        load_state_dict_file(args.src), cfg.model, args.src, args.skip_unknown)
     if args.check:
         model_state, _ = model_state_from_config(args.config)
         check_against(converted, model_state, report, REFERDINO_NEW_MODULES)
-    save_checkpoint(dict(state_dict=to_float_tensor_dict(converted),
-                         meta=dict(converted_from=args.src, lora=report.lora)),
-                    args.dst, args.overwrite)
+    save_checkpoint(
+        dict(
+            state_dict=to_float_tensor_dict(converted),
+            meta=dict(converted_from=args.src, lora=report.lora)), args.dst, args.overwrite)
     print(report.format())
     print(f'saved {args.dst}')
 

@@ -13,8 +13,8 @@ import argparse
 
 from _common import refuse_overwrite, run_cli, save_checkpoint
 
-from mmrvos.engine.checkpoint import load_checkpoint_file
 from mmrvos.checkpoint_conversion.release import merge_training_state
+from mmrvos.engine.checkpoint import load_checkpoint_file
 
 
 def parse_args(argv=None):

@@ -43,12 +43,18 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MANIFEST_DIR = osp.join(REPO_ROOT, 'tests', 'data', 'official_manifest')
 OFFICIAL_DEPS = ('einops', 'loralib')
 #: official backbone name -> manifest name
-BACKBONE_NAMES = {'swin_T_224_1k': 'referdino_swin-t', 'swin_B_384_22k': 'referdino_swin-b',
-                  'swin_B_224_22k': 'referdino_swin-b224', 'swin_L_224_22k': 'referdino_swin-l224',
-                  'swin_L_384_22k': 'referdino_swin-l'}
+BACKBONE_NAMES = {
+    'swin_T_224_1k': 'referdino_swin-t',
+    'swin_B_384_22k': 'referdino_swin-b',
+    'swin_B_224_22k': 'referdino_swin-b224',
+    'swin_L_224_22k': 'referdino_swin-l224',
+    'swin_L_384_22k': 'referdino_swin-l'
+}
 #: special tokens the official model looks up in its tokenizer
-_VOCAB = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', '.', '?', ',', 'the', 'a', 'person',
-          'on', 'left', 'right', 'dog', 'cat', 'red', 'man', 'woman', 'in', 'of']
+_VOCAB = [
+    '[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', '.', '?', ',', 'the', 'a', 'person', 'on', 'left',
+    'right', 'dog', 'cat', 'red', 'man', 'woman', 'in', 'of'
+]
 
 
 class Args(dict):
@@ -77,17 +83,26 @@ def fail(msg: str) -> None:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config', help='official config (.yaml), absolute or relative to '
-                        '--official-repo, e.g. configs/ytvos_swint.yaml')
-    parser.add_argument('--official-repo', required=True,
-                        help='checkout of iSEE-Laboratory/ReferDINO (read, never modified)')
-    parser.add_argument('--out', help='manifest path (default: tests/data/official_manifest/'
-                        'referdino_swin-{t,b}.json from the config\'s backbone)')
-    parser.add_argument('--official-commit',
-                        help='commit of the official code to record (default: git rev-parse '
-                        'HEAD in --official-repo)')
-    parser.add_argument('--bert', help='local BERT-base model directory with its tokenizer '
-                        '(default: random weights from transformers.BertConfig())')
+    parser.add_argument(
+        'config',
+        help='official config (.yaml), absolute or relative to '
+        '--official-repo, e.g. configs/ytvos_swint.yaml')
+    parser.add_argument(
+        '--official-repo',
+        required=True,
+        help='checkout of iSEE-Laboratory/ReferDINO (read, never modified)')
+    parser.add_argument(
+        '--out',
+        help='manifest path (default: tests/data/official_manifest/'
+        'referdino_swin-{t,b}.json from the config\'s backbone)')
+    parser.add_argument(
+        '--official-commit',
+        help='commit of the official code to record (default: git rev-parse '
+        'HEAD in --official-repo)')
+    parser.add_argument(
+        '--bert',
+        help='local BERT-base model directory with its tokenizer '
+        '(default: random weights from transformers.BertConfig())')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing manifest')
     return parser.parse_args(argv)
 
@@ -101,8 +116,8 @@ def load_official_config(path: str) -> Args:
             raw = yaml.safe_load(f)
     except (OSError, yaml.YAMLError) as e:
         fail(f'cannot read the official config {path}: {e}')
-    if not isinstance(raw, dict) or not all(isinstance(v, dict) and 'value' in v
-                                           for v in raw.values()):
+    if not isinstance(raw, dict) or not all(
+            isinstance(v, dict) and 'value' in v for v in raw.values()):
         fail(f'{path} is not an official ReferDINO config (every top-level entry must have a '
              '"value")')
     cfg = Args.wrap({k: v['value'] for k, v in raw.items()})
@@ -115,8 +130,10 @@ def official_commit(repo: str, given: str = None) -> str:
     if given:
         return given
     try:
-        out = subprocess.run(['git', '-C', repo, 'rev-parse', 'HEAD'], capture_output=True,
-                             text=True, timeout=30)
+        out = subprocess.run(['git', '-C', repo, 'rev-parse', 'HEAD'],
+                             capture_output=True,
+                             text=True,
+                             timeout=30)
     except (OSError, subprocess.SubprocessError):
         return 'unknown'
     return out.stdout.strip() if out.returncode == 0 else 'unknown'
@@ -135,9 +152,11 @@ def check_official_repo(repo: str) -> str:
 
 
 def _unavailable(name: str):
+
     def stub(*args, **kwargs):
         raise NotImplementedError(f'{name} is a stand-in (torchvision is not installed); the '
                                   'official Swin model path does not use it')
+
     return stub
 
 
@@ -159,9 +178,13 @@ def _standin_modules() -> dict:
         tv_boxes.nms = _unavailable('torchvision.ops.nms')
         tv_boxes.box_area = _unavailable('torchvision.ops.box_area')
         tv.models, tv_models._utils, tv.ops, tv_ops.boxes = tv_models, tv_utils, tv_ops, tv_boxes
-        mods.update({'torchvision': tv, 'torchvision.models': tv_models,
-                     'torchvision.models._utils': tv_utils, 'torchvision.ops': tv_ops,
-                     'torchvision.ops.boxes': tv_boxes})
+        mods.update({
+            'torchvision': tv,
+            'torchvision.models': tv_models,
+            'torchvision.models._utils': tv_utils,
+            'torchvision.ops': tv_ops,
+            'torchvision.ops.boxes': tv_boxes
+        })
     if importlib.util.find_spec('timm') is None:
 
         class DropPath(nn.Module):
@@ -192,8 +215,7 @@ def _standin_modules() -> dict:
         timm_layers.DropPath, timm_layers.to_2tuple = DropPath, to_2tuple
         timm_layers.trunc_normal_ = trunc_normal_
         timm.models, timm_models.layers = timm_models, timm_layers
-        mods.update({'timm': timm, 'timm.models': timm_models,
-                     'timm.models.layers': timm_layers})
+        mods.update({'timm': timm, 'timm.models': timm_models, 'timm.models.layers': timm_layers})
     return mods
 
 
@@ -265,15 +287,20 @@ def manifest_of(model, config_name: str, commit: str) -> dict:
     """Every state-dict key -> [shape, dtype, trainable]; ``trainable`` is the parameter's
     ``requires_grad`` after the official builder's freezing (False for buffers)."""
     state = model.state_dict()
-    trainable = {name for name, p in model.named_parameters(remove_duplicate=False)
-                 if p.requires_grad}
+    trainable = {
+        name
+        for name, p in model.named_parameters(remove_duplicate=False) if p.requires_grad
+    }
     return dict(
-        config=config_name, official_commit=commit,
+        config=config_name,
+        official_commit=commit,
         generated_by='tools/model_converters/official_manifest.py',
         num_keys=len(state),
         num_elements=int(sum(v.numel() for v in state.values())),
-        keys={k: [list(v.shape), str(v.dtype).replace('torch.', ''), k in trainable]
-              for k, v in state.items()})
+        keys={
+            k: [list(v.shape), str(v.dtype).replace('torch.', ''), k in trainable]
+            for k, v in state.items()
+        })
 
 
 def dump_manifest(manifest: dict, path: str) -> None:
@@ -282,8 +309,10 @@ def dump_manifest(manifest: dict, path: str) -> None:
     lines = ['{'] + [f'{json.dumps(k)}: {json.dumps(v)},' for k, v in head.items()]
     lines.append('"keys": {')
     items = list(manifest['keys'].items())
-    lines += [f'{json.dumps(k)}: {json.dumps(v)}' + (',' if i < len(items) - 1 else '')
-              for i, (k, v) in enumerate(items)]
+    lines += [
+        f'{json.dumps(k)}: {json.dumps(v)}' + (',' if i < len(items) - 1 else '')
+        for i, (k, v) in enumerate(items)
+    ]
     lines += ['}', '}']
     text = '\n'.join(lines) + '\n'
     json.loads(text)  # well-formed
@@ -324,8 +353,7 @@ def main(argv=None):
     rel = osp.relpath(osp.abspath(config), repo)
     config_name = rel if not rel.startswith('..') else osp.basename(config)
     with tempfile.TemporaryDirectory() as workdir:
-        bert = osp.abspath(args.bert) if args.bert else write_random_bert(
-            osp.join(workdir, 'bert'))
+        bert = osp.abspath(args.bert) if args.bert else write_random_bert(osp.join(workdir, 'bert'))
         model = build_official_model(repo, cfg, bert, workdir)
         manifest = manifest_of(model, config_name, official_commit(repo, args.official_commit))
     dump_manifest(manifest, out)

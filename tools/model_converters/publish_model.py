@@ -21,9 +21,9 @@ import os.path as osp
 from _common import refuse_overwrite, run_cli, save_checkpoint, sha256_of
 from merge_lora import lora_alpha_of
 
+from mmrvos.checkpoint_conversion.release import (metafile_entry, parse_metrics, release_checkpoint,
+                                                  update_metafile)
 from mmrvos.engine.checkpoint import load_checkpoint_file
-from mmrvos.checkpoint_conversion.release import (metafile_entry, parse_metrics,
-                                                  release_checkpoint, update_metafile)
 
 
 def parse_args(argv=None):
@@ -34,10 +34,13 @@ def parse_args(argv=None):
     parser.add_argument('--out-dir', default='.', help='folder of the release file')
     parser.add_argument('--lora-alpha', type=float)
     parser.add_argument('--metafile', help='metafile.yml to add the entry to')
-    parser.add_argument('--url-prefix', default='',
-                        help='download URL prefix of the release file in the metafile')
-    parser.add_argument('--metric', action='append', default=[],
-                        help='DATASET:NAME=VALUE, repeatable (e.g. "Ref-YouTube-VOS:J&F=67.5")')
+    parser.add_argument(
+        '--url-prefix', default='', help='download URL prefix of the release file in the metafile')
+    parser.add_argument(
+        '--metric',
+        action='append',
+        default=[],
+        help='DATASET:NAME=VALUE, repeatable (e.g. "Ref-YouTube-VOS:J&F=67.5")')
     parser.add_argument('--overwrite', action='store_true')
     return parser.parse_args(argv)
 

@@ -214,7 +214,10 @@ def _trajectory(rng, motion: str, size: int, num_frames: int, width: int,
     raise ValueError(f'unknown motion {motion!r}')
 
 
-def _place_objects(rng, num_frames: int, width: int, height: int,
+def _place_objects(rng,
+                   num_frames: int,
+                   width: int,
+                   height: int,
                    max_tries: int = 200) -> List[ToyObject]:
     """Draw 2-4 non-touching objects, usually including a look-alike motion pair."""
     for _ in range(max_tries):
@@ -234,8 +237,8 @@ def _place_objects(rng, num_frames: int, width: int, height: int,
                 continue
             for k in range(2):
                 objects.append(
-                    ToyObject(k + 1, colour, shape, size, str(motions[k]), paths[k],
-                              distractor_of=2 - k))
+                    ToyObject(
+                        k + 1, colour, shape, size, str(motions[k]), paths[k], distractor_of=2 - k))
         others = ('still', 'up', 'down', 'left', 'right', 'stop', 'start', 'enter', 'leave')
         while len(objects) < num_objects:
             colour, shape = looks.pop(0)
@@ -244,8 +247,7 @@ def _place_objects(rng, num_frames: int, width: int, height: int,
             xy = _trajectory(rng, motion, obj_size, num_frames, width, height)
             if xy is None:
                 break
-            objects.append(
-                ToyObject(len(objects) + 1, colour, shape, obj_size, motion, xy))
+            objects.append(ToyObject(len(objects) + 1, colour, shape, obj_size, motion, xy))
         if len(objects) == num_objects and _valid_layout(objects, num_frames, width, height):
             return objects
     raise RuntimeError('could not place non-overlapping toy objects; enlarge the frame')
@@ -295,8 +297,10 @@ def _spatial_expressions(objects, ids) -> List[dict]:
         if len(same) != 2:
             continue
         a, b = same
-        both = [t for t in range(num_frames)
-                if (ids[t] == a.obj_id).any() and (ids[t] == b.obj_id).any()]
+        both = [
+            t for t in range(num_frames)
+            if (ids[t] == a.obj_id).any() and (ids[t] == b.obj_id).any()
+        ]
         if len(both) < 3:
             continue
         centres = {}
@@ -312,16 +316,18 @@ def _spatial_expressions(objects, ids) -> List[dict]:
         dy = centres[a.obj_id][1] - centres[b.obj_id][1]
         if np.all(dx <= -min_sep) or np.all(dx >= min_sep):
             left, right = (a, b) if dx[0] < 0 else (b, a)
-            out.append(dict(exp=f'the {shape} on the left', obj_id=str(left.obj_id),
-                            exp_type='spatial'))
-            out.append(dict(exp=f'the {shape} on the right', obj_id=str(right.obj_id),
-                            exp_type='spatial'))
+            out.append(
+                dict(exp=f'the {shape} on the left', obj_id=str(left.obj_id), exp_type='spatial'))
+            out.append(
+                dict(exp=f'the {shape} on the right', obj_id=str(right.obj_id), exp_type='spatial'))
         elif np.all(dy <= -min_sep) or np.all(dy >= min_sep):
             top, bottom = (a, b) if dy[0] < 0 else (b, a)
-            out.append(dict(exp=f'the {shape} at the top', obj_id=str(top.obj_id),
-                            exp_type='spatial'))
-            out.append(dict(exp=f'the {shape} at the bottom', obj_id=str(bottom.obj_id),
-                            exp_type='spatial'))
+            out.append(
+                dict(exp=f'the {shape} at the top', obj_id=str(top.obj_id), exp_type='spatial'))
+            out.append(
+                dict(
+                    exp=f'the {shape} at the bottom', obj_id=str(bottom.obj_id),
+                    exp_type='spatial'))
     return out
 
 
@@ -329,18 +335,24 @@ def _expressions(objects: Sequence[ToyObject], ids: np.ndarray) -> List[dict]:
     exps = []
     for o in objects:
         if o.distractor_of is not None:
-            exps.append(dict(exp=f'the {o.colour} {o.shape} {MOTION_PHRASES[o.motion]}',
-                             obj_id=str(o.obj_id), exp_type='motion'))
+            exps.append(
+                dict(
+                    exp=f'the {o.colour} {o.shape} {MOTION_PHRASES[o.motion]}',
+                    obj_id=str(o.obj_id),
+                    exp_type='motion'))
     for o in objects:
         unique = sum(p.colour == o.colour and p.shape == o.shape for p in objects) == 1
         if unique and (ids == o.obj_id).any():
-            exps.append(dict(exp=f'the {o.colour} {o.shape}', obj_id=str(o.obj_id),
-                             exp_type='static'))
+            exps.append(
+                dict(exp=f'the {o.colour} {o.shape}', obj_id=str(o.obj_id), exp_type='static'))
     exps += _spatial_expressions(objects, ids)
     return exps
 
 
-def generate_video(seed: int, split: str, index: int, num_frames: int = 10,
+def generate_video(seed: int,
+                   split: str,
+                   index: int,
+                   num_frames: int = 10,
                    size: Tuple[int, int] = (160, 128)) -> ToyVideo:
     """Generate one toy video, deterministically from ``(seed, split, index)``.
 
@@ -377,9 +389,14 @@ def write_video(video: ToyVideo, split_dir: str) -> List[str]:
     palette = davis_palette()
     names = [f'{t:05d}' for t in range(video.frames.shape[0])]
     for t, name in enumerate(names):
-        Image.fromarray(video.frames[t], mode='RGB').save(
-            osp.join(img_dir, f'{name}.jpg'), format='JPEG', quality=JPEG_QUALITY,
-            optimize=False, progressive=False, subsampling=0)
+        Image.fromarray(
+            video.frames[t], mode='RGB').save(
+                osp.join(img_dir, f'{name}.jpg'),
+                format='JPEG',
+                quality=JPEG_QUALITY,
+                optimize=False,
+                progressive=False,
+                subsampling=0)
         png = Image.fromarray(video.ids[t], mode='P')
         png.putpalette(palette)
         png.save(osp.join(ann_dir, f'{name}.png'), format='PNG', optimize=False)
@@ -397,9 +414,12 @@ def _dump_json(obj, path: str) -> None:
 NUM_TRAIN_VIDEOS, NUM_VALID_VIDEOS = 2048, 20
 
 
-def make_toy_rvos(out_dir: str, seed: int = 0, num_train: int = NUM_TRAIN_VIDEOS,
+def make_toy_rvos(out_dir: str,
+                  seed: int = 0,
+                  num_train: int = NUM_TRAIN_VIDEOS,
                   num_valid: int = NUM_VALID_VIDEOS,
-                  num_frames: int = 10, size: Tuple[int, int] = (160, 128)) -> Dict[str, int]:
+                  num_frames: int = 10,
+                  size: Tuple[int, int] = (160, 128)) -> Dict[str, int]:
     """Write the toy benchmark in the Ref-YouTube-VOS layout.
 
     Args:
@@ -425,20 +445,26 @@ def make_toy_rvos(out_dir: str, seed: int = 0, num_train: int = NUM_TRAIN_VIDEOS
             video = generate_video(seed, split, index, num_frames, size)
             names = write_video(video, split_dir)
             meta_exp[video.video_id] = dict(
-                expressions={str(k): e for k, e in enumerate(video.expressions)},
-                frames=names)
+                expressions={
+                    str(k): e
+                    for k, e in enumerate(video.expressions)
+                }, frames=names)
             objects = {}
             for o in video.objects:
                 visible = [names[t] for t in range(len(names)) if (video.ids[t] == o.obj_id).any()]
                 objects[str(o.obj_id)] = dict(
-                    category=o.shape, colour=o.colour, motion=o.motion, frames=visible,
+                    category=o.shape,
+                    colour=o.colour,
+                    motion=o.motion,
+                    frames=visible,
                     distractor=None if o.distractor_of is None else str(o.distractor_of))
             meta[video.video_id] = dict(objects=objects)
             for e in video.expressions:
                 key = f'{split}_{e["exp_type"]}_expressions'
                 stats[key] = stats.get(key, 0) + 1
-        _dump_json(dict(videos=meta_exp),
-                   osp.join(out_dir, 'meta_expressions', split, 'meta_expressions.json'))
+        _dump_json(
+            dict(videos=meta_exp),
+            osp.join(out_dir, 'meta_expressions', split, 'meta_expressions.json'))
         _dump_json(dict(videos=meta), osp.join(split_dir, 'meta.json'))
         stats[f'{split}_videos'] = num
         stats[f'{split}_expressions'] = sum(len(v['expressions']) for v in meta_exp.values())

@@ -63,8 +63,7 @@ class RVOSRandomCrop(RandomCrop):
         offset_h, offset_w = self._rand_offset((margin_h, margin_w))
         y1, y2 = offset_h, offset_h + crop_size[0]
         x1, x2 = offset_w, offset_w + crop_size[1]
-        homography = np.array([[1, 0, -offset_w], [0, 1, -offset_h], [0, 0, 1]],
-                              dtype=np.float32)
+        homography = np.array([[1, 0, -offset_w], [0, 1, -offset_h], [0, 0, 1]], dtype=np.float32)
         if results.get('homography_matrix') is None:
             results['homography_matrix'] = homography
         else:

@@ -36,8 +36,12 @@ class ClipSample(BaseTransform):
         test_window (int, optional): window length around the key frame in test mode.
     """
 
-    def __init__(self, num_frames: int = 6, local_range: int = 3, reverse_prob: float = 0.3,
-                 test_mode: bool = False, test_window: Optional[int] = None) -> None:
+    def __init__(self,
+                 num_frames: int = 6,
+                 local_range: int = 3,
+                 reverse_prob: float = 0.3,
+                 test_mode: bool = False,
+                 test_window: Optional[int] = None) -> None:
         assert num_frames >= 1 and local_range >= 1 and 0 <= reverse_prob <= 1
         self.num_frames = num_frames
         self.local_range = local_range

@@ -12,11 +12,11 @@ from mmdet.structures.mask import BitmapMasks
 from mmengine.structures import InstanceData
 
 TRACK_META_KEYS = ('text', 'video_id', 'exp_id', 'exp_type', 'annotator')
-FRAME_META_KEYS = ('img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
-                   'flip_direction', 'frame_id', 'frame_index', 'video_id', 'exp_id', 'text',
-                   'ori_video_length', 'exp_type', 'annotator')
-FRAME_META_DEFAULTS = dict(scale_factor=(1.0, 1.0), flip=False, flip_direction=None,
-                           exp_type=None, annotator=None)
+FRAME_META_KEYS = ('img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip', 'flip_direction',
+                   'frame_id', 'frame_index', 'video_id', 'exp_id', 'text', 'ori_video_length',
+                   'exp_type', 'annotator')
+FRAME_META_DEFAULTS = dict(
+    scale_factor=(1.0, 1.0), flip=False, flip_direction=None, exp_type=None, annotator=None)
 
 
 def target_valid(results: dict, i: int) -> bool:

@@ -13,8 +13,7 @@ from mmdet.registry import TRANSFORMS
 from mmdet.structures.mask import BitmapMasks
 
 # one warning class for every annotation repair (datasets and evaluation)
-from mmrvos.evaluation.functional.mask_io import (DEFAULT_SIZE_TOLERANCE,
-                                                  AnnotationRepairWarning)
+from mmrvos.evaluation.functional.mask_io import DEFAULT_SIZE_TOLERANCE, AnnotationRepairWarning
 from mmrvos.fileio import read_image_strict
 from .mask_sources import decode_mask_ref, describe_ref
 
@@ -41,8 +40,11 @@ class LoadRVOSFrame(LoadImageFromFile):
         self._video_cache = (None, None)
 
     def _read_image(self, path: str) -> np.ndarray:
-        return read_image_strict(path, flag=self.color_type, backend=self.imdecode_backend,
-                                 check_end=self.check_jpeg_end)
+        return read_image_strict(
+            path,
+            flag=self.color_type,
+            backend=self.imdecode_backend,
+            check_end=self.check_jpeg_end)
 
     def _read_video_frame(self, path: str, index: int) -> np.ndarray:
         if self._video_cache[0] != path:

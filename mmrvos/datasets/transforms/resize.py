@@ -7,7 +7,9 @@ from mmdet.datasets.transforms import ResizeShortestEdge
 from mmdet.registry import TRANSFORMS
 
 
-def short_side_size(width: int, height: int, short_side: int,
+def short_side_size(width: int,
+                    height: int,
+                    short_side: int,
                     max_size: Optional[int] = None) -> Tuple[int, int]:
     """(new_width, new_height) of the official (DETR / torchvision ``Resize(int)``) rule.
 
@@ -49,8 +51,11 @@ class ShortSideResize(ResizeShortestEdge):
         **resize_kwargs: other arguments of mmdet's ``Resize``.
     """
 
-    def __init__(self, scale: Union[int, Tuple[int, int]] = 360, max_size: Optional[int] = None,
-                 backend: str = 'pillow', interpolation: str = 'bilinear',
+    def __init__(self,
+                 scale: Union[int, Tuple[int, int]] = 360,
+                 max_size: Optional[int] = None,
+                 backend: str = 'pillow',
+                 interpolation: str = 'bilinear',
                  **resize_kwargs) -> None:
         if isinstance(scale, (tuple, list)):
             scale = min(scale)
@@ -58,8 +63,13 @@ class ShortSideResize(ResizeShortestEdge):
             raise ValueError(f'scale must be a positive integer (short side), got {scale!r}')
         if max_size is not None and max_size < scale:
             raise ValueError(f'max_size ({max_size}) must be at least scale ({scale})')
-        super().__init__(scale=scale, max_size=max_size, backend=backend,
-                         interpolation=interpolation, keep_ratio=False, **resize_kwargs)
+        super().__init__(
+            scale=scale,
+            max_size=max_size,
+            backend=backend,
+            interpolation=interpolation,
+            keep_ratio=False,
+            **resize_kwargs)
 
     def _get_output_shape(self, img: np.ndarray, short_edge_length) -> Tuple[int, int]:
         """(W, H) after resizing ``img``."""

@@ -62,11 +62,19 @@ class RVOSVisualizationHook(Hook):
 
     priority = 'NORMAL'
 
-    def __init__(self, draw: bool = False, interval: int = 1, frame_interval: int = 1,
-                 score_thr: float = 0.0, show: bool = False, wait_time: float = 0.,
-                 test_out_dir: Optional[str] = None, draw_gt: bool = True,
-                 img_suffix: str = '.jpg', video_format: Optional[str] = None,
-                 fps: float = 6.0, backend_args: Optional[dict] = None) -> None:
+    def __init__(self,
+                 draw: bool = False,
+                 interval: int = 1,
+                 frame_interval: int = 1,
+                 score_thr: float = 0.0,
+                 show: bool = False,
+                 wait_time: float = 0.,
+                 test_out_dir: Optional[str] = None,
+                 draw_gt: bool = True,
+                 img_suffix: str = '.jpg',
+                 video_format: Optional[str] = None,
+                 fps: float = 6.0,
+                 backend_args: Optional[dict] = None) -> None:
         for key, value in (('interval', interval), ('frame_interval', frame_interval)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f'RVOSVisualizationHook: {key} must be a positive integer, '
@@ -106,8 +114,7 @@ class RVOSVisualizationHook(Hook):
 
     def after_val_iter(self, runner, batch_idx: int, data_batch: dict,
                        outputs: Sequence[TrackDataSample]) -> None:
-        if self.draw and is_main_process() and self.every_n_inner_iters(
-                batch_idx, self.interval):
+        if self.draw and is_main_process() and self.every_n_inner_iters(batch_idx, self.interval):
             self._draw_clip(data_batch, 0, outputs[0], None, runner.iter + batch_idx)
 
     def after_test_iter(self, runner, batch_idx: int, data_batch: dict,
@@ -123,8 +130,7 @@ class RVOSVisualizationHook(Hook):
         ori_h, ori_w = sample.metainfo['ori_shape'][:2]
         path = sample.metainfo.get('img_path')
         if path:
-            img = mmcv.imfrombytes(get(path, backend_args=self.backend_args),
-                                   channel_order='rgb')
+            img = mmcv.imfrombytes(get(path, backend_args=self.backend_args), channel_order='rgb')
         else:  # decoded from a video file: the pipeline's (resized) input
             inputs = data_batch['inputs'][n][t]
             h, w = sample.metainfo.get('img_shape', inputs.shape[-2:])[:2]
@@ -134,8 +140,8 @@ class RVOSVisualizationHook(Hook):
             img = mmcv.imresize(img, (ori_w, ori_h))
         return np.ascontiguousarray(img)
 
-    def _draw_clip(self, data_batch: dict, n: int, clip: TrackDataSample,
-                   out_dir: Optional[str], step: int) -> None:
+    def _draw_clip(self, data_batch: dict, n: int, clip: TrackDataSample, out_dir: Optional[str],
+                   step: int) -> None:
         meta = clip.metainfo
         video = _safe_name(meta.get('video_id'), f'video{step:05d}')
         exp = _safe_name(meta.get('exp_id'), f'exp{n}')
@@ -144,19 +150,29 @@ class RVOSVisualizationHook(Hook):
         if out_dir is not None:
             os.makedirs(osp.join(out_dir, video, exp), exist_ok=True)
             if self.video_format:
-                writer = OverlayVideoWriter(osp.join(out_dir, video, f'{exp}.{self.video_format}'),
-                                            len(frames), fps=self.fps)
+                writer = OverlayVideoWriter(
+                    osp.join(out_dir, video, f'{exp}.{self.video_format}'),
+                    len(frames),
+                    fps=self.fps)
         for t in frames:
             sample = clip.video_data_samples[t]
             name = _safe_name(sample.metainfo.get('frame_id'), f'{t:05d}')
             drawn = self.visualizer.draw_datasample(
-                self._frame_image(data_batch, n, t, sample), sample, draw_gt=self.draw_gt,
-                draw_pred=True, pred_score_thr=self.score_thr)
+                self._frame_image(data_batch, n, t, sample),
+                sample,
+                draw_gt=self.draw_gt,
+                draw_pred=True,
+                pred_score_thr=self.score_thr)
             out_file = None if out_dir is None else \
                 osp.join(out_dir, video, exp, name + self.img_suffix)
-            self.visualizer.add_datasample(f'{video}/{exp}/{name}', drawn, None, show=self.show,
-                                           wait_time=self.wait_time, out_file=out_file,
-                                           step=step)
+            self.visualizer.add_datasample(
+                f'{video}/{exp}/{name}',
+                drawn,
+                None,
+                show=self.show,
+                wait_time=self.wait_time,
+                out_file=out_file,
+                step=step)
             if writer is not None:
                 writer.add(drawn)
         if writer is not None:

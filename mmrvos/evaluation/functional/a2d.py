@@ -32,8 +32,7 @@ def encode_masks(masks: np.ndarray) -> List[dict]:
     masks = np.asarray(masks, dtype=bool)
     if masks.ndim == 2:
         masks = masks[None]
-    rles = mask_utils.encode(np.asfortranarray(masks.transpose(1, 2, 0),
-                                               dtype=np.uint8))
+    rles = mask_utils.encode(np.asfortranarray(masks.transpose(1, 2, 0), dtype=np.uint8))
     for r in rles:
         r['counts'] = r['counts'].decode('ascii')
     return rles
@@ -61,17 +60,18 @@ def coco_mask_ap(samples: Sequence[dict], verbose: bool = False) -> Dict:
         images.append(dict(id=i, height=h, width=w))
         gt = _bytes(s['gt'])
         anns.append(
-            dict(id=i, image_id=i, category_id=1, iscrowd=0,
-                 segmentation=s['gt'],
-                 area=float(mask_utils.area(gt)),
-                 bbox=mask_utils.toBbox(gt).tolist()))
+            dict(
+                id=i,
+                image_id=i,
+                category_id=1,
+                iscrowd=0,
+                segmentation=s['gt'],
+                area=float(mask_utils.area(gt)),
+                bbox=mask_utils.toBbox(gt).tolist()))
         for rle, score in zip(s['preds'], s['scores']):
-            dets.append(
-                dict(image_id=i, category_id=1, segmentation=rle,
-                     score=float(score)))
+            dets.append(dict(image_id=i, category_id=1, segmentation=rle, score=float(score)))
     coco_gt = COCO()
-    coco_gt.dataset = dict(images=images, annotations=anns,
-                           categories=[dict(id=1, name='object')])
+    coco_gt.dataset = dict(images=images, annotations=anns, categories=[dict(id=1, name='object')])
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         coco_gt.createIndex()
@@ -111,10 +111,7 @@ def precision_and_iou(samples: Sequence[dict]) -> Dict:
         inter_sum += inter
         union_sum += union
     ious = np.asarray(ious)
-    out = {
-        'oIoU': inter_sum / union_sum if union_sum > 0 else 1.0,
-        'mIoU': float(ious.mean())
-    }
+    out = {'oIoU': inter_sum / union_sum if union_sum > 0 else 1.0, 'mIoU': float(ious.mean())}
     for k in PREC_THRS:
         out[f'P@{k}'] = float((ious > k).mean())
     return out

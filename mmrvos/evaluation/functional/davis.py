@@ -22,9 +22,7 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 
-__all__ = [
-    'disk', 'boundary_radius', 'boundary_map', 'region_jaccard', 'boundary_f'
-]
+__all__ = ['disk', 'boundary_radius', 'boundary_map', 'region_jaccard', 'boundary_f']
 
 #: Frames processed together by :func:`boundary_f` (bounds peak memory).
 _CHUNK = 64
@@ -46,8 +44,7 @@ def disk(radius: int) -> np.ndarray:
     if radius < 0:
         raise ValueError(f'disk radius must be >= 0, got {radius}')
     coords = np.arange(-radius, radius + 1)
-    return (coords[:, None]**2 + coords[None, :]**2 <=
-            radius**2).astype(np.uint8)
+    return (coords[:, None]**2 + coords[None, :]**2 <= radius**2).astype(np.uint8)
 
 
 def boundary_radius(shape: Tuple[int, int], bound_th: float = 0.008) -> int:
@@ -101,12 +98,10 @@ def _count(masks: np.ndarray) -> np.ndarray:
     ``np.count_nonzero`` without ``axis`` is several times faster than with
     one (which casts and sums), hence the loop over frames.
     """
-    return np.fromiter((np.count_nonzero(m) for m in masks), np.int64,
-                       count=len(masks))
+    return np.fromiter((np.count_nonzero(m) for m in masks), np.int64, count=len(masks))
 
 
-def _as_frames(gt: np.ndarray, pred: np.ndarray,
-               void: Optional[np.ndarray]) -> tuple:
+def _as_frames(gt: np.ndarray, pred: np.ndarray, void: Optional[np.ndarray]) -> tuple:
     """Check shapes, cast to bool and lift ``(H, W)`` inputs to ``(1, H, W)``."""
     gt = np.asarray(gt)
     pred = np.asarray(pred)

@@ -29,9 +29,8 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 __all__ = [
-    'AnnotationRepairWarning', 'read_index_png', 'read_binary_png',
-    'conform_to_shape', 'decode_rle', 'image_size', 'INDEX_MODES',
-    'DEFAULT_SIZE_TOLERANCE'
+    'AnnotationRepairWarning', 'read_index_png', 'read_binary_png', 'conform_to_shape',
+    'decode_rle', 'image_size', 'INDEX_MODES', 'DEFAULT_SIZE_TOLERANCE'
 ]
 
 # modes whose pixel values are object ids
@@ -64,8 +63,7 @@ def _decode(path: str, what: str) -> Image.Image:
     return img
 
 
-def _binary_foreground(img: Image.Image,
-                       arr: np.ndarray) -> Optional[np.ndarray]:
+def _binary_foreground(img: Image.Image, arr: np.ndarray) -> Optional[np.ndarray]:
     """Foreground of a binary (0/255, 0/65535 or 1-bit) mask, else None."""
     if img.mode == '1':
         return arr.astype(bool)
@@ -78,9 +76,7 @@ def _binary_foreground(img: Image.Image,
     return None
 
 
-def read_index_png(path: str,
-                   video_obj_ids: Optional[Sequence[int]] = None
-                   ) -> np.ndarray:
+def read_index_png(path: str, video_obj_ids: Optional[Sequence[int]] = None) -> np.ndarray:
     """Read an annotation PNG as object ids ``(H, W)`` (see module doc).
 
     Args:
@@ -103,23 +99,20 @@ def read_index_png(path: str,
     with img:
         mode = img.mode
         if mode not in INDEX_MODES and mode != '1':
-            raise ValueError(
-                f'{path}: annotation PNG has mode {mode!r}; expected a '
-                'palette (P) or single-channel grey PNG whose pixel values '
-                'are object ids (0 = background). Convert colour masks to '
-                'object ids first')
+            raise ValueError(f'{path}: annotation PNG has mode {mode!r}; expected a '
+                             'palette (P) or single-channel grey PNG whose pixel values '
+                             'are object ids (0 = background). Convert colour masks to '
+                             'object ids first')
         arr = np.asarray(img)
         fg = _binary_foreground(img, arr)
     if fg is not None:
         ids = sorted({int(i) for i in (video_obj_ids or ())})
-        kind = ('1-bit' if mode == '1' else
-                f'binary {mode!r} (values 0/{int(arr.max())})')
+        kind = ('1-bit' if mode == '1' else f'binary {mode!r} (values 0/{int(arr.max())})')
         if len(ids) != 1:
-            raise ValueError(
-                f'{path}: {kind} mask, not object ids; the video refers to '
-                f'objects {ids}, so the foreground cannot be assigned to '
-                'one of them. Save the masks as palette PNGs with pixel = '
-                'object id')
+            raise ValueError(f'{path}: {kind} mask, not object ids; the video refers to '
+                             f'objects {ids}, so the foreground cannot be assigned to '
+                             'one of them. Save the masks as palette PNGs with pixel = '
+                             'object id')
         warnings.warn(
             f'{path}: {kind} mask read as object {ids[0]} (the only object '
             'the video refers to); save palette PNGs with pixel = object id '
@@ -127,9 +120,8 @@ def read_index_png(path: str,
         return np.where(fg, ids[0], 0).astype(np.uint8)
     if arr.dtype != np.uint8:
         if arr.size and (arr.min() < 0 or arr.max() > 255):
-            raise ValueError(
-                f'{path}: annotation PNG (mode {mode!r}) holds values up to '
-                f'{int(arr.max())}; object ids must be 0..255')
+            raise ValueError(f'{path}: annotation PNG (mode {mode!r}) holds values up to '
+                             f'{int(arr.max())}; object ids must be 0..255')
         arr = arr.astype(np.uint8)
     return arr
 
@@ -197,10 +189,10 @@ def conform_to_shape(mask: np.ndarray,
                          f'does not match the frame size {_wxh(shape)}'
                          f'{other}; only differences up to {tolerance} px '
                          'are repaired')
-    warnings.warn(f'{path}: annotation size {_wxh(mask.shape)} (WxH) '
-                  f'differs from the frame size {_wxh(shape)}{other}; '
-                  'padded with background / cropped at the bottom-right',
-                  AnnotationRepairWarning)
+    warnings.warn(
+        f'{path}: annotation size {_wxh(mask.shape)} (WxH) '
+        f'differs from the frame size {_wxh(shape)}{other}; '
+        'padded with background / cropped at the bottom-right', AnnotationRepairWarning)
     out = np.zeros(shape, dtype=mask.dtype)
     h, w = min(shape[0], mask.shape[0]), min(shape[1], mask.shape[1])
     out[:h, :w] = mask[:h, :w]

@@ -21,17 +21,18 @@ __all__ = ['load_json', 'check_videos', 'parse_obj_ids', 'check_frame_names']
 
 
 def _no_duplicates(path: str):
+
     def hook(pairs):
         out = {}
         for k, v in pairs:
             if k in out:
-                raise ValueError(
-                    f'{path}: key {k!r} appears twice in one JSON object '
-                    '(e.g. a duplicated video or expression id); JSON '
-                    'readers silently keep only the last one. Give every '
-                    'entry its own id')
+                raise ValueError(f'{path}: key {k!r} appears twice in one JSON object '
+                                 '(e.g. a duplicated video or expression id); JSON '
+                                 'readers silently keep only the last one. Give every '
+                                 'entry its own id')
             out[k] = v
         return out
+
     return hook
 
 
@@ -50,10 +51,8 @@ def load_json(path: str, required_key: Optional[str] = None):
             data = json.load(f, object_pairs_hook=_no_duplicates(path))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f'{path} is not valid JSON: {e}') from e
-    if required_key is not None and (not isinstance(data, dict)
-                                     or required_key not in data):
-        raise ValueError(
-            f'{path}: expected a JSON object with a {required_key!r} key')
+    if required_key is not None and (not isinstance(data, dict) or required_key not in data):
+        raise ValueError(f'{path}: expected a JSON object with a {required_key!r} key')
     return data
 
 
@@ -90,15 +89,13 @@ def check_frame_names(frames, where: str) -> List[str]:
             continue
         short = min(names, key=len)
         long_ = max(names, key=len)
-        raise ValueError(
-            f'{where}: numeric frame names of different lengths ({short!r}, '
-            f'{long_!r}) do not sort in temporal order; zero-pad them to one '
-            'length (e.g. "00009", "00010")')
+        raise ValueError(f'{where}: numeric frame names of different lengths ({short!r}, '
+                         f'{long_!r}) do not sort in temporal order; zero-pad them to one '
+                         'length (e.g. "00009", "00010")')
     return sorted(frames)
 
 
-def check_videos(data: dict, path: str, required=('frames', 'expressions')
-                 ) -> Dict[str, dict]:
+def check_videos(data: dict, path: str, required=('frames', 'expressions')) -> Dict[str, dict]:
     """The ``videos`` of a ``meta_expressions.json``, with the types checked.
 
     Args:
@@ -123,8 +120,7 @@ def check_videos(data: dict, path: str, required=('frames', 'expressions')
                              f'{type(v).__name__}')
         missing = [k for k in required if k not in v]
         if missing:
-            raise ValueError(f'{where} lacks '
-                             + ' and '.join(f'"{k}"' for k in missing))
+            raise ValueError(f'{where} lacks ' + ' and '.join(f'"{k}"' for k in missing))
         if 'frames' in v:
             check_frame_names(v['frames'], where)
         if 'expressions' in v:

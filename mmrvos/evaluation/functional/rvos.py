@@ -75,8 +75,7 @@ def summarize_rvos(records: Sequence[dict]) -> dict:
         per = {a: _mean_jf(groups[a]) for a in sorted(groups)}
         j = float(np.mean([v['J'] for v in per.values()]))
         f = float(np.mean([v['F'] for v in per.values()]))
-        out.update(J=j, F=f, **{'J&F': (j + f) / 2},
-                   num_expressions=len(records))
+        out.update(J=j, F=f, **{'J&F': (j + f) / 2}, num_expressions=len(records))
         out['per_annotator'] = per
     else:
         out.update(_mean_jf(records))

@@ -49,8 +49,8 @@ LAYOUTS = ('expression', 'object')
 MISSING = ('error', 'empty')
 
 
-def report_unscorable(unscorable: Sequence[Tuple[str, str, str]],
-                      source: str, strict: bool, hint: str) -> None:
+def report_unscorable(unscorable: Sequence[Tuple[str, str, str]], source: str, strict: bool,
+                      hint: str) -> None:
     """Raise (``strict``) or warn about expressions dropped from scoring.
 
     Args:
@@ -61,13 +61,11 @@ def report_unscorable(unscorable: Sequence[Tuple[str, str, str]],
     """
     if not unscorable:
         return
-    lines = [f'  video {v!r} expression {e!r}: {r}'
-             for v, e, r in unscorable[:MAX_LISTED]]
+    lines = [f'  video {v!r} expression {e!r}: {r}' for v, e, r in unscorable[:MAX_LISTED]]
     if len(unscorable) > MAX_LISTED:
         lines.append(f'  ... and {len(unscorable) - MAX_LISTED} more')
     msg = (f'{source}: {len(unscorable)} expression(s) have no frame to '
-           'score and would silently drop out of the average:\n'
-           + '\n'.join(lines))
+           'score and would silently drop out of the average:\n' + '\n'.join(lines))
     if strict:
         raise ValueError(msg + f'\nFix the annotations, or pass {hint} to '
                          'score without them (with a warning)')
@@ -75,8 +73,7 @@ def report_unscorable(unscorable: Sequence[Tuple[str, str, str]],
                   'left out of the average')
 
 
-def _frame_images(img_dir: str, video: str,
-                  frames: Sequence[str]) -> Dict[str, Tuple[str, tuple]]:
+def _frame_images(img_dir: str, video: str, frames: Sequence[str]) -> Dict[str, Tuple[str, tuple]]:
     """``{frame: (image path, (H, W))}`` of a video's listed frames.
 
     Raises naming the file when the video folder or a listed frame is
@@ -88,13 +85,12 @@ def _frame_images(img_dir: str, video: str,
                                 f'{video!r}; --img-dir {img_dir})')
     out = {}
     for frame in frames:
-        path = next((osp.join(folder, frame + e) for e in IMAGE_EXTS
-                     if osp.isfile(osp.join(folder, frame + e))), None)
+        path = next((osp.join(folder, frame + e)
+                     for e in IMAGE_EXTS if osp.isfile(osp.join(folder, frame + e))), None)
         if path is None:
-            raise FileNotFoundError(
-                f'frame not found: {osp.join(folder, frame)}'
-                f'{{{",".join(IMAGE_EXTS)}}} (listed in "frames" of video '
-                f'{video!r})')
+            raise FileNotFoundError(f'frame not found: {osp.join(folder, frame)}'
+                                    f'{{{",".join(IMAGE_EXTS)}}} (listed in "frames" of video '
+                                    f'{video!r})')
         out[frame] = (path, image_size(path))
     sizes = Counter(s for _, s in out.values())
     if len(sizes) > 1:
@@ -118,10 +114,8 @@ def _read_prediction(path: str, layout: str, obj_ids: List[int],
     return np.isin(read_index_png(path, video_obj_ids), obj_ids)
 
 
-def _frame_size(path: str, pred: Optional[np.ndarray],
-                img: Optional[Tuple[str, Tuple[int, int]]],
-                ann_shape: Tuple[int, int], tolerance: int,
-                ann_path: str) -> tuple:
+def _frame_size(path: str, pred: Optional[np.ndarray], img: Optional[Tuple[str, Tuple[int, int]]],
+                ann_shape: Tuple[int, int], tolerance: int, ann_path: str) -> tuple:
     """Frame size to score at; checks the prediction size.
 
     The image size when known (the prediction must equal it); otherwise the
@@ -199,15 +193,13 @@ def evaluate_prediction_dir(gt: RVOSGroundTruth,
             unscorable.append((video_id, exp_id, reason))
         else:
             todo.append((video_id, exp_id))
-    report_unscorable(unscorable, gt.meta_path, strict,
-                      'strict=False (--no-strict)')
+    report_unscorable(unscorable, gt.meta_path, strict, 'strict=False (--no-strict)')
     records, images = [], {}
     for video_id, exp_id in todo:
         exp = gt.expression(video_id, exp_id)
         frames = gt.annotated_frames(video_id, exp_id)
         if img_dir is not None and video_id not in images:
-            images = {video_id: _frame_images(
-                img_dir, video_id, gt.video(video_id)['frames'])}
+            images = {video_id: _frame_images(img_dir, video_id, gt.video(video_id)['frames'])}
         gts, preds, voids, missing_list = [], [], [], []
         for frame in frames:
             ann_path = gt.frame_path(video_id, frame)
@@ -220,20 +212,18 @@ def evaluate_prediction_dir(gt: RVOSGroundTruth,
                 path = osp.join(pred_root, video_id, exp_id, frame + '.png')
             else:
                 path = osp.join(pred_root, video_id, frame + '.png')
-            pred = _read_prediction(
-                path, layout, _obj_ids(exp) if layout == 'object' else [],
-                gt.video_obj_ids(video_id))
+            pred = _read_prediction(path, layout,
+                                    _obj_ids(exp) if layout == 'object' else [],
+                                    gt.video_obj_ids(video_id))
             if pred is None and missing == 'error':
                 raise FileNotFoundError(f'prediction not found: {path}')
             img = images[video_id][frame] if img_dir is not None else None
-            shape = _frame_size(path, pred, img, ann_shape, gt.size_tolerance,
-                                ann_path)
+            shape = _frame_size(path, pred, img, ann_shape, gt.size_tolerance, ann_path)
             if pred is None:
                 missing_list.append(path)
                 pred = np.zeros(shape, bool)
             source = img[0] if img is not None else (
-                path if not missing_list or missing_list[-1] != path
-                else None)
+                path if not missing_list or missing_list[-1] != path else None)
             target, void = gt.target(video_id, exp_id, frame, shape, source)
             gts.append(target)
             preds.append(pred)
@@ -243,8 +233,7 @@ def evaluate_prediction_dir(gt: RVOSGroundTruth,
                           f'prediction(s) missing, scored as empty (first: '
                           f'{missing_list[0]})')
         records.append(
-            _score(video_id, exp_id, exp, frames, gts, preds, voids,
-                   bound_th,
+            _score(video_id, exp_id, exp, frames, gts, preds, voids, bound_th,
                    gt.annotator(video_id, exp_id) if with_annotator else None))
     return records
 
@@ -260,25 +249,20 @@ def _mevis_shape(gt, video_id, exp, frame):
                      f'(every object is null in {gt.mask_dict_path})')
 
 
-def _score(video_id, exp_id, exp, frames, gts, preds, voids, bound_th,
-           annotator) -> dict:
+def _score(video_id, exp_id, exp, frames, gts, preds, voids, bound_th, annotator) -> dict:
     """Stack frames (same size within an expression) and score them."""
     shapes = {g.shape for g in gts}
     if len(shapes) == 1:
         void = None
         if any(v is not None for v in voids):
-            void = np.stack([
-                v if v is not None else np.zeros(g.shape, bool)
-                for v, g in zip(voids, gts)
-            ])
-        res = evaluate_expression(
-            np.stack(gts), np.stack(preds), void, bound_th=bound_th)
+            void = np.stack(
+                [v if v is not None else np.zeros(g.shape, bool) for v, g in zip(voids, gts)])
+        res = evaluate_expression(np.stack(gts), np.stack(preds), void, bound_th=bound_th)
         j, f = res['J'], res['F']
     else:  # frames of different sizes: score one by one
         j, f = [], []
         for g, p, v in zip(gts, preds, voids):
-            r = evaluate_expression(g[None], p[None],
-                                    None if v is None else v[None], bound_th)
+            r = evaluate_expression(g[None], p[None], None if v is None else v[None], bound_th)
             j.append(r['J'][0])
             f.append(r['F'][0])
         j, f = np.asarray(j), np.asarray(f)
@@ -291,7 +275,9 @@ def _score(video_id, exp_id, exp, frames, gts, preds, voids, bound_th,
         F=fm,
         **{'J&F': (jm + fm) / 2},
         num_frames=len(frames),
-        frames={fr: [float(a), float(b)]
-                for fr, a, b in zip(frames, j, f)},
+        frames={
+            fr: [float(a), float(b)]
+            for fr, a, b in zip(frames, j, f)
+        },
         annotator=annotator,
         exp_type=exp.get('exp_type'))

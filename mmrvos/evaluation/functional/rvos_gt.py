@@ -30,8 +30,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .mask_io import (DEFAULT_SIZE_TOLERANCE, conform_to_shape, decode_rle,
-                      read_index_png)
+from .mask_io import DEFAULT_SIZE_TOLERANCE, conform_to_shape, decode_rle, read_index_png
 from .meta_io import check_videos, load_json, parse_obj_ids
 
 __all__ = ['RVOSGroundTruth']
@@ -72,8 +71,8 @@ class RVOSGroundTruth:
         self.ann_dir = osp.join(data_root, ann_dir)
         self.void_label = void_label
         self.size_tolerance = size_tolerance
-        self.videos: Dict[str, dict] = check_videos(
-            load_json(self.meta_path, 'videos'), self.meta_path)
+        self.videos: Dict[str,
+                          dict] = check_videos(load_json(self.meta_path, 'videos'), self.meta_path)
         self.mask_dict = None
         self.mask_dict_path = None
         if mask_dict_file is not None:
@@ -110,10 +109,9 @@ class RVOSGroundTruth:
                     if not isinstance(rles, list) \
                             or len(rles) != len(v['frames']):
                         n = len(rles) if isinstance(rles, list) else 'no list'
-                        raise ValueError(
-                            f'{self.mask_dict_path}: anno_id {a} has {n} '
-                            f'masks for the {len(v["frames"])} frames of '
-                            f'video {vid!r}')
+                        raise ValueError(f'{self.mask_dict_path}: anno_id {a} has {n} '
+                                         f'masks for the {len(v["frames"])} frames of '
+                                         f'video {vid!r}')
             self._video_obj_ids[vid] = sorted(ids)
 
     def video_obj_ids(self, video_id: str) -> List[int]:
@@ -134,8 +132,9 @@ class RVOSGroundTruth:
         if not ids:
             return 'no "obj_id"'
         folder = osp.join(self.ann_dir, video_id)
-        pngs = [f for f in self.video(video_id)['frames']
-                if osp.isfile(self.frame_path(video_id, f))]
+        pngs = [
+            f for f in self.video(video_id)['frames'] if osp.isfile(self.frame_path(video_id, f))
+        ]
         if not pngs:
             return (f'no annotation PNG of its frames in {folder}')
         return (f'obj_id {ids} is in none of the {len(pngs)} annotation '
@@ -161,8 +160,7 @@ class RVOSGroundTruth:
 
     def expressions(self) -> List[Tuple[str, str]]:
         """All ``(video_id, exp_id)`` pairs in file order."""
-        return [(v, e) for v, m in self.videos.items()
-                for e in m['expressions']]
+        return [(v, e) for v, m in self.videos.items() for e in m['expressions']]
 
     def annotator(self, video_id: str, exp_id: str) -> int:
         """Ref-DAVIS annotator (0..3) of an expression.
@@ -210,18 +208,14 @@ class RVOSGroundTruth:
     def annotated_frames(self, video_id: str, exp_id: str) -> List[str]:
         """Frames of the video that count for the expression, in order."""
         frames = self.video(video_id)['frames']
-        return [
-            f for f in frames if self.is_annotated(video_id, exp_id, f)
-        ]
+        return [f for f in frames if self.is_annotated(video_id, exp_id, f)]
 
-    def target(
-        self,
-        video_id: str,
-        exp_id: str,
-        frame_id: str,
-        shape: Optional[Tuple[int, int]] = None,
-        frame: Optional[str] = None
-    ) -> Optional[Tuple[np.ndarray, Optional[np.ndarray]]]:
+    def target(self,
+               video_id: str,
+               exp_id: str,
+               frame_id: str,
+               shape: Optional[Tuple[int, int]] = None,
+               frame: Optional[str] = None) -> Optional[Tuple[np.ndarray, Optional[np.ndarray]]]:
         """Target mask of an expression on one frame.
 
         Args:
@@ -247,8 +241,7 @@ class RVOSGroundTruth:
             return None
         path = self.frame_path(video_id, frame_id)
         if shape is not None:
-            ann = conform_to_shape(ann, shape, path, self.size_tolerance,
-                                   frame)
+            ann = conform_to_shape(ann, shape, path, self.size_tolerance, frame)
         gt = np.isin(ann, _obj_ids(exp))
         if not gt.any():
             return None
@@ -276,19 +269,18 @@ class RVOSGroundTruth:
             except KeyError:
                 raise KeyError(f'anno_id {anno_id} of video {video_id!r} not '
                                f'in {self.mask_dict_path}') from None
-            m = decode_rle(rles[idx], source=f'{self.mask_dict_path}: '
-                           f'anno_id {anno_id} frame {frame_id}')
+            m = decode_rle(
+                rles[idx], source=f'{self.mask_dict_path}: '
+                f'anno_id {anno_id} frame {frame_id}')
             if m is None:
                 continue
             gt = m if gt is None else gt | m
         if gt is None:
             if shape is None:
-                raise ValueError(
-                    f'frame {frame_id} of {video_id!r}: every object is '
-                    'absent; pass the frame shape to build the empty target')
+                raise ValueError(f'frame {frame_id} of {video_id!r}: every object is '
+                                 'absent; pass the frame shape to build the empty target')
             return np.zeros(tuple(shape), bool), None
         if shape is not None:
-            gt = conform_to_shape(gt, shape,
-                                  f'{self.mask_dict_path}[{video_id}/'
+            gt = conform_to_shape(gt, shape, f'{self.mask_dict_path}[{video_id}/'
                                   f'{frame_id}]', self.size_tolerance, frame)
         return gt, None

@@ -61,8 +61,7 @@ class A2DMetric(BaseVideoMetric):
                 continue
             gt = gt.any(0)
             pred = frame_masks(sample, 'pred_instances')
-            scores = to_numpy(
-                inst_field(field(sample, 'pred_instances'), 'scores'))
+            scores = to_numpy(inst_field(field(sample, 'pred_instances'), 'scores'))
             if pred is None:
                 pred = np.zeros((0, ) + gt.shape, bool)
             if scores is None or len(scores) != pred.shape[0]:
@@ -73,17 +72,19 @@ class A2DMetric(BaseVideoMetric):
                                  f'{pred.shape[1:]} and ground truth '
                                  f'{gt.shape} differ in size')
             self.results.append(
-                dict(key=key, gt=encode_masks(gt)[0],
-                     preds=encode_masks(pred) if pred.shape[0] else [],
-                     scores=[float(s) for s in np.atleast_1d(scores)]))
+                dict(
+                    key=key,
+                    gt=encode_masks(gt)[0],
+                    preds=encode_masks(pred) if pred.shape[0] else [],
+                    scores=[float(s) for s in np.atleast_1d(scores)]))
         for video_id, exp_id in seen:  # marks the sample as predicted
             self.results.append(dict(key=None, exp=(video_id, exp_id)))
 
     def compute_metrics(self, results: List[dict]) -> dict:
         scored = {r['key'][:2] for r in results if r['key'] is not None}
         unscorable = sorted({(*r['exp'], 'no frame with a ground-truth mask was '
-                              'predicted') for r in results
-                             if r['key'] is None and r['exp'] not in scored})
+                              'predicted')
+                             for r in results if r['key'] is None and r['exp'] not in scored})
         report_unscorable(unscorable, 'A2DMetric', self.strict,
                           'strict=False (tools/test.py --no-strict)')
         results = [r for r in results if r['key'] is not None]
@@ -101,6 +102,6 @@ class A2DMetric(BaseVideoMetric):
             return {}
         metrics = a2d_metrics(samples, verbose=self.verbose)
         logger = MMLogger.get_current_instance()
-        logger.info(f'A2DMetric on {len(samples)} samples: ' + ', '.join(
-            f'{k} {100 * v:.2f}' for k, v in metrics.items()))
+        logger.info(f'A2DMetric on {len(samples)} samples: ' +
+                    ', '.join(f'{k} {100 * v:.2f}' for k, v in metrics.items()))
         return metrics

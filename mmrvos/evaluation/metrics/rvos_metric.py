@@ -12,9 +12,8 @@ from mmdet.registry import METRICS
 from mmengine.dist import is_main_process
 from mmengine.logging import MMLogger
 
-from ..functional.rvos import (evaluate_expression, format_rvos_table,
-                               summarize_rvos)
 from ..functional.mask_io import DEFAULT_SIZE_TOLERANCE
+from ..functional.rvos import evaluate_expression, format_rvos_table, summarize_rvos
 from ..functional.rvos_files import report_unscorable
 from ..functional.rvos_gt import RVOSGroundTruth
 from ..writers import RVOSResultWriter, make_submission_zip
@@ -148,10 +147,9 @@ class RVOSMetric(BaseVideoMetric):
         name = field(sample, 'img_path') or f'frame {"/".join(key)}'
         first = self._video_shapes.setdefault(key[0], (shape, name))
         if first[0] != shape:
-            raise ValueError(
-                f'{name}: frame size {shape[1]}x{shape[0]} (WxH) differs '
-                f'from the other frames of video {key[0]!r} '
-                f'({first[0][1]}x{first[0][0]}, e.g. {first[1]})')
+            raise ValueError(f'{name}: frame size {shape[1]}x{shape[0]} (WxH) differs '
+                             f'from the other frames of video {key[0]!r} '
+                             f'({first[0][1]}x{first[0][0]}, e.g. {first[1]})')
 
     def _process_frames(self, frames: Sequence) -> None:
         by_exp = OrderedDict()
@@ -175,40 +173,38 @@ class RVOSMetric(BaseVideoMetric):
                 annotator = self.gt.annotator(video_id, exp_id)
             exp_type = field(sample, 'exp_type')
             if exp_type is None:
-                exp_type = self.gt.expression(video_id,
-                                              exp_id).get('exp_type')
+                exp_type = self.gt.expression(video_id, exp_id).get('exp_type')
             by_exp.setdefault((video_id, exp_id, pred.shape), []).append(
                 (frame_id, target, pred, annotator, exp_type))
         for video_id, exp_id in seen:
             # marks the expression as predicted (to find those never scored)
-            self.results.append(dict(video_id=video_id, exp_id=exp_id,
-                                     frame_id=None))
+            self.results.append(dict(video_id=video_id, exp_id=exp_id, frame_id=None))
         for (video_id, exp_id, _), items in by_exp.items():
             gts = np.stack([t[0] for _, t, _, _, _ in items])
             preds = np.stack([p for _, _, p, _, _ in items])
             voids = [t[1] for _, t, _, _, _ in items]
             void = None
             if any(v is not None for v in voids):
-                void = np.stack([
-                    v if v is not None else np.zeros(gts.shape[1:], bool)
-                    for v in voids
-                ])
+                void = np.stack(
+                    [v if v is not None else np.zeros(gts.shape[1:], bool) for v in voids])
             res = evaluate_expression(gts, preds, void, self.bound_th)
-            for (frame_id, _, _, annotator, exp_type), j, f in zip(
-                    items, res['J'], res['F']):
+            for (frame_id, _, _, annotator, exp_type), j, f in zip(items, res['J'], res['F']):
                 self.results.append(
-                    dict(video_id=video_id, exp_id=exp_id, frame_id=frame_id,
-                         J=float(j), F=float(f),
-                         annotator=None if annotator is None else
-                         int(annotator),
-                         exp_type=exp_type))
+                    dict(
+                        video_id=video_id,
+                        exp_id=exp_id,
+                        frame_id=frame_id,
+                        J=float(j),
+                        F=float(f),
+                        annotator=None if annotator is None else int(annotator),
+                        exp_type=exp_type))
 
     # ------------------------------------------------------------ compute
     def compute_metrics(self, results: List[dict]) -> dict:
         logger = MMLogger.get_current_instance()
         if self.zip_file is not None:
-            make_submission_zip(self.writer.out_dir, self.zip_file,
-                                self.zip_root, overwrite=self.overwrite)
+            make_submission_zip(
+                self.writer.out_dir, self.zip_file, self.zip_root, overwrite=self.overwrite)
             logger.info(f'submission zip written to {self.zip_file}')
         if self.format_only:
             logger.info(f'results written to {self.writer.out_dir}')
@@ -221,9 +217,9 @@ class RVOSMetric(BaseVideoMetric):
             k = (r['video_id'], r['exp_id'])
             if r['frame_id'] is None and k not in scored:
                 scored.add(k)  # list once
-                reason = self.gt.unscorable_reason(*k) or (
-                    'none of its annotated frames '
-                    f'{self.gt.annotated_frames(*k)} was predicted')
+                reason = self.gt.unscorable_reason(
+                    *k) or ('none of its annotated frames '
+                            f'{self.gt.annotated_frames(*k)} was predicted')
                 unscorable.append((*k, reason))
         report_unscorable(unscorable, self.gt.meta_path, self.strict,
                           'strict=False (tools/test.py --no-strict)')
@@ -234,8 +230,7 @@ class RVOSMetric(BaseVideoMetric):
         logger.info('\n' + format_rvos_table(summary, self.__class__.__name__))
         if self.dump_file is not None:
             with open(self.dump_file, 'w') as f:
-                json.dump(dict(summary=summary, expressions=records), f,
-                          indent=1, default=str)
+                json.dump(dict(summary=summary, expressions=records), f, indent=1, default=str)
             logger.info(f'per-expression results dumped to {self.dump_file}')
         metrics = {k: summary[k] for k in ('J&F', 'J', 'F')}
         for a, v in summary.get('per_annotator', {}).items():
@@ -268,8 +263,17 @@ class RVOSMetric(BaseVideoMetric):
             f = float(np.mean([v[1] for v in fr.values()]))
             annotator, exp_type = meta[(video_id, exp_id)]
             records.append(
-                dict(video_id=video_id, exp_id=exp_id, J=j, F=f,
-                     **{'J&F': (j + f) / 2}, num_frames=len(fr),
-                     frames={k: list(v) for k, v in sorted(fr.items())},
-                     annotator=annotator, exp_type=exp_type))
+                dict(
+                    video_id=video_id,
+                    exp_id=exp_id,
+                    J=j,
+                    F=f,
+                    **{'J&F': (j + f) / 2},
+                    num_frames=len(fr),
+                    frames={
+                        k: list(v)
+                        for k, v in sorted(fr.items())
+                    },
+                    annotator=annotator,
+                    exp_type=exp_type))
         return records

@@ -28,10 +28,13 @@ class RVOSDataPreprocessor(TrackDataPreprocessor):
             ``pad_mask`` ...).
     """
 
-    def __init__(self, *args, pad_size_divisor: int = 1,
-                 train_pad_size_divisor: Optional[int] = None, **kwargs) -> None:
-        for name, value in (('pad_size_divisor', pad_size_divisor),
-                            ('train_pad_size_divisor', train_pad_size_divisor)):
+    def __init__(self,
+                 *args,
+                 pad_size_divisor: int = 1,
+                 train_pad_size_divisor: Optional[int] = None,
+                 **kwargs) -> None:
+        for name, value in (('pad_size_divisor', pad_size_divisor), ('train_pad_size_divisor',
+                                                                     train_pad_size_divisor)):
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f'{name} must be a positive integer, got {value!r}')
         super().__init__(*args, pad_size_divisor=pad_size_divisor, **kwargs)

@@ -49,7 +49,9 @@ class BaseRVOSDetector:
         mask_size = (batch_inputs.shape[-2] // 4, batch_inputs.shape[-1] // 4)
         return self.bbox_head.loss_by_feat(outputs, batch_data_samples, mask_size)
 
-    def predict(self, batch_inputs: Tensor, batch_data_samples: List[TrackDataSample],
+    def predict(self,
+                batch_inputs: Tensor,
+                batch_data_samples: List[TrackDataSample],
                 rescale: bool = True) -> List[TrackDataSample]:
         """Segment the referred object in every frame of every clip.
 
@@ -58,14 +60,12 @@ class BaseRVOSDetector:
         :meth:`BaseRVOSHead.predict_by_feat`).
         """
         for n, clip in enumerate(batch_data_samples):
-            results = self.predict_clip(batch_inputs[n], clip.video_data_samples,
-                                        clip_text(clip))
+            results = self.predict_clip(batch_inputs[n], clip.video_data_samples, clip_text(clip))
             for frame, res in zip(clip.video_data_samples, results):
                 frame.pred_instances = res
         return batch_data_samples
 
-    def predict_clip(self, frames: Tensor, frame_samples: list,
-                     text: str) -> List[InstanceData]:
+    def predict_clip(self, frames: Tensor, frame_samples: list, text: str) -> List[InstanceData]:
         """Results of one clip: ``frames`` (T, 3, H, W), T frame samples, its expression."""
         raise NotImplementedError
 
@@ -74,7 +74,8 @@ class BaseRVOSDetector:
         """All prediction sets of a batch of clips (see the class docstring)."""
         raise NotImplementedError
 
-    def _forward(self, batch_inputs: Tensor,
+    def _forward(self,
+                 batch_inputs: Tensor,
                  batch_data_samples: Optional[List[TrackDataSample]] = None):
         """``mode='tensor'``: the raw prediction sets of :meth:`forward_clips`."""
         return self.forward_clips(batch_inputs, batch_data_samples)

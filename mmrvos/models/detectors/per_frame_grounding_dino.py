@@ -31,16 +31,20 @@ class PerFrameGroundingDINO(GroundingDINO):
     def __init__(self, *args, pixel_decoder: dict, **kwargs) -> None:
         # DINO requires a denoising generator; ReferDINO uses no denoising queries and
         # removes it after construction.
-        kwargs.setdefault('dn_cfg', dict(label_noise_scale=0.5, box_noise_scale=1.0,
-                                         group_cfg=dict(dynamic=True, num_dn_queries=1)))
+        kwargs.setdefault(
+            'dn_cfg',
+            dict(
+                label_noise_scale=0.5,
+                box_noise_scale=1.0,
+                group_cfg=dict(dynamic=True, num_dn_queries=1)))
         super().__init__(*args, **kwargs)
         del self.dn_query_generator
         self.pixel_decoder = MODELS.build(pixel_decoder)
 
     def _init_layers(self) -> None:
         cfg = copy.deepcopy(dict(self.decoder))
-        prune = dict(drop_rate=cfg.pop('drop_rate', 0.5),
-                     prune_mode=cfg.pop('prune_mode', 'confidence'))
+        prune = dict(
+            drop_rate=cfg.pop('drop_rate', 0.5), prune_mode=cfg.pop('prune_mode', 'confidence'))
         self.decoder = cfg
         super()._init_layers()
         self.decoder = PruningGroundingDinoDecoder(**cfg, **prune)
@@ -76,8 +80,12 @@ class PerFrameGroundingDINO(GroundingDINO):
         x = self.backbone(frames)
         return self.neck(x[1:]), x[0]
 
-    def pre_decoder(self, memory: Tensor, memory_mask: Tensor, spatial_shapes: Tensor,
-                    memory_text: Tensor, text_token_mask: Tensor,
+    def pre_decoder(self,
+                    memory: Tensor,
+                    memory_mask: Tensor,
+                    spatial_shapes: Tensor,
+                    memory_text: Tensor,
+                    text_token_mask: Tensor,
                     batch_data_samples=None) -> Tuple[Dict, Dict]:
         """Two-stage query selection without denoising queries.
 
@@ -91,8 +99,7 @@ class PerFrameGroundingDINO(GroundingDINO):
         layer = self.decoder.num_layers
         output_memory, output_proposals = self.gen_encoder_output_proposals(
             memory, memory_mask, spatial_shapes)
-        enc_logits = self.bbox_head.class_logits(layer, output_memory, memory_text,
-                                                 text_token_mask)
+        enc_logits = self.bbox_head.class_logits(layer, output_memory, memory_text, text_token_mask)
         enc_coord_unact = self.bbox_head.reg_branches[layer](output_memory) + output_proposals
         topk = self.select_proposals(enc_logits, min(self.num_queries, enc_logits.shape[1]))
         enc_cls = torch.gather(enc_logits, 1, topk)
@@ -101,11 +108,17 @@ class PerFrameGroundingDINO(GroundingDINO):
         enc_embed = torch.gather(output_memory, 1,
                                  topk[..., None].expand(-1, -1, output_memory.shape[-1]))
         query = self.query_embedding.weight[None, :topk.shape[1]].expand(bsz, -1, -1)
-        decoder_inputs = dict(query=query, memory=memory,
-                              reference_points=coords.detach().sigmoid(),
-                              memory_text=memory_text, text_attention_mask=~text_token_mask)
-        enc_outputs = dict(enc_cls=enc_cls, enc_boxes=coords.sigmoid(),
-                           enc_anchors=anchors.sigmoid(), enc_embed=enc_embed)
+        decoder_inputs = dict(
+            query=query,
+            memory=memory,
+            reference_points=coords.detach().sigmoid(),
+            memory_text=memory_text,
+            text_attention_mask=~text_token_mask)
+        enc_outputs = dict(
+            enc_cls=enc_cls,
+            enc_boxes=coords.sigmoid(),
+            enc_anchors=anchors.sigmoid(),
+            enc_embed=enc_embed)
         return decoder_inputs, enc_outputs
 
     def select_proposals(self, enc_logits: Tensor, k: int) -> Tensor:
@@ -114,7 +127,10 @@ class PerFrameGroundingDINO(GroundingDINO):
         ``tools/analysis_tools/official_parity.py --force-topk-order``)."""
         return torch.topk(enc_logits, k=k, dim=1)[1]
 
-    def encode_frames(self, frames: Tensor, frame_samples: list, text_dict: Dict[str, Tensor],
+    def encode_frames(self,
+                      frames: Tensor,
+                      frame_samples: list,
+                      text_dict: Dict[str, Tensor],
                       feats: Optional[Tuple[Tuple[Tensor], Tensor]] = None) -> Dict:
         """Backbone, cross-modal encoder and pixel decoder of a batch of frames.
 
@@ -135,9 +151,14 @@ class PerFrameGroundingDINO(GroundingDINO):
         memory_levels = split_levels(enc_out['memory'], enc_out['spatial_shapes'])
         mask_feats = self.pixel_decoder(memory_levels, stride4)
         padding, ratio = mask_padding_and_ratio(frame_samples, mask_feats)
-        return dict(enc_out=enc_out, dec_in=dec_in, memory_text=enc_out['memory_text'],
-                    text_token_mask=enc_out['text_token_mask'], mask_feats=mask_feats,
-                    mask_padding=padding, valid_ratio=ratio)
+        return dict(
+            enc_out=enc_out,
+            dec_in=dec_in,
+            memory_text=enc_out['memory_text'],
+            text_token_mask=enc_out['text_token_mask'],
+            mask_feats=mask_feats,
+            mask_padding=padding,
+            valid_ratio=ratio)
 
     def decode_frames(self, encoded: Dict) -> Dict:
         """Query selection + pruning decoder on encoded frames (see :meth:`encode_frames`).
@@ -150,13 +171,17 @@ class PerFrameGroundingDINO(GroundingDINO):
         dec_in = dict(encoded['dec_in'])
         dec_in.update(dec_inputs)
         out = self.decoder(
-            query=dec_in['query'], value=dec_in['memory'],
-            key_padding_mask=dec_in['memory_mask'], self_attn_mask=None,
+            query=dec_in['query'],
+            value=dec_in['memory'],
+            key_padding_mask=dec_in['memory_mask'],
+            self_attn_mask=None,
             reference_points=dec_in['reference_points'],
             spatial_shapes=dec_in['spatial_shapes'],
             level_start_index=dec_in['level_start_index'],
-            valid_ratios=dec_in['valid_ratios'], reg_branches=self.bbox_head.reg_branches,
-            class_logits=self.bbox_head.class_logits, memory_text=dec_in['memory_text'],
+            valid_ratios=dec_in['valid_ratios'],
+            reg_branches=self.bbox_head.reg_branches,
+            class_logits=self.bbox_head.class_logits,
+            memory_text=dec_in['memory_text'],
             text_attention_mask=dec_in['text_attention_mask'])
         out.update(enc_outputs)
         return out

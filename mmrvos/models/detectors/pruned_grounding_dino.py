@@ -28,17 +28,16 @@ from torch import Tensor
 
 from ..layers.pruning_decoder import PruningGroundingDinoDecoder
 
-_DUMMY_DN = dict(label_noise_scale=0.5, box_noise_scale=1.0,
-                 group_cfg=dict(dynamic=True, num_dn_queries=1))
+_DUMMY_DN = dict(
+    label_noise_scale=0.5, box_noise_scale=1.0, group_cfg=dict(dynamic=True, num_dn_queries=1))
 
 
 @MODELS.register_module()
 class PrunedGroundingDINOHead(GroundingDINOHead):
     """``GroundingDINOHead`` whose decoder outputs are per-layer lists of different sizes."""
 
-    def forward(self, hidden_states: List[Tensor], references: List[Tensor],
-                memory_text: Tensor, text_token_mask: Tensor
-                ) -> Tuple[List[Tensor], List[Tensor]]:
+    def forward(self, hidden_states: List[Tensor], references: List[Tensor], memory_text: Tensor,
+                text_token_mask: Tensor) -> Tuple[List[Tensor], List[Tensor]]:
         """Per-layer class scores and boxes.
 
         Args:
@@ -56,8 +55,11 @@ class PrunedGroundingDINOHead(GroundingDINOHead):
             boxes.append((self.reg_branches[lid](hidden) + inverse_sigmoid(ref)).sigmoid())
         return scores, boxes
 
-    def _predict_by_feat_single(self, cls_score: Tensor, bbox_pred: Tensor,
-                                token_positive_maps: Optional[dict], img_meta: dict,
+    def _predict_by_feat_single(self,
+                                cls_score: Tensor,
+                                bbox_pred: Tensor,
+                                token_positive_maps: Optional[dict],
+                                img_meta: dict,
                                 rescale: bool = True):
         """mmdet's per-image prediction with ``max_per_img`` capped at what the last
         (pruned) layer can give: Q_L queries x entities (e.g. 15 at 900 queries, drop 0.5)."""
@@ -70,9 +72,13 @@ class PrunedGroundingDINOHead(GroundingDINOHead):
         finally:
             self.test_cfg['max_per_img'] = original
 
-    def loss_by_feat(self, all_layers_cls_scores: List[Tensor],
-                     all_layers_bbox_preds: List[Tensor], enc_cls_scores: Tensor,
-                     enc_bbox_preds: Tensor, batch_gt_instances, batch_img_metas,
+    def loss_by_feat(self,
+                     all_layers_cls_scores: List[Tensor],
+                     all_layers_bbox_preds: List[Tensor],
+                     enc_cls_scores: Tensor,
+                     enc_bbox_preds: Tensor,
+                     batch_gt_instances,
+                     batch_img_metas,
                      dn_meta: Optional[Dict[str, int]] = None,
                      batch_gt_instances_ignore=None) -> Dict[str, Tensor]:
         """Matching losses per decoder layer (each layer matched on its own queries) and for
@@ -84,7 +90,9 @@ class PrunedGroundingDINOHead(GroundingDINOHead):
                                        batch_gt_instances_ignore)
         if enc_cls_scores is not None:
             cls, box, iou = self.loss_by_feat_single(
-                enc_cls_scores, enc_bbox_preds, batch_gt_instances=batch_gt_instances,
+                enc_cls_scores,
+                enc_bbox_preds,
+                batch_gt_instances=batch_gt_instances,
                 batch_img_metas=batch_img_metas)
             losses.update(enc_loss_cls=cls, enc_loss_bbox=box, enc_loss_iou=iou)
         return losses
@@ -104,8 +112,10 @@ class PrunedGroundingDINO(GroundingDINO):
 
     def __init__(self, *args, dn_cfg: Optional[dict] = None, **kwargs) -> None:
         if dn_cfg is not None:
-            print_log('PrunedGroundingDINO: denoising queries cannot be combined with query '
-                      'pruning; dn_cfg is ignored', logger='current')
+            print_log(
+                'PrunedGroundingDINO: denoising queries cannot be combined with query '
+                'pruning; dn_cfg is ignored',
+                logger='current')
         head = kwargs.get('bbox_head')
         if head is not None and head.get('type') in ('GroundingDINOHead', GroundingDINOHead):
             kwargs['bbox_head'] = {**head, 'type': 'PrunedGroundingDINOHead'}
@@ -117,14 +127,18 @@ class PrunedGroundingDINO(GroundingDINO):
 
     def _init_layers(self) -> None:
         cfg = copy.deepcopy(dict(self.decoder))
-        prune = dict(drop_rate=cfg.pop('drop_rate', 0.5),
-                     prune_mode=cfg.pop('prune_mode', 'confidence'))
+        prune = dict(
+            drop_rate=cfg.pop('drop_rate', 0.5), prune_mode=cfg.pop('prune_mode', 'confidence'))
         self.decoder = cfg
         super()._init_layers()
         self.decoder = PruningGroundingDinoDecoder(**cfg, **prune)
 
-    def pre_decoder(self, memory: Tensor, memory_mask: Tensor, spatial_shapes: Tensor,
-                    memory_text: Tensor, text_token_mask: Tensor,
+    def pre_decoder(self,
+                    memory: Tensor,
+                    memory_mask: Tensor,
+                    spatial_shapes: Tensor,
+                    memory_text: Tensor,
+                    text_token_mask: Tensor,
                     batch_data_samples=None) -> Tuple[Dict, Dict]:
         """Two-stage query selection (as mmdet's) without denoising queries.
 
@@ -137,28 +151,38 @@ class PrunedGroundingDINO(GroundingDINO):
         layer = self.decoder.num_layers
         output_memory, output_proposals = self.gen_encoder_output_proposals(
             memory, memory_mask, spatial_shapes)
-        enc_cls = self.bbox_head.cls_branches[layer](output_memory, memory_text,
-                                                     text_token_mask)
+        enc_cls = self.bbox_head.cls_branches[layer](output_memory, memory_text, text_token_mask)
         enc_coord_unact = self.bbox_head.reg_branches[layer](output_memory) + output_proposals
         topk = torch.topk(enc_cls.max(-1)[0], k=self.num_queries, dim=1)[1]
         topk_score = torch.gather(enc_cls, 1, topk[..., None].expand(-1, -1, enc_cls.shape[-1]))
         topk_coords_unact = torch.gather(enc_coord_unact, 1, topk[..., None].expand(-1, -1, 4))
         query = self.query_embedding.weight[None].expand(bsz, -1, -1)
-        decoder_inputs = dict(query=query, memory=memory,
-                              reference_points=topk_coords_unact.detach().sigmoid(),
-                              dn_mask=None, memory_text=memory_text,
-                              text_attention_mask=~text_token_mask)
-        head_inputs = dict(enc_outputs_class=topk_score,
-                           enc_outputs_coord=topk_coords_unact.sigmoid(),
-                           dn_meta=None) if self.training else dict()
+        decoder_inputs = dict(
+            query=query,
+            memory=memory,
+            reference_points=topk_coords_unact.detach().sigmoid(),
+            dn_mask=None,
+            memory_text=memory_text,
+            text_attention_mask=~text_token_mask)
+        head_inputs = dict(
+            enc_outputs_class=topk_score,
+            enc_outputs_coord=topk_coords_unact.sigmoid(),
+            dn_meta=None) if self.training else dict()
         head_inputs.update(memory_text=memory_text, text_token_mask=text_token_mask)
         return decoder_inputs, head_inputs
 
-    def forward_decoder(self, query: Tensor, memory: Tensor, memory_mask: Tensor,
-                        reference_points: Tensor, spatial_shapes: Tensor,
-                        level_start_index: Tensor, valid_ratios: Tensor,
-                        dn_mask: Optional[Tensor] = None, memory_text: Tensor = None,
-                        text_attention_mask: Tensor = None, **kwargs) -> Dict:
+    def forward_decoder(self,
+                        query: Tensor,
+                        memory: Tensor,
+                        memory_mask: Tensor,
+                        reference_points: Tensor,
+                        spatial_shapes: Tensor,
+                        level_start_index: Tensor,
+                        valid_ratios: Tensor,
+                        dn_mask: Optional[Tensor] = None,
+                        memory_text: Tensor = None,
+                        text_attention_mask: Tensor = None,
+                        **kwargs) -> Dict:
         """Pruning decoder.
 
         Returns:
@@ -168,9 +192,16 @@ class PrunedGroundingDINO(GroundingDINO):
         if dn_mask is not None:
             raise ValueError('PrunedGroundingDINO does not support denoising queries')
         out = self.decoder(
-            query=query, value=memory, key_padding_mask=memory_mask, self_attn_mask=None,
-            reference_points=reference_points, spatial_shapes=spatial_shapes,
-            level_start_index=level_start_index, valid_ratios=valid_ratios,
-            reg_branches=self.bbox_head.reg_branches, cls_branches=self.bbox_head.cls_branches,
-            memory_text=memory_text, text_attention_mask=text_attention_mask)
+            query=query,
+            value=memory,
+            key_padding_mask=memory_mask,
+            self_attn_mask=None,
+            reference_points=reference_points,
+            spatial_shapes=spatial_shapes,
+            level_start_index=level_start_index,
+            valid_ratios=valid_ratios,
+            reg_branches=self.bbox_head.reg_branches,
+            cls_branches=self.bbox_head.cls_branches,
+            memory_text=memory_text,
+            text_attention_mask=text_attention_mask)
         return dict(hidden_states=out['hidden_states'], references=out['references'])

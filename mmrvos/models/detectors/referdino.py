@@ -71,12 +71,17 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
             Defaults to True.
     """
 
-    def __init__(self, *args,
+    def __init__(self,
+                 *args,
                  temporal_enhancer: Optional[dict] = dict(type='TemporalEnhancer'),
-                 enc_mask_loss: bool = True, lora: Optional[dict] = None,
-                 trainable: Optional[Sequence[str]] = None, encoder_cp: int = 0,
-                 mask_sets_in_one_pass: bool = False, mask_reference: str = 'input',
-                 cpu_fast_msda: bool = True, fold_vl_attention: bool = True,
+                 enc_mask_loss: bool = True,
+                 lora: Optional[dict] = None,
+                 trainable: Optional[Sequence[str]] = None,
+                 encoder_cp: int = 0,
+                 mask_sets_in_one_pass: bool = False,
+                 mask_reference: str = 'input',
+                 cpu_fast_msda: bool = True,
+                 fold_vl_attention: bool = True,
                  **kwargs) -> None:
         if mask_reference not in ('input', 'predicted'):
             raise ValueError("mask_reference must be 'input' or 'predicted', got "
@@ -91,8 +96,10 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
                              f'(GroundingMaskDecoder), got '
                              f'{type(self.bbox_head.mask_decoder).__name__}')
         # the head's test_cfg (selection, post-processing) + the video inference keys
-        self.test_cfg = {**dict(chunk_size=36, mask_queries='all', autocast=None,
-                                single_frame_temporal=True), **self.test_cfg}
+        self.test_cfg = {
+            **dict(chunk_size=36, mask_queries='all', autocast=None, single_frame_temporal=True),
+            **self.test_cfg
+        }
         if self.test_cfg['autocast'] not in (None, 'bf16'):
             raise ValueError("test_cfg.autocast must be None or 'bf16', got "
                              f"{self.test_cfg['autocast']!r}")
@@ -114,8 +121,13 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
         reset_lora(self)
 
     # ------------------------------------------------------------------ video level
-    def temporal_layer(self, hidden: Tensor, reference: Tensor, memory_text: Tensor,
-                       token_mask: Tensor, n: int, t: int,
+    def temporal_layer(self,
+                       hidden: Tensor,
+                       reference: Tensor,
+                       memory_text: Tensor,
+                       token_mask: Tensor,
+                       n: int,
+                       t: int,
                        times: Optional[Tensor] = None,
                        single_frame: bool = False) -> Tuple[Tensor, Tensor, Tensor]:
         """Track and refine one decoder layer's queries over the clip.
@@ -143,7 +155,9 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
         hs = self.temporal.refine(hs, sentence, ref, times, single_frame=single_frame)
         return hs.reshape(n * t, q, -1), ref.reshape(n * t, q, 4), perm
 
-    def forward_clips(self, batch_inputs: Tensor, batch_data_samples: List[TrackDataSample],
+    def forward_clips(self,
+                      batch_inputs: Tensor,
+                      batch_data_samples: List[TrackDataSample],
                       with_enc: bool = True) -> List[Dict[str, Tensor]]:
         """All prediction sets of a batch of clips (training).
 
@@ -160,25 +174,22 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
         mem_text, tmask = encoded['memory_text'], encoded['text_token_mask']
         times = frame_times(frame_samples, n, t, frames.device)
         outputs, mask_sets = [], []  # mask_sets: (output it belongs to, embeddings, boxes)
-        for lid, (hidden, ref) in enumerate(zip(decoded['hidden_states'],
-                                                decoded['references'])):
+        for lid, (hidden, ref) in enumerate(zip(decoded['hidden_states'], decoded['references'])):
             hidden, ref, _ = self.temporal_layer(hidden, ref, mem_text, tmask, n, t, times)
             cls = self.bbox_head.class_logits(lid, hidden, mem_text, tmask)
             boxes = self.bbox_head.boxes(lid, hidden, ref)
             outputs.append(dict(cls=cls, boxes=boxes, masks=None))
             mask_sets.append((outputs[-1], hidden, self._mask_boxes(ref, boxes)))
         if with_enc:
-            enc = dict(cls=decoded['enc_cls'], boxes=decoded['enc_boxes'], masks=None,
-                       name='enc')
+            enc = dict(cls=decoded['enc_cls'], boxes=decoded['enc_boxes'], masks=None, name='enc')
             outputs.append(enc)
             if self.enc_mask_loss:
                 mask_sets.append((enc, decoded['enc_embed'],
-                                  self._mask_boxes(decoded['enc_anchors'],
-                                                   decoded['enc_boxes'])))
+                                  self._mask_boxes(decoded['enc_anchors'], decoded['enc_boxes'])))
         if self.bbox_head.mask_decoder is not None:
-            masks = self.bbox_head.mask_logits_of_sets(
-                [(h, b) for _, h, b in mask_sets], encoded, self.decoder.ref_point_head,
-                self.mask_sets_in_one_pass)
+            masks = self.bbox_head.mask_logits_of_sets([(h, b) for _, h, b in mask_sets], encoded,
+                                                       self.decoder.ref_point_head,
+                                                       self.mask_sets_in_one_pass)
             for (out, _, _), set_masks in zip(mask_sets, masks):
                 out['masks'] = set_masks
         return [to_clip_shape(out, n, t) for out in outputs]
@@ -189,12 +200,15 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
         return reference if self.mask_reference == 'input' else predicted
 
     # ------------------------------------------------------------------ inference
-    def predict_clip(self, frames: Tensor, frame_samples: list,
-                     text: str) -> List[InstanceData]:
+    def predict_clip(self, frames: Tensor, frame_samples: list, text: str) -> List[InstanceData]:
         """T per-frame results of one clip (T, 3, H, W) (:meth:`predict_video`)."""
         return self.predict_video(frames, frame_samples, [self.encode_text([text])])[0]
 
-    def _track_whole_video(self, hidden: Tensor, ref: Tensor, text: Tensor, tmask: Tensor,
+    def _track_whole_video(self,
+                           hidden: Tensor,
+                           ref: Tensor,
+                           text: Tensor,
+                           tmask: Tensor,
                            times: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
         """Tracker + temporal decoder + head over the whole video (last layer).
 
@@ -210,17 +224,26 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
         lid = self.decoder.num_layers - 1
         # as the official video inference, the temporal decoder also runs on a 1-frame video
         hidden, ref, _ = self.temporal_layer(
-            hidden, ref, text, tmask, 1, t, times,
+            hidden,
+            ref,
+            text,
+            tmask,
+            1,
+            t,
+            times,
             single_frame=bool(self.test_cfg['single_frame_temporal']))
         cls = self.bbox_head.class_logits(lid, hidden, text, tmask)
         boxes = self.bbox_head.boxes(lid, hidden, ref)
         return hidden, cls, boxes, self._mask_boxes(ref, boxes)
 
     @torch.no_grad()
-    def predict_video(self, video: Union[Tensor, Sequence], frame_samples: list,
-                      text_dicts: Sequence[Dict[str, Tensor]],
-                      on_result: Optional[Callable[[int, int, InstanceData], None]] = None
-                      ) -> List[List[InstanceData]]:
+    def predict_video(
+        self,
+        video: Union[Tensor, Sequence],
+        frame_samples: list,
+        text_dicts: Sequence[Dict[str, Tensor]],
+        on_result: Optional[Callable[[int, int, InstanceData], None]] = None
+    ) -> List[List[InstanceData]]:
         """Chunked inference of one or several expressions over one video.
 
         Pass 1 runs the backbone once per chunk of ``test_cfg.chunk_size`` frames (shared by
@@ -249,11 +272,12 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
         """
         bf16 = self.test_cfg.get('autocast') == 'bf16'
         device = self.query_embedding.weight.device
-        with merged_lora(self), torch.autocast(device.type, dtype=torch.bfloat16,
-                                               enabled=bf16):
+        with merged_lora(self), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             return self._predict_video(video, frame_samples, text_dicts, on_result)
 
-    def _predict_video(self, video: Union[Tensor, Sequence], frame_samples: list,
+    def _predict_video(self,
+                       video: Union[Tensor, Sequence],
+                       frame_samples: list,
                        text_dicts: Sequence[Dict[str, Tensor]],
                        on_result: Optional[Callable] = None) -> List[List[InstanceData]]:
         """:meth:`predict_video` without the LoRA merge."""
@@ -311,10 +335,11 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
                     masks = self.bbox_head.mask_logits(hidden[part], mboxes[part], encoded,
                                                        pos_head)[:, sel]
                 else:  # 'selected': cheaper approximation, the selected sequences only
-                    masks = self.bbox_head.mask_logits(hidden[part][:, sel],
-                                                       mboxes[part][:, sel], encoded, pos_head)
-                frame_results = self.bbox_head.predict_by_feat(
-                    masks, boxes[part][:, sel], cls[part][:, sel], frame_samples[part])
+                    masks = self.bbox_head.mask_logits(hidden[part][:, sel], mboxes[part][:, sel],
+                                                       encoded, pos_head)
+                frame_results = self.bbox_head.predict_by_feat(masks, boxes[part][:, sel],
+                                                               cls[part][:,
+                                                                         sel], frame_samples[part])
                 for i, result in enumerate(frame_results):  # one frame at a time
                     if on_result is None:
                         results[e].append(result)

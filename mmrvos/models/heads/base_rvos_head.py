@@ -96,22 +96,24 @@ class BaseRVOSHead:
                 if stride != 4:
                     loss_masks.append(full[stride // 2::stride, stride // 2::stride])
                 valid.append(bool(torch.as_tensor(gt.valid).reshape(-1)[0]))
-                annotated.append(bool(torch.as_tensor(gt.annotated).reshape(-1)[0])
-                                 if 'annotated' in gt else True)
+                annotated.append(
+                    bool(torch.as_tensor(gt.annotated).reshape(-1)[0]) if 'annotated' in
+                    gt else True)
         n = len(batch_data_samples)
         device = next(self.parameters()).device
-        targets = dict(boxes=torch.stack(boxes).to(device).reshape(n, -1, 4),
-                       masks=torch.stack(masks).to(device).reshape(n, -1, h, w),
-                       valid=torch.tensor(valid, device=device).reshape(n, -1),
-                       annotated=torch.tensor(annotated, device=device).reshape(n, -1))
+        targets = dict(
+            boxes=torch.stack(boxes).to(device).reshape(n, -1, 4),
+            masks=torch.stack(masks).to(device).reshape(n, -1, h, w),
+            valid=torch.tensor(valid, device=device).reshape(n, -1),
+            annotated=torch.tensor(annotated, device=device).reshape(n, -1))
         if loss_masks:
             targets['loss_masks'] = torch.stack(loss_masks).to(device).reshape(
                 n, -1, *loss_masks[0].shape)
         return targets
 
     # ------------------------------------------------------------------ losses
-    def loss_by_feat(self, outputs: List[Dict[str, Tensor]],
-                     batch_data_samples: List[TrackDataSample],
+    def loss_by_feat(self, outputs: List[Dict[str,
+                                              Tensor]], batch_data_samples: List[TrackDataSample],
                      mask_size: Tuple[int, int]) -> Dict[str, Tensor]:
         """Losses of every prediction set of a batch of clips.
 
@@ -156,10 +158,12 @@ class BaseRVOSHead:
         for n in range(out['cls'].shape[0]):
             preds, gts = [], []
             for t in range(out['cls'].shape[1]):
-                p = InstanceData(scores=out['cls'][n, t][:, None],
-                                 bboxes=bbox_cxcywh_to_xyxy(out['boxes'][n, t]) * scale)
-                g = InstanceData(labels=out['cls'].new_zeros(1, dtype=torch.long),
-                                 bboxes=bbox_cxcywh_to_xyxy(targets['boxes'][n, t])[None] * scale)
+                p = InstanceData(
+                    scores=out['cls'][n, t][:, None],
+                    bboxes=bbox_cxcywh_to_xyxy(out['boxes'][n, t]) * scale)
+                g = InstanceData(
+                    labels=out['cls'].new_zeros(1, dtype=torch.long),
+                    bboxes=bbox_cxcywh_to_xyxy(targets['boxes'][n, t])[None] * scale)
                 if out.get('masks') is not None:
                     p.masks = out['masks'][n, t]
                     g.masks = targets['masks'][n, t][None]
@@ -183,8 +187,8 @@ class BaseRVOSHead:
         cls_target = torch.zeros_like(cls)
         cls_target[clip_ids, :, pos] = valid.float()
         weight = annotated[..., None].expand(n, t, q).float()
-        loss_cls = self.loss_cls(cls.reshape(-1, 1), cls_target.reshape(-1, 1),
-                                 weight.reshape(-1), avg_factor=num_pos)
+        loss_cls = self.loss_cls(
+            cls.reshape(-1, 1), cls_target.reshape(-1, 1), weight.reshape(-1), avg_factor=num_pos)
         losses = dict(loss_cls=loss_cls)
 
         boxes = out['boxes'][clip_ids, :, pos][valid]  # (P, 4)
@@ -192,17 +196,19 @@ class BaseRVOSHead:
         h, w = img_shape
         scale = boxes.new_tensor([w, h, w, h])
         losses['loss_bbox'] = self.loss_bbox(boxes, gt_boxes, avg_factor=num_pos)
-        losses['loss_iou'] = self.loss_iou(bbox_cxcywh_to_xyxy(boxes) * scale,
-                                           bbox_cxcywh_to_xyxy(gt_boxes) * scale,
-                                           avg_factor=num_pos)
+        losses['loss_iou'] = self.loss_iou(
+            bbox_cxcywh_to_xyxy(boxes) * scale,
+            bbox_cxcywh_to_xyxy(gt_boxes) * scale,
+            avg_factor=num_pos)
         if out.get('masks') is not None and self.mask_decoder is not None:
             masks = out['masks'][clip_ids, :, pos][valid]  # (P, h, w)
             if self.mask_loss_stride == 4:
                 gt_masks = targets['masks'][valid].float()
             else:  # (P, h', w') at the loss stride, logits upsampled as at inference
                 gt_masks = targets['loss_masks'][valid].float()
-                masks = F.interpolate(masks[:, None], size=gt_masks.shape[-2:],
-                                      mode='bilinear', align_corners=False)[:, 0]
+                masks = F.interpolate(
+                    masks[:, None], size=gt_masks.shape[-2:], mode='bilinear',
+                    align_corners=False)[:, 0]
             pixel = self.loss_mask(masks.flatten(1), gt_masks.flatten(1))
             losses['loss_mask'] = pixel.mean(1).sum() / num_pos
             losses['loss_dice'] = self.loss_dice(masks, gt_masks, avg_factor=num_pos) \
@@ -264,21 +270,23 @@ class BaseRVOSHead:
         mask_logits, boxes, scores = mask_logits.float(), boxes.float(), scores.float()
         thr = self.test_cfg['mask_thr']
         if self.test_cfg['mask_rescale'] == 'threshold_nearest':
-            fg = F.interpolate(mask_logits[None], size=(pad_h, pad_w), mode='bilinear',
-                               align_corners=False).sigmoid() > thr
-            fg = F.interpolate(fg[..., :img_h, :img_w].float(), size=(ori_h, ori_w),
-                               mode='nearest')[0]
+            fg = F.interpolate(
+                mask_logits[None], size=(pad_h, pad_w), mode='bilinear',
+                align_corners=False).sigmoid() > thr
+            fg = F.interpolate(
+                fg[..., :img_h, :img_w].float(), size=(ori_h, ori_w), mode='nearest')[0]
             return self._instances(fg > 0.5, boxes, scores, ori_h, ori_w)
         if (pad_h, pad_w) == (img_h, img_w):
             # no padding: one bilinear step from stride 4 to the original size, as the
             # official evaluation
-            logits = F.interpolate(mask_logits[None], size=(ori_h, ori_w), mode='bilinear',
-                                   align_corners=False)[0]
+            logits = F.interpolate(
+                mask_logits[None], size=(ori_h, ori_w), mode='bilinear', align_corners=False)[0]
         else:  # padded input: upsample to the padded size, crop the padding, then resize
-            logits = F.interpolate(mask_logits[None], size=(pad_h, pad_w), mode='bilinear',
-                                   align_corners=False)[..., :img_h, :img_w]
-            logits = F.interpolate(logits, size=(ori_h, ori_w), mode='bilinear',
-                                   align_corners=False)[0]
+            logits = F.interpolate(
+                mask_logits[None], size=(pad_h, pad_w), mode='bilinear',
+                align_corners=False)[..., :img_h, :img_w]
+            logits = F.interpolate(
+                logits, size=(ori_h, ori_w), mode='bilinear', align_corners=False)[0]
         return self._instances(logits.sigmoid() > thr, boxes, scores, ori_h, ori_w)
 
     def _instances(self, masks: Tensor, boxes: Tensor, scores: Tensor, ori_h: int,
@@ -291,6 +299,8 @@ class BaseRVOSHead:
             masks = masks.any(0, keepdim=True)
             xyxy = torch.cat([xyxy[:, :2].min(0).values, xyxy[:, 2:].max(0).values])[None]
             scores = scores.max()[None]
-        return InstanceData(masks=masks, bboxes=xyxy, scores=scores,
-                            labels=torch.zeros(len(masks), dtype=torch.long,
-                                               device=masks.device))
+        return InstanceData(
+            masks=masks,
+            bboxes=xyxy,
+            scores=scores,
+            labels=torch.zeros(len(masks), dtype=torch.long, device=masks.device))

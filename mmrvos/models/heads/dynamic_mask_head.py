@@ -39,8 +39,11 @@ class StaticMaskHead(BaseModule):
             (0: the query itself is the mask embedding). Defaults to 3.
     """
 
-    def __init__(self, embed_dims: int = 256, mask_channels: Optional[int] = None,
-                 num_mlp_layers: int = 3, init_cfg=None) -> None:
+    def __init__(self,
+                 embed_dims: int = 256,
+                 mask_channels: Optional[int] = None,
+                 num_mlp_layers: int = 3,
+                 init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         mask_channels = mask_channels or embed_dims
         if num_mlp_layers == 0 and mask_channels != embed_dims:
@@ -50,10 +53,14 @@ class StaticMaskHead(BaseModule):
         self.mask_embed = MLP(embed_dims, embed_dims, mask_channels, num_mlp_layers) \
             if num_mlp_layers > 0 else nn.Identity()
 
-    def forward(self, queries: Tensor, boxes: Tensor, mask_feats: Tensor,
+    def forward(self,
+                queries: Tensor,
+                boxes: Tensor,
+                mask_feats: Tensor,
                 memory_text: Optional[Tensor] = None,
                 text_attention_mask: Optional[Tensor] = None,
-                mask_padding: Optional[Tensor] = None, valid_ratio: Optional[Tensor] = None,
+                mask_padding: Optional[Tensor] = None,
+                valid_ratio: Optional[Tensor] = None,
                 query_pos_head: Optional[nn.Module] = None) -> Tensor:
         """Mask logits.
 
@@ -71,7 +78,8 @@ class StaticMaskHead(BaseModule):
         return torch.einsum('bqc,bchw->bqhw', self.mask_embed(queries), mask_feats)
 
 
-def relative_coords(boxes: Tensor, size: Tuple[int, int],
+def relative_coords(boxes: Tensor,
+                    size: Tuple[int, int],
                     valid_ratio: Optional[Tensor] = None) -> Tensor:
     """Offsets from the box centre of every query to every pixel centre of the mask map.
 
@@ -123,10 +131,15 @@ class DynamicMaskHead(BaseModule):
         rel_coord (bool): concatenate relative coordinates. Defaults to True.
     """
 
-    def __init__(self, embed_dims: int = 256, in_channels: int = 256,
-                 reduced_channels: Optional[int] = 8, dynamic_channels: int = 8,
-                 num_dynamic_layers: int = 3, controller_layers: int = 1,
-                 rel_coord: bool = True, init_cfg=None) -> None:
+    def __init__(self,
+                 embed_dims: int = 256,
+                 in_channels: int = 256,
+                 reduced_channels: Optional[int] = 8,
+                 dynamic_channels: int = 8,
+                 num_dynamic_layers: int = 3,
+                 controller_layers: int = 1,
+                 rel_coord: bool = True,
+                 init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         if num_dynamic_layers < 1:
             raise ValueError(f'num_dynamic_layers must be >= 1, got {num_dynamic_layers}')
@@ -162,10 +175,14 @@ class DynamicMaskHead(BaseModule):
             layers.append((weight.reshape(*params.shape[:2], out_c, in_c), bias))
         return layers
 
-    def forward(self, queries: Tensor, boxes: Tensor, mask_feats: Tensor,
+    def forward(self,
+                queries: Tensor,
+                boxes: Tensor,
+                mask_feats: Tensor,
                 memory_text: Optional[Tensor] = None,
                 text_attention_mask: Optional[Tensor] = None,
-                mask_padding: Optional[Tensor] = None, valid_ratio: Optional[Tensor] = None,
+                mask_padding: Optional[Tensor] = None,
+                valid_ratio: Optional[Tensor] = None,
                 query_pos_head: Optional[nn.Module] = None) -> Tensor:
         """Mask logits by per-query dynamic convolution.
 

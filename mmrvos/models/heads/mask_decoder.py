@@ -47,10 +47,15 @@ class GroundingMaskDecoder(BaseModule):
         box_prior_init (float): initial ``s``. Defaults to 0.5.
     """
 
-    def __init__(self, num_layers: int = 3, layer_cfg: dict = DEFAULT_MASK_LAYER,
-                 with_text_cross_attn: bool = True, with_deformable_attn: bool = True,
-                 with_ref_point_head: bool = False, box_prior: bool = False,
-                 box_prior_init: float = 0.5, init_cfg=None) -> None:
+    def __init__(self,
+                 num_layers: int = 3,
+                 layer_cfg: dict = DEFAULT_MASK_LAYER,
+                 with_text_cross_attn: bool = True,
+                 with_deformable_attn: bool = True,
+                 with_ref_point_head: bool = False,
+                 box_prior: bool = False,
+                 box_prior_init: float = 0.5,
+                 init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         if box_prior and box_prior_init <= 0:
             raise ValueError(f'box_prior_init must be positive, got {box_prior_init}')
@@ -58,24 +63,28 @@ class GroundingMaskDecoder(BaseModule):
         self.layers = nn.ModuleList([
             SwitchableGroundingDecoderLayer(
                 with_text_cross_attn=with_text_cross_attn,
-                with_image_cross_attn=with_deformable_attn, **copy.deepcopy(layer_cfg))
-            for _ in range(num_layers)
+                with_image_cross_attn=with_deformable_attn,
+                **copy.deepcopy(layer_cfg)) for _ in range(num_layers)
         ])
         embed_dims = self.layers[0].embed_dims
         self.embed_dims = embed_dims
         self.ref_point_head = MLP(embed_dims * 2, embed_dims, embed_dims, 2) \
             if with_ref_point_head else None
         # log of the prior's scale s (kept positive through exp)
-        self.box_prior_log_scale = nn.Parameter(
-            torch.tensor(float(box_prior_init)).log()) if box_prior else None
+        self.box_prior_log_scale = nn.Parameter(torch.tensor(
+            float(box_prior_init)).log()) if box_prior else None
 
     def init_weights(self) -> None:
         super().init_weights()
         for layer in self.layers:
             layer.cross_attn.init_weights()
 
-    def forward(self, queries: Tensor, boxes: Tensor, mask_feats: Tensor,
-                memory_text: Tensor, text_attention_mask: Optional[Tensor],
+    def forward(self,
+                queries: Tensor,
+                boxes: Tensor,
+                mask_feats: Tensor,
+                memory_text: Tensor,
+                text_attention_mask: Optional[Tensor],
                 mask_padding: Optional[Tensor] = None,
                 valid_ratio: Optional[Tensor] = None,
                 query_pos_head: Optional[nn.Module] = None,
@@ -113,10 +122,17 @@ class GroundingMaskDecoder(BaseModule):
         padding = None if mask_padding is None else mask_padding.flatten(1)
         x = queries
         for layer in self.layers:
-            x = layer(x, query_pos=query_pos, value=value, key_padding_mask=padding,
-                      spatial_shapes=spatial_shapes, level_start_index=level_start,
-                      reference_points=ref, memory_text=memory_text,
-                      text_attention_mask=text_attention_mask, self_attn_mask=self_attn_mask)
+            x = layer(
+                x,
+                query_pos=query_pos,
+                value=value,
+                key_padding_mask=padding,
+                spatial_shapes=spatial_shapes,
+                level_start_index=level_start,
+                reference_points=ref,
+                memory_text=memory_text,
+                text_attention_mask=text_attention_mask,
+                self_attn_mask=self_attn_mask)
         logits = torch.einsum('bqc,bchw->bqhw', x, mask_feats)
         if self.box_prior_log_scale is not None:
             logits = logits + self.box_prior(ref[:, :, 0], h, w)
@@ -142,8 +158,8 @@ class GroundingMaskDecoder(BaseModule):
         dist = v.square()[..., :, None] + u.square()[..., None, :]
         return -self.box_prior_log_scale.exp() * dist
 
-    def forward_sets(self, queries: Sequence[Tensor], boxes: Sequence[Tensor],
-                     *args, **kwargs) -> List[Tensor]:
+    def forward_sets(self, queries: Sequence[Tensor], boxes: Sequence[Tensor], *args,
+                     **kwargs) -> List[Tensor]:
         """Mask logits of several query sets (e.g. every decoder layer's and the encoder
         proposals) on the same frames in one pass: the sets are concatenated along the
         queries and a block-diagonal self-attention mask keeps each set to itself, so every
@@ -167,6 +183,10 @@ class GroundingMaskDecoder(BaseModule):
             torch.arange(len(sizes), device=queries[0].device),
             torch.as_tensor(sizes, device=queries[0].device))
         blocked = group[:, None] != group[None, :]
-        masks = self.forward(torch.cat(list(queries), 1), torch.cat(list(boxes), 1), *args,
-                             self_attn_mask=blocked, **kwargs)
+        masks = self.forward(
+            torch.cat(list(queries), 1),
+            torch.cat(list(boxes), 1),
+            *args,
+            self_attn_mask=blocked,
+            **kwargs)
         return list(masks.split(sizes, dim=1))

@@ -42,12 +42,22 @@ class ReferDINOHead(BaseRVOSHead, GroundingDINOHead):
 
     def __init__(self,
                  mask_decoder: Optional[dict] = dict(type='GroundingMaskDecoder'),
-                 loss_mask: dict = dict(type='FocalLoss', use_sigmoid=True, gamma=2.0,
-                                        alpha=0.25, reduction='none', loss_weight=5.0),
-                 loss_dice: dict = dict(type='DiceLoss', use_sigmoid=True, naive_dice=True,
-                                        eps=1.0, reduction='mean', loss_weight=5.0),
-                 loss_proj: Optional[dict] = dict(type='ProjectionLoss', reduction='sum',
-                                                  loss_weight=5.0),
+                 loss_mask: dict = dict(
+                     type='FocalLoss',
+                     use_sigmoid=True,
+                     gamma=2.0,
+                     alpha=0.25,
+                     reduction='none',
+                     loss_weight=5.0),
+                 loss_dice: dict = dict(
+                     type='DiceLoss',
+                     use_sigmoid=True,
+                     naive_dice=True,
+                     eps=1.0,
+                     reduction='mean',
+                     loss_weight=5.0),
+                 loss_proj: Optional[dict] = dict(
+                     type='ProjectionLoss', reduction='sum', loss_weight=5.0),
                  share_decoder_reg_branch: bool = True,
                  token_reduce: str = 'max',
                  mask_loss_stride: int = 4,
@@ -70,8 +80,8 @@ class ReferDINOHead(BaseRVOSHead, GroundingDINOHead):
         if self.share_decoder_reg_branch:
             num_dec = self.num_pred_layer - 1 if self.as_two_stage else self.num_pred_layer
             shared = self.reg_branches[0]
-            self.reg_branches = torch.nn.ModuleList(
-                [shared] * num_dec + list(self.reg_branches[num_dec:]))
+            self.reg_branches = torch.nn.ModuleList([shared] * num_dec +
+                                                    list(self.reg_branches[num_dec:]))
 
     # ------------------------------------------------------------------ prediction
     def class_logits(self, layer_id: int, hidden: Tensor, memory_text: Tensor,
@@ -107,22 +117,26 @@ class ReferDINOHead(BaseRVOSHead, GroundingDINOHead):
                 None, ``valid_ratio`` (B, 2).
             query_pos_head (nn.Module): the decoder's box -> query position MLP.
         """
-        return self.mask_decoder(hidden, boxes, *self._mask_inputs(frames),
-                                 query_pos_head=query_pos_head)
+        return self.mask_decoder(
+            hidden, boxes, *self._mask_inputs(frames), query_pos_head=query_pos_head)
 
-    def mask_logits_of_sets(self, sets: Sequence[tuple], frames: Dict[str, Tensor],
-                            query_pos_head: nn.Module, in_one_pass: bool = False) -> List[Tensor]:
+    def mask_logits_of_sets(self,
+                            sets: Sequence[tuple],
+                            frames: Dict[str, Tensor],
+                            query_pos_head: nn.Module,
+                            in_one_pass: bool = False) -> List[Tensor]:
         """:meth:`mask_logits` of several (embeddings (B, Q_i, C), boxes (B, Q_i, 4)) sets on the
         same frames: one mask-decoder pass per set, or with ``in_one_pass`` one for all of them
         (same result, see :meth:`GroundingMaskDecoder.forward_sets`)."""
         if not sets:
             return []
         if not in_one_pass:
-            return [self.mask_logits(hidden, boxes, frames, query_pos_head)
-                    for hidden, boxes in sets]
+            return [
+                self.mask_logits(hidden, boxes, frames, query_pos_head) for hidden, boxes in sets
+            ]
         hidden, boxes = zip(*sets)
-        return self.mask_decoder.forward_sets(hidden, boxes, *self._mask_inputs(frames),
-                                              query_pos_head=query_pos_head)
+        return self.mask_decoder.forward_sets(
+            hidden, boxes, *self._mask_inputs(frames), query_pos_head=query_pos_head)
 
     @staticmethod
     def _mask_inputs(frames: Dict[str, Tensor]) -> tuple:

@@ -21,15 +21,21 @@ class SwitchableGroundingDecoderLayer(GroundingDinoTransformerDecoderLayer):
         **kwargs: arguments of ``GroundingDinoTransformerDecoderLayer``.
     """
 
-    def __init__(self, with_text_cross_attn: bool = True, with_image_cross_attn: bool = True,
+    def __init__(self,
+                 with_text_cross_attn: bool = True,
+                 with_image_cross_attn: bool = True,
                  **kwargs) -> None:
         self.with_text_cross_attn = with_text_cross_attn
         self.with_image_cross_attn = with_image_cross_attn
         super().__init__(**kwargs)
 
     @staticmethod
-    def _attention(block, query: Tensor, key: Tensor, value: Tensor,
-                   query_pos: Optional[Tensor], key_pos: Optional[Tensor],
+    def _attention(block,
+                   query: Tensor,
+                   key: Tensor,
+                   value: Tensor,
+                   query_pos: Optional[Tensor],
+                   key_pos: Optional[Tensor],
                    attn_mask: Optional[Tensor] = None,
                    key_padding_mask: Optional[Tensor] = None,
                    need_weights: bool = False) -> Tuple[Tensor, Optional[Tensor]]:
@@ -61,9 +67,14 @@ class SwitchableGroundingDecoderLayer(GroundingDinoTransformerDecoderLayer):
             query = query.transpose(0, 1).contiguous()
             key = query if same_qk else key.transpose(0, 1).contiguous()
             value = value.transpose(0, 1).contiguous()
-        out, weights = block.attn(query, key, value, attn_mask=attn_mask,
-                                  key_padding_mask=key_padding_mask,
-                                  need_weights=need_weights, average_attn_weights=True)
+        out, weights = block.attn(
+            query,
+            key,
+            value,
+            attn_mask=attn_mask,
+            key_padding_mask=key_padding_mask,
+            need_weights=need_weights,
+            average_attn_weights=True)
         if block.batch_first:
             out = out.transpose(0, 1)
         return identity + block.dropout_layer(block.proj_drop(out)), weights
@@ -97,18 +108,36 @@ class SwitchableGroundingDecoderLayer(GroundingDinoTransformerDecoderLayer):
         Returns:
             Tensor: (B, Q, C), or ``(output, weights)`` when ``need_attn_weights``.
         """
-        query, weights = self._attention(self.self_attn, query, query, query, query_pos,
-                                         query_pos, attn_mask=self_attn_mask,
-                                         need_weights=need_attn_weights)
+        query, weights = self._attention(
+            self.self_attn,
+            query,
+            query,
+            query,
+            query_pos,
+            query_pos,
+            attn_mask=self_attn_mask,
+            need_weights=need_attn_weights)
         query = self.norms[0](query)
         if self.with_text_cross_attn:
-            query, _ = self._attention(self.cross_attn_text, query, memory_text, memory_text,
-                                       query_pos, None, key_padding_mask=text_attention_mask)
+            query, _ = self._attention(
+                self.cross_attn_text,
+                query,
+                memory_text,
+                memory_text,
+                query_pos,
+                None,
+                key_padding_mask=text_attention_mask)
         query = self.norms[1](query)
         if self.with_image_cross_attn:
-            query = self.cross_attn(query=query, key=key, value=value, query_pos=query_pos,
-                                    key_pos=key_pos, attn_mask=cross_attn_mask,
-                                    key_padding_mask=key_padding_mask, **kwargs)
+            query = self.cross_attn(
+                query=query,
+                key=key,
+                value=value,
+                query_pos=query_pos,
+                key_pos=key_pos,
+                attn_mask=cross_attn_mask,
+                key_padding_mask=key_padding_mask,
+                **kwargs)
         query = self.norms[2](query)
         query = self.ffn(query)
         query = self.norms[3](query)

@@ -24,8 +24,7 @@ import torch.nn as nn
 from mmdet.models.utils.vlfuse_helper import MAX_CLAMP_VALUE, BiMultiHeadAttention
 from torch import Tensor
 
-PROJECTIONS = ('v_proj', 'l_proj', 'values_v_proj', 'values_l_proj', 'out_v_proj',
-               'out_l_proj')
+PROJECTIONS = ('v_proj', 'l_proj', 'values_v_proj', 'values_l_proj', 'out_v_proj', 'out_l_proj')
 
 
 def plain_linear(module: nn.Module) -> Optional[nn.Linear]:
@@ -73,8 +72,8 @@ class FoldedBiMultiHeadAttention(BiMultiHeadAttention):
         w_q = q_proj.weight.view(heads, head_dim, v_dim)
         fold_q = torch.einsum('hdc,bshd->bchs', w_q, keys).reshape(bsz, v_dim, heads * src_len)
         bias_q = torch.einsum('hd,bshd->bhs', q_proj.bias.view(heads, head_dim), keys)
-        scores = torch.baddbmm(bias_q.reshape(bsz, 1, heads * src_len) * self.scale, vision,
-                               fold_q * self.scale)
+        scores = torch.baddbmm(
+            bias_q.reshape(bsz, 1, heads * src_len) * self.scale, vision, fold_q * self.scale)
         scores = scores.view(bsz, tgt_len, heads, src_len).permute(0, 2, 1, 3)  # B, h, S, L
         if self.clamp_min_for_underflow:
             scores = torch.clamp(scores, min=-MAX_CLAMP_VALUE)
@@ -108,11 +107,10 @@ class FoldedBiMultiHeadAttention(BiMultiHeadAttention):
         probs_v = scores.softmax(dim=-1)  # B, h, S, L
         values_l = vl_proj(lang).view(bsz, src_len, heads, head_dim)
         w_ov = ov_proj.weight.view(-1, heads, head_dim)
-        fold_o = torch.einsum('bshd,chd->bhsc', values_l, w_ov).reshape(
-            bsz, heads * src_len, -1)
-        out_v = torch.baddbmm(ov_proj.bias.view(1, 1, -1),
-                              probs_v.transpose(1, 2).reshape(bsz, tgt_len, heads * src_len),
-                              fold_o)
+        fold_o = torch.einsum('bshd,chd->bhsc', values_l, w_ov).reshape(bsz, heads * src_len, -1)
+        out_v = torch.baddbmm(
+            ov_proj.bias.view(1, 1, -1),
+            probs_v.transpose(1, 2).reshape(bsz, tgt_len, heads * src_len), fold_o)
         return out_v, out_l
 
 

@@ -26,8 +26,11 @@ def lora_target_names(module: nn.Module,
     return names
 
 
-def inject_lora(model: nn.Module, targets: Sequence[str] = ('encoder', 'decoder'),
-                rank: int = 32, alpha: float = 1.0, dropout: float = 0.0,
+def inject_lora(model: nn.Module,
+                targets: Sequence[str] = ('encoder', 'decoder'),
+                rank: int = 32,
+                alpha: float = 1.0,
+                dropout: float = 0.0,
                 exclude: Sequence[str] = DEFAULT_LORA_EXCLUDE) -> int:
     """Wrap the Linear layers under each ``targets`` submodule with peft LoRA, in place.
 
@@ -46,8 +49,8 @@ def inject_lora(model: nn.Module, targets: Sequence[str] = ('encoder', 'decoder'
         names = lora_target_names(sub, exclude)
         if not names:
             continue
-        cfg = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, bias='none',
-                         target_modules=names)
+        cfg = LoraConfig(
+            r=rank, lora_alpha=alpha, lora_dropout=dropout, bias='none', target_modules=names)
         inject_adapter_in_model(cfg, sub)
         total += len(names)
     return total

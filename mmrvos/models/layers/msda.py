@@ -53,14 +53,21 @@ def multi_scale_deformable_attn_cpu(value: Tensor, spatial_shapes: Tensor,
             # in place as a strided (heads, C_h, H, W) view per clip; a contiguous copy
             # would cost more than the sampling
             sampled = torch.stack([
-                F.grid_sample(level[b].permute(1, 2, 0).unflatten(2, (h, w)),
-                              grids[b, :, lvl], mode='bilinear', padding_mode='zeros',
-                              align_corners=False) for b in range(bs)
+                F.grid_sample(
+                    level[b].permute(1, 2, 0).unflatten(2, (h, w)),
+                    grids[b, :, lvl],
+                    mode='bilinear',
+                    padding_mode='zeros',
+                    align_corners=False) for b in range(bs)
             ])
         else:
             fmap = level.permute(0, 2, 3, 1).reshape(bs * heads, dims, h, w)
-            sampled = F.grid_sample(fmap, grids[:, :, lvl].flatten(0, 1), mode='bilinear',
-                                    padding_mode='zeros', align_corners=False)
+            sampled = F.grid_sample(
+                fmap,
+                grids[:, :, lvl].flatten(0, 1),
+                mode='bilinear',
+                padding_mode='zeros',
+                align_corners=False)
             sampled = sampled.view(bs, heads, dims, points, queries)
         for point in range(points):
             out.addcmul_(sampled[:, :, :, point], weights[:, :, lvl, point])
@@ -89,8 +96,7 @@ class CPUFastMultiScaleDeformableAttention(MultiScaleDeformableAttention):
         src = query if value is None else value
         if src.device.type != 'cpu':
             return super().forward(query, key, value, identity, query_pos, key_padding_mask,
-                                   reference_points, spatial_shapes, level_start_index,
-                                   **kwargs)
+                                   reference_points, spatial_shapes, level_start_index, **kwargs)
         value = src
         identity = query if identity is None else identity
         if query_pos is not None:
@@ -103,10 +109,10 @@ class CPUFastMultiScaleDeformableAttention(MultiScaleDeformableAttention):
         if key_padding_mask is not None:
             value = value.masked_fill(key_padding_mask[..., None], 0.0)
         value = value.view(bs, num_value, self.num_heads, -1)
-        offsets = self.sampling_offsets(query).view(bs, num_query, self.num_heads,
-                                                    self.num_levels, self.num_points, 2)
-        weights = self.attention_weights(query).view(
-            bs, num_query, self.num_heads, self.num_levels * self.num_points).softmax(-1)
+        offsets = self.sampling_offsets(query).view(bs, num_query, self.num_heads, self.num_levels,
+                                                    self.num_points, 2)
+        weights = self.attention_weights(query).view(bs, num_query, self.num_heads,
+                                                     self.num_levels * self.num_points).softmax(-1)
         weights = weights.view(bs, num_query, self.num_heads, self.num_levels, self.num_points)
         if reference_points.shape[-1] == 2:
             normaliser = torch.stack([spatial_shapes[..., 1], spatial_shapes[..., 0]], -1)

@@ -4,10 +4,8 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 import torch.nn as nn
-from mmdet.models.layers.transformer.grounding_dino_layers import \
-    GroundingDinoTransformerDecoder
-from mmdet.models.layers.transformer.utils import (MLP, coordinate_to_encoding,
-                                                   inverse_sigmoid)
+from mmdet.models.layers.transformer.grounding_dino_layers import GroundingDinoTransformerDecoder
+from mmdet.models.layers.transformer.utils import MLP, coordinate_to_encoding, inverse_sigmoid
 from mmengine.model import ModuleList
 from torch import Tensor
 
@@ -48,8 +46,8 @@ class PruningGroundingDinoDecoder(GroundingDinoTransformerDecoder):
     so 900 queries become 450, 225, 113, 57, 29, 15 over six layers at ``drop_rate=0.5``.
     At ``drop_rate=0`` every query is kept; with ``prune_mode='confidence'`` they are still
     re-ordered by confidence after every layer, as the official decoder does (the same set,
-    so only ties of a later ``argmax`` can tell the difference). ``prune_mode='random'`` keeps a random subset of
-    the same size (the paper's control experiment).
+    so only ties of a later ``argmax`` can tell the difference). ``prune_mode='random'``
+    keeps a random subset of the same size (the paper's control experiment).
 
     Args:
         drop_rate (float): fraction of queries dropped after each layer. Defaults to 0.5.
@@ -58,7 +56,10 @@ class PruningGroundingDinoDecoder(GroundingDinoTransformerDecoder):
             ``layer_cfg``, ``return_intermediate``, ...).
     """
 
-    def __init__(self, *args, drop_rate: float = 0.5, prune_mode: str = 'confidence',
+    def __init__(self,
+                 *args,
+                 drop_rate: float = 0.5,
+                 prune_mode: str = 'confidence',
                  **kwargs) -> None:
         if not 0.0 <= drop_rate < 1.0:
             raise ValueError(f'drop_rate must be in [0, 1), got {drop_rate}')
@@ -69,9 +70,8 @@ class PruningGroundingDinoDecoder(GroundingDinoTransformerDecoder):
         super().__init__(*args, **kwargs)
 
     def _init_layers(self) -> None:
-        self.layers = ModuleList([
-            SwitchableGroundingDecoderLayer(**self.layer_cfg) for _ in range(self.num_layers)
-        ])
+        self.layers = ModuleList(
+            [SwitchableGroundingDecoderLayer(**self.layer_cfg) for _ in range(self.num_layers)])
         self.embed_dims = self.layers[0].embed_dims
         self.ref_point_head = MLP(self.embed_dims * 2, self.embed_dims, self.embed_dims, 2)
         self.norm = nn.LayerNorm(self.embed_dims)
@@ -80,8 +80,8 @@ class PruningGroundingDinoDecoder(GroundingDinoTransformerDecoder):
         """Number of queries entering the first layer and leaving every layer."""
         counts = [num_queries]
         for _ in range(self.num_layers):
-            counts.append(num_kept_queries(counts[-1], self.drop_rate) if self.drop_rate > 0
-                          else counts[-1])
+            counts.append(
+                num_kept_queries(counts[-1], self.drop_rate) if self.drop_rate > 0 else counts[-1])
         return counts
 
     def select(self, attn_weights: Optional[Tensor], cls_logits: Optional[Tensor],
@@ -149,26 +149,35 @@ class PruningGroundingDinoDecoder(GroundingDinoTransformerDecoder):
             raise ValueError('confidence pruning needs cls_branches or class_logits')
         # ranked (and so re-ordered) every layer; at drop 0 only when a class rule is given
         # and no self-attention mask ties the queries' positions
-        rank = self.prune_mode == 'confidence' and (prune or (has_rule and
-                                                             self_attn_mask is None))
+        rank = self.prune_mode == 'confidence' and (prune or (has_rule and self_attn_mask is None))
         if class_logits is None:
+
             def class_logits(lid, hidden, text, mask):
                 return cls_branches[lid](hidden, text, mask).max(-1).values
+
         text_token_mask = None if text_attention_mask is None else ~text_attention_mask
         bsz = query.shape[0]
         query_ids = torch.arange(query.shape[1], device=query.device).expand(bsz, -1)
         out = dict(hidden_states=[], references=[], keep_indices=[], query_indices=[])
         for lid, layer in enumerate(self.layers):
-            ref_input = reference_points[:, :, None] * torch.cat(
-                [valid_ratios, valid_ratios], -1)[:, None]
+            ref_input = reference_points[:, :, None] * torch.cat([valid_ratios, valid_ratios],
+                                                                 -1)[:, None]
             query_pos = self.ref_point_head(coordinate_to_encoding(ref_input[:, :, 0, :]))
             need_weights = rank
-            result = layer(query, query_pos=query_pos, value=value,
-                           key_padding_mask=key_padding_mask, self_attn_mask=self_attn_mask,
-                           spatial_shapes=spatial_shapes, level_start_index=level_start_index,
-                           valid_ratios=valid_ratios, reference_points=ref_input,
-                           memory_text=memory_text, text_attention_mask=text_attention_mask,
-                           need_attn_weights=need_weights, **kwargs)
+            result = layer(
+                query,
+                query_pos=query_pos,
+                value=value,
+                key_padding_mask=key_padding_mask,
+                self_attn_mask=self_attn_mask,
+                spatial_shapes=spatial_shapes,
+                level_start_index=level_start_index,
+                valid_ratios=valid_ratios,
+                reference_points=ref_input,
+                memory_text=memory_text,
+                text_attention_mask=text_attention_mask,
+                need_attn_weights=need_weights,
+                **kwargs)
             query, weights = result if need_weights else (result, None)
             new_reference = (reg_branches[lid](query) +
                              inverse_sigmoid(reference_points, eps=1e-3)).sigmoid()

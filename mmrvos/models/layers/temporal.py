@@ -44,8 +44,11 @@ class MemoryTracker(nn.Module):
         self.box_weight = float(box_weight)
 
     @staticmethod
-    def match(memory: Tensor, objects: Tensor, memory_boxes: Optional[Tensor] = None,
-              boxes: Optional[Tensor] = None, box_weight: float = 0.0) -> Tensor:
+    def match(memory: Tensor,
+              objects: Tensor,
+              memory_boxes: Optional[Tensor] = None,
+              boxes: Optional[Tensor] = None,
+              box_weight: float = 0.0) -> Tensor:
         """Hungarian matching of one frame's objects to the memory.
 
         Cost = ``1 - cos(memory, object)`` (+ ``box_weight`` x L1 distance of the box centres
@@ -63,8 +66,8 @@ class MemoryTracker(nn.Module):
         cost = 1.0 - torch.einsum('bqc,bkc->bqk', F.normalize(memory.float(), dim=-1),
                                   F.normalize(objects.float(), dim=-1))
         if box_weight > 0 and memory_boxes is not None and boxes is not None:
-            cost = cost + box_weight * torch.cdist(memory_boxes[..., :2].float(),
-                                                   boxes[..., :2].float(), p=1)
+            cost = cost + box_weight * torch.cdist(
+                memory_boxes[..., :2].float(), boxes[..., :2].float(), p=1)
         cost = cost.detach().float().cpu().numpy()
         index = np.stack([linear_sum_assignment(c)[1] for c in cost])
         return torch.as_tensor(index, dtype=torch.long, device=memory.device)
@@ -89,8 +92,12 @@ class MemoryTracker(nn.Module):
         return ((conf - lo) / (hi - lo).clamp_min(1e-6))[..., None]
 
     @torch.no_grad()
-    def forward(self, objects: Tensor, text: Tensor, text_mask: Optional[Tensor],
-                sentence: Tensor, boxes: Optional[Tensor] = None) -> Tensor:
+    def forward(self,
+                objects: Tensor,
+                text: Tensor,
+                text_mask: Optional[Tensor],
+                sentence: Tensor,
+                boxes: Optional[Tensor] = None) -> Tensor:
         """Track the queries of a clip.
 
         Args:
@@ -105,16 +112,15 @@ class MemoryTracker(nn.Module):
             (frame 0 keeps its order).
         """
         num_frames = objects.shape[1]
-        perms = [torch.arange(objects.shape[2], device=objects.device).expand(
-            objects.shape[0], -1)]
+        perms = [torch.arange(objects.shape[2], device=objects.device).expand(objects.shape[0], -1)]
         memory = objects[:, 0]
         use_boxes = self.box_weight > 0
         if use_boxes and boxes is None:
             raise ValueError('MemoryTracker(box_weight>0) needs the boxes of the queries')
         last_boxes = boxes[:, 0] if use_boxes else None
         for t in range(1, num_frames):
-            idx = self.match(memory, objects[:, t], last_boxes,
-                             boxes[:, t] if use_boxes else None, self.box_weight)
+            idx = self.match(memory, objects[:, t], last_boxes, boxes[:, t] if use_boxes else None,
+                             self.box_weight)
             sorted_t = torch.gather(objects[:, t], 1, idx[..., None].expand_as(memory))
             if use_boxes:
                 last_boxes = torch.gather(boxes[:, t], 1, idx[..., None].expand(-1, -1, 4))
@@ -137,17 +143,19 @@ class TemporalBlock(nn.Module):
 
     def __init__(self, embed_dims: int = 256, num_heads: int = 8, dropout: float = 0.0) -> None:
         super().__init__()
-        self.self_attn = nn.MultiheadAttention(embed_dims, num_heads, dropout=dropout,
-                                               batch_first=True)
+        self.self_attn = nn.MultiheadAttention(
+            embed_dims, num_heads, dropout=dropout, batch_first=True)
         self.norm = nn.LayerNorm(embed_dims)
-        self.cross = nn.TransformerDecoderLayer(embed_dims, num_heads,
-                                                dim_feedforward=embed_dims * 8,
-                                                dropout=dropout, batch_first=True)
+        self.cross = nn.TransformerDecoderLayer(
+            embed_dims,
+            num_heads,
+            dim_feedforward=embed_dims * 8,
+            dropout=dropout,
+            batch_first=True)
 
     def forward(self, tracks: Tensor, sentence: Tensor) -> Tuple[Tensor, Tensor]:
         """Args: tracks (B', T, C), sentence (B', T, C). Returns updated (tracks, sentence)."""
-        tracks = self.norm(tracks + self.self_attn(tracks, tracks, tracks,
-                                                   need_weights=False)[0])
+        tracks = self.norm(tracks + self.self_attn(tracks, tracks, tracks, need_weights=False)[0])
         sentence = self.cross(sentence, tracks)
         return tracks, sentence
 
@@ -208,9 +216,15 @@ class CrossModalTemporalDecoder(BaseModule):
             at once. Defaults to 4.
     """
 
-    def __init__(self, embed_dims: int = 256, num_heads: int = 8, num_layers: int = 3,
-                 dropout: float = 0.0, motion_embed: bool = False, velocity_scale: float = 20.0,
-                 zero_init_gate: bool = False, tracks_per_pass: Optional[int] = 4,
+    def __init__(self,
+                 embed_dims: int = 256,
+                 num_heads: int = 8,
+                 num_layers: int = 3,
+                 dropout: float = 0.0,
+                 motion_embed: bool = False,
+                 velocity_scale: float = 20.0,
+                 zero_init_gate: bool = False,
+                 tracks_per_pass: Optional[int] = 4,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         if tracks_per_pass is not None and tracks_per_pass < 1:
@@ -243,7 +257,10 @@ class CrossModalTemporalDecoder(BaseModule):
             tracks = norm(tracks + tgt)
         return tracks
 
-    def forward(self, objects: Tensor, sentence: Tensor, boxes: Optional[Tensor] = None,
+    def forward(self,
+                objects: Tensor,
+                sentence: Tensor,
+                boxes: Optional[Tensor] = None,
                 times: Optional[Tensor] = None) -> Tensor:
         """Refine track-ordered objects.
 
@@ -275,8 +292,8 @@ class CrossModalTemporalDecoder(BaseModule):
         if step is None or torch.is_grad_enabled() or step >= n * q:
             tracks = self._blocks(tracks, tgt)
         else:  # independent tracks, a few at a time (bounded temporaries)
-            tracks = torch.cat([self._blocks(tracks[i:i + step], tgt[i:i + step])
-                                for i in range(0, n * q, step)])
+            tracks = torch.cat(
+                [self._blocks(tracks[i:i + step], tgt[i:i + step]) for i in range(0, n * q, step)])
         out = tracks.reshape(n, q, t, c).permute(0, 2, 1, 3)
         if self.gate is not None:
             out = inputs + self.gate * (out - inputs)
@@ -292,15 +309,20 @@ class TemporalEnhancer(BaseModule):
         temporal_decoder (dict, optional): decoder config; None disables it (ablation).
     """
 
-    def __init__(self, tracker: Optional[dict] = dict(type='MemoryTracker'),
+    def __init__(self,
+                 tracker: Optional[dict] = dict(type='MemoryTracker'),
                  temporal_decoder: Optional[dict] = dict(type='CrossModalTemporalDecoder'),
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.tracker = MODELS.build(tracker) if tracker else None
         self.temporal_decoder = MODELS.build(temporal_decoder) if temporal_decoder else None
 
-    def track(self, objects: Tensor, text: Tensor, text_mask: Optional[Tensor],
-              sentence: Tensor, boxes: Optional[Tensor] = None) -> Tensor:
+    def track(self,
+              objects: Tensor,
+              text: Tensor,
+              text_mask: Optional[Tensor],
+              sentence: Tensor,
+              boxes: Optional[Tensor] = None) -> Tensor:
         """(N, T, Q) permutation into track order (identity without a tracker).
 
         ``boxes`` (N, T, Q, 4) feed the tracker's optional position term."""
@@ -309,8 +331,12 @@ class TemporalEnhancer(BaseModule):
             return torch.arange(q, device=objects.device).expand(n, t, q)
         return self.tracker(objects, text, text_mask, sentence, boxes)
 
-    def refine(self, objects: Tensor, sentence: Tensor, boxes: Optional[Tensor] = None,
-               times: Optional[Tensor] = None, single_frame: bool = False) -> Tensor:
+    def refine(self,
+               objects: Tensor,
+               sentence: Tensor,
+               boxes: Optional[Tensor] = None,
+               times: Optional[Tensor] = None,
+               single_frame: bool = False) -> Tensor:
         """Temporal decoding of (N, T, Q, C) track-ordered objects (identity when disabled,
         and for T=1 unless ``single_frame``: the official code skips it for 1-frame training
         clips but runs it on a 1-frame video at inference); ``boxes`` (N, T, Q, 4) and

@@ -23,14 +23,16 @@ class ProjectionLoss(nn.Module):
         reduction (str): 'none' | 'mean' | 'sum'.
     """
 
-    def __init__(self, loss_weight: float = 1.0, eps: float = 1.0,
-                 reduction: str = 'mean') -> None:
+    def __init__(self, loss_weight: float = 1.0, eps: float = 1.0, reduction: str = 'mean') -> None:
         super().__init__()
         self.loss_weight = loss_weight
         self.eps = eps
         self.reduction = reduction
 
-    def forward(self, pred: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+    def forward(self,
+                pred: Tensor,
+                target: Tensor,
+                weight: Optional[Tensor] = None,
                 avg_factor: Optional[float] = None,
                 reduction_override: Optional[str] = None) -> Tensor:
         """Args: pred (n, h, w) mask logits; target (n, h, w) binary; weight (n,) optional.
@@ -40,8 +42,20 @@ class ProjectionLoss(nn.Module):
         reduction = reduction_override or self.reduction
         px, py = max_projections(pred.sigmoid())
         tx, ty = max_projections(target.float())
-        loss = (dice_loss(px, tx, weight, eps=self.eps, reduction=reduction,
-                          naive_dice=True, avg_factor=avg_factor) +
-                dice_loss(py, ty, weight, eps=self.eps, reduction=reduction,
-                          naive_dice=True, avg_factor=avg_factor))
+        loss = (
+            dice_loss(
+                px,
+                tx,
+                weight,
+                eps=self.eps,
+                reduction=reduction,
+                naive_dice=True,
+                avg_factor=avg_factor) + dice_loss(
+                    py,
+                    ty,
+                    weight,
+                    eps=self.eps,
+                    reduction=reduction,
+                    naive_dice=True,
+                    avg_factor=avg_factor))
         return self.loss_weight * loss

@@ -27,23 +27,28 @@ class RVOSPixelDecoder(BaseModule):
         num_groups (int): GroupNorm groups. Defaults to 8.
     """
 
-    def __init__(self, in_channels: int = 256, stride4_channels: int = 96,
-                 out_channels: int = 256, num_groups: int = 8,
-                 init_cfg=dict(type='Kaiming', layer='Conv2d', a=1,
-                               distribution='uniform')) -> None:
+    def __init__(
+        self,
+        in_channels: int = 256,
+        stride4_channels: int = 96,
+        out_channels: int = 256,
+        num_groups: int = 8,
+        init_cfg=dict(type='Kaiming', layer='Conv2d', a=1, distribution='uniform')
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
-        dims = [in_channels, in_channels // 2, in_channels // 4, in_channels // 8,
-                in_channels // 16]
+        dims = [
+            in_channels, in_channels // 2, in_channels // 4, in_channels // 8, in_channels // 16
+        ]
         norm = dict(type='GN', num_groups=num_groups)
         self.stem = nn.Sequential(
             ConvModule(dims[0], dims[0], 3, padding=1, bias=True, norm_cfg=norm),
             ConvModule(dims[0], dims[1], 3, padding=1, bias=True, norm_cfg=norm))
         lateral_in = [in_channels, in_channels, stride4_channels]
-        self.adapters = nn.ModuleList(
-            [nn.Conv2d(c, d, 1) for c, d in zip(lateral_in, dims[1:4])])
-        self.fuse = nn.ModuleList(
-            [ConvModule(d, d2, 3, padding=1, bias=True, norm_cfg=norm)
-             for d, d2 in zip(dims[1:4], dims[2:5])])
+        self.adapters = nn.ModuleList([nn.Conv2d(c, d, 1) for c, d in zip(lateral_in, dims[1:4])])
+        self.fuse = nn.ModuleList([
+            ConvModule(d, d2, 3, padding=1, bias=True, norm_cfg=norm)
+            for d, d2 in zip(dims[1:4], dims[2:5])
+        ])
         self.out_conv = nn.Conv2d(dims[4], out_channels, 3, padding=1)
 
     def forward(self, memory_levels: Sequence[Tensor], stride4: Tensor) -> Tensor:

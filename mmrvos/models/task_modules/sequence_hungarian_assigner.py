@@ -29,8 +29,11 @@ class ProjectionDiceCost(BaseMatchCost):
         denom = pred.sum(-1)[:, None] + gt.sum(-1)[None, :]
         return 1 - (2 * inter + self.eps) / (denom + self.eps)
 
-    def __call__(self, pred_instances: InstanceData, gt_instances: InstanceData,
-                 img_meta=None, **kwargs) -> Tensor:
+    def __call__(self,
+                 pred_instances: InstanceData,
+                 gt_instances: InstanceData,
+                 img_meta=None,
+                 **kwargs) -> Tensor:
         px, py = max_projections(pred_instances.masks.sigmoid())
         gx, gy = max_projections(gt_instances.masks.float())
         return (self._dice(px, gx) + self._dice(py, gy)) * self.weight
@@ -80,8 +83,8 @@ class SequenceHungarianAssigner:
             total = total + frame_cost * valid[t][None].float()
         return total / valid.sum(0).clamp_min(1)[None].float()
 
-    def assign(self, preds: List[InstanceData], gts: List[InstanceData],
-               img_metas: List[dict], valid: Tensor) -> Tuple[Tensor, Tensor]:
+    def assign(self, preds: List[InstanceData], gts: List[InstanceData], img_metas: List[dict],
+               valid: Tensor) -> Tuple[Tensor, Tensor]:
         """Hungarian assignment.
 
         Returns:

@@ -11,8 +11,10 @@ from torch import Tensor
 
 def to_clip_shape(out: Dict, n: int, t: int) -> Dict:
     """Every tensor (N * T, ...) of ``out`` viewed as (N, T, ...); other values kept."""
-    return {k: (v.reshape(n, t, *v.shape[1:]) if isinstance(v, Tensor) else v)
-            for k, v in out.items()}
+    return {
+        k: (v.reshape(n, t, *v.shape[1:]) if isinstance(v, Tensor) else v)
+        for k, v in out.items()
+    }
 
 
 def gather_queries(x: Tensor, index: Tensor) -> Tensor:
@@ -38,8 +40,10 @@ def split_levels(memory: Tensor, spatial_shapes: Tensor) -> List[Tensor]:
     """
     sizes = [int(h * w) for h, w in spatial_shapes.tolist()]
     levels = memory.split(sizes, dim=1)
-    return [lvl.transpose(1, 2).reshape(memory.shape[0], -1, int(h), int(w))
-            for lvl, (h, w) in zip(levels, spatial_shapes.tolist())]
+    return [
+        lvl.transpose(1, 2).reshape(memory.shape[0], -1, int(h), int(w))
+        for lvl, (h, w) in zip(levels, spatial_shapes.tolist())
+    ]
 
 
 def mask_padding_and_ratio(frame_samples: Sequence,
@@ -57,7 +61,8 @@ def mask_padding_and_ratio(frame_samples: Sequence,
     """
     pad_h, pad_w = frame_samples[0].batch_input_shape
     h, w = mask_feats.shape[-2:]
-    shapes = torch.tensor([s.img_shape for s in frame_samples], dtype=torch.float32,
+    shapes = torch.tensor([s.img_shape for s in frame_samples],
+                          dtype=torch.float32,
                           device=mask_feats.device)
     ratio = torch.stack([shapes[:, 1] / pad_w, shapes[:, 0] / pad_h], -1)
     if bool((ratio == 1).all()):

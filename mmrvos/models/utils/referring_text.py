@@ -50,19 +50,25 @@ def warn_truncated_captions(language_model, captions: Sequence[str]) -> None:
         count = len(tokenizer(caption, truncation=False)['input_ids'])
         if count > limit:
             shown = caption if len(caption) <= 80 else caption[:77] + '...'
-            warnings.warn(f'the expression {shown!r} has {count} tokens; the text model reads '
-                          f'{limit}, the last {count - limit} are dropped',
-                          TextTruncatedWarning, stacklevel=3)
+            warnings.warn(
+                f'the expression {shown!r} has {count} tokens; the text model reads '
+                f'{limit}, the last {count - limit} are dropped',
+                TextTruncatedWarning,
+                stacklevel=3)
 
 
 def repeat_text(text_dict: Dict[str, Tensor], times: int) -> Dict[str, Tensor]:
     """Every per-clip tensor (N, ...) repeated ``times`` times along the batch: (N * T, ...),
     clip-major (the frames of a clip are consecutive). Other values are kept as they are."""
-    return {k: (v.repeat_interleave(times, 0) if isinstance(v, Tensor) else v)
-            for k, v in text_dict.items()}
+    return {
+        k: (v.repeat_interleave(times, 0) if isinstance(v, Tensor) else v)
+        for k, v in text_dict.items()
+    }
 
 
 def slice_text(text_dict: Dict[str, Tensor], index: int, times: int) -> Dict[str, Tensor]:
     """The text of clip ``index`` for ``times`` frames: (times, ...) expanded views."""
-    return {k: (v[index:index + 1].expand(times, *v.shape[1:]) if isinstance(v, Tensor) else v)
-            for k, v in text_dict.items()}
+    return {
+        k: (v[index:index + 1].expand(times, *v.shape[1:]) if isinstance(v, Tensor) else v)
+        for k, v in text_dict.items()
+    }

@@ -5,8 +5,8 @@ _base_ = [
     './_base_/referformer_r50.py', '../../../configs/_base_/datasets/ref_youtube_vos.py',
     './_base_/schedule_referformer_6e.py', '../../../configs/_base_/default_runtime.py'
 ]
-custom_imports = dict(imports=['mmrvos', 'projects.ReferFormer.referformer'],
-                      allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmrvos', 'projects.ReferFormer.referformer'], allow_failed_imports=False)
 # mmrvos' Ref-YouTube-VOS augmentation (configs/_base_/datasets/ref_youtube_vos.py), restated
 # because an mmengine config cannot edit one entry of a base list
 
@@ -18,24 +18,39 @@ train_augment = [
         type='RVOSRandomChoice',  # mmcv RandomChoice, fixed for shared params
         transforms=[
             [
-                dict(type='RandomChoiceResize', scales=[(640, s) for s in train_scales],
-                     keep_ratio=True, resize_type='mmdet.Resize'),
+                dict(
+                    type='RandomChoiceResize',
+                    scales=[(640, s) for s in train_scales],
+                    keep_ratio=True,
+                    resize_type='mmdet.Resize'),
             ],
             [
-                dict(type='RandomChoiceResize', scales=[(1333, s) for s in (400, 500, 600)],
-                     keep_ratio=True, resize_type='mmdet.Resize'),
+                dict(
+                    type='RandomChoiceResize',
+                    scales=[(1333, s) for s in (400, 500, 600)],
+                    keep_ratio=True,
+                    resize_type='mmdet.Resize'),
                 dict(type='RVOSRandomCrop', crop_type='absolute_range', crop_size=(384, 600)),
-                dict(type='RandomChoiceResize', scales=[(640, s) for s in train_scales],
-                     keep_ratio=True, resize_type='mmdet.Resize'),
+                dict(
+                    type='RandomChoiceResize',
+                    scales=[(640, s) for s in train_scales],
+                    keep_ratio=True,
+                    resize_type='mmdet.Resize'),
             ],
         ]),
-    dict(type='RVOSPhotoMetricDistortion', brightness_delta=32, contrast_range=(0.8, 1.2),
-         saturation_range=(0.8, 1.2), hue_delta=0),
+    dict(
+        type='RVOSPhotoMetricDistortion',
+        brightness_delta=32,
+        contrast_range=(0.8, 1.2),
+        saturation_range=(0.8, 1.2),
+        hue_delta=0),
 ]
 train_pipeline = [
     dict(type='ClipSample', num_frames=5, local_range=3, reverse_prob=0.3),
-    dict(type='TransformBroadcaster', share_random_params=True,
-         transforms=frame_loading + train_augment),
+    dict(
+        type='TransformBroadcaster',
+        share_random_params=True,
+        transforms=frame_loading + train_augment),
     dict(type='FilterClipWithoutTarget'),
     dict(type='PackRVOSInputs'),
 ]

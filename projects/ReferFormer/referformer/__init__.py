@@ -6,5 +6,7 @@ from .head import ReferFormerHead
 from .referformer import ReferFormer
 from .text_encoder import RobertaTextEncoder, sine_positions_1d
 
-__all__ = ['CrossModalFPN', 'ReferFormer', 'ReferFormerHead', 'RobertaTextEncoder',
-           'VisionLanguageBlock', 'VisionLanguageFusion', 'sine_positions_1d']
+__all__ = [
+    'CrossModalFPN', 'ReferFormer', 'ReferFormerHead', 'RobertaTextEncoder', 'VisionLanguageBlock',
+    'VisionLanguageFusion', 'sine_positions_1d'
+]

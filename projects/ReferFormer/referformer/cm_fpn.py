@@ -27,28 +27,37 @@ class CrossModalFPN(BaseModule):
         num_groups (int): GroupNorm groups.
     """
 
-    def __init__(self, in_channels: Sequence[int] = (256, 256, 256, 256),
-                 conv_channels: int = 256, mask_channels: int = 256, num_heads: int = 8,
-                 feedforward_channels: int = 2048, sr_ratios: Sequence[int] = (8, 4, 2, 1),
-                 num_groups: int = 8,
-                 init_cfg=dict(type='Xavier', layer='Conv2d', distribution='uniform')) -> None:
+    def __init__(
+        self,
+        in_channels: Sequence[int] = (256, 256, 256, 256),
+        conv_channels: int = 256,
+        mask_channels: int = 256,
+        num_heads: int = 8,
+        feedforward_channels: int = 2048,
+        sr_ratios: Sequence[int] = (8, 4, 2, 1),
+        num_groups: int = 8,
+        init_cfg=dict(type='Xavier', layer='Conv2d', distribution='uniform')
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         if len(in_channels) != 4 or len(sr_ratios) != 4:
             raise ValueError('CrossModalFPN takes 4 levels (strides 4, 8, 16, 32)')
         norm = dict(type='GN', num_groups=num_groups)
         self.laterals = nn.ModuleList([
             ConvModule(c, conv_channels, 1, bias=False, norm_cfg=norm, act_cfg=None)
-            for c in in_channels])
+            for c in in_channels
+        ])
         self.outputs = nn.ModuleList([
             ConvModule(conv_channels, conv_channels, 3, padding=1, bias=False, norm_cfg=norm)
-            for _ in in_channels])
+            for _ in in_channels
+        ])
         self.blocks = nn.ModuleList([
             VisionLanguageBlock(conv_channels, num_heads, feedforward_channels, sr)
-            for sr in sr_ratios])
+            for sr in sr_ratios
+        ])
         self.mask_conv = nn.Conv2d(conv_channels, mask_channels, 3, padding=1)
 
-    def forward(self, feats: List[Tensor], poses: List[Tensor],
-                paddings: List[Optional[Tensor]], text: dict, num_frames: int) -> Tensor:
+    def forward(self, feats: List[Tensor], poses: List[Tensor], paddings: List[Optional[Tensor]],
+                text: dict, num_frames: int) -> Tensor:
         """Fuse the pyramid.
 
         Args:

@@ -23,8 +23,8 @@ class VisionLanguageFusion(nn.Module):
 
         Returns: (B, S, C) text-modulated visual tokens.
         """
-        out = self.attn(visual, text + text_pos, text, key_padding_mask=text_padding,
-                        need_weights=False)[0]
+        out = self.attn(
+            visual, text + text_pos, text, key_padding_mask=text_padding, need_weights=False)[0]
         return visual * out
 
 
@@ -40,17 +40,21 @@ class VisionLanguageBlock(nn.Module):
         sr_ratio (int): spatial reduction factor. dropout (float): dropout.
     """
 
-    def __init__(self, embed_dims: int = 256, num_heads: int = 8,
-                 feedforward_channels: int = 2048, sr_ratio: int = 1,
+    def __init__(self,
+                 embed_dims: int = 256,
+                 num_heads: int = 8,
+                 feedforward_channels: int = 2048,
+                 sr_ratio: int = 1,
                  dropout: float = 0.0) -> None:
         super().__init__()
         self.sr_ratio = sr_ratio
-        self.self_attn = nn.MultiheadAttention(embed_dims, num_heads, dropout=dropout,
-                                               batch_first=True)
-        self.cross_attn = nn.MultiheadAttention(embed_dims, num_heads, dropout=dropout,
-                                                batch_first=True)
-        self.ffn = nn.Sequential(nn.Linear(embed_dims, feedforward_channels), nn.ReLU(True),
-                                 nn.Dropout(dropout), nn.Linear(feedforward_channels, embed_dims))
+        self.self_attn = nn.MultiheadAttention(
+            embed_dims, num_heads, dropout=dropout, batch_first=True)
+        self.cross_attn = nn.MultiheadAttention(
+            embed_dims, num_heads, dropout=dropout, batch_first=True)
+        self.ffn = nn.Sequential(
+            nn.Linear(embed_dims, feedforward_channels), nn.ReLU(True), nn.Dropout(dropout),
+            nn.Linear(feedforward_channels, embed_dims))
         self.norms = nn.ModuleList([nn.LayerNorm(embed_dims) for _ in range(3)])
 
     def _reduce(self, x: Tensor, size) -> Tensor:
@@ -92,8 +96,12 @@ class VisionLanguageBlock(nn.Module):
             out = F.interpolate(out, size=(h, w), mode='bilinear', align_corners=False)
         tokens = self.norms[0](clip_tokens(x) + clip_tokens(out))
         pos_tokens = clip_tokens(pos)
-        out = self.cross_attn(tokens + pos_tokens, text + text_pos, text,
-                              key_padding_mask=text_padding, need_weights=False)[0]
+        out = self.cross_attn(
+            tokens + pos_tokens,
+            text + text_pos,
+            text,
+            key_padding_mask=text_padding,
+            need_weights=False)[0]
         tokens = self.norms[1](tokens + out)
         tokens = self.norms[2](tokens + self.ffn(tokens))
         return clip_maps(tokens, h, w)

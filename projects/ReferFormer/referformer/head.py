@@ -28,13 +28,25 @@ class ReferFormerHead(BaseRVOSHead, DeformableDETRHead):
         **kwargs: ``DeformableDETRHead`` arguments (``test_cfg``: see :class:`BaseRVOSHead`).
     """
 
-    def __init__(self, mask_head: dict = dict(type='RVOSDynamicMaskHead', reduced_channels=None,
-                                              controller_layers=3),
-                 loss_mask: dict = dict(type='FocalLoss', use_sigmoid=True, gamma=2.0,
-                                        alpha=0.25, reduction='none', loss_weight=2.0),
-                 loss_dice: dict = dict(type='DiceLoss', use_sigmoid=True, naive_dice=True,
-                                        eps=1.0, reduction='mean', loss_weight=5.0),
-                 loss_proj: Optional[dict] = None, **kwargs) -> None:
+    def __init__(self,
+                 mask_head: dict = dict(
+                     type='RVOSDynamicMaskHead', reduced_channels=None, controller_layers=3),
+                 loss_mask: dict = dict(
+                     type='FocalLoss',
+                     use_sigmoid=True,
+                     gamma=2.0,
+                     alpha=0.25,
+                     reduction='none',
+                     loss_weight=2.0),
+                 loss_dice: dict = dict(
+                     type='DiceLoss',
+                     use_sigmoid=True,
+                     naive_dice=True,
+                     eps=1.0,
+                     reduction='mean',
+                     loss_weight=5.0),
+                 loss_proj: Optional[dict] = None,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.mask_decoder = MODELS.build(mask_head)
         self.loss_mask = MODELS.build(loss_mask)

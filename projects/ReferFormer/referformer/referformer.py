@@ -13,7 +13,6 @@ from torch import Tensor
 from mmrvos.models.detectors import BaseRVOSDetector
 from mmrvos.models.utils import (clip_text, mask_padding_and_ratio, repeat_text, split_levels,
                                  to_clip_shape)
-
 from .fusion import VisionLanguageFusion
 
 
@@ -44,7 +43,11 @@ class ReferFormer(BaseRVOSDetector, DeformableDETR):
             ``score_thr``, ``mask_thr``, ``mask_rescale``; :class:`BaseRVOSHead`).
     """
 
-    def __init__(self, *args, text_encoder: dict, cm_fpn: dict, fusion_heads: int = 8,
+    def __init__(self,
+                 *args,
+                 text_encoder: dict,
+                 cm_fpn: dict,
+                 fusion_heads: int = 8,
                  **kwargs) -> None:
         self._text_cfg, self._fpn_cfg, self._fusion_heads = text_encoder, cm_fpn, fusion_heads
         kwargs.update(with_box_refine=True, as_two_stage=False)
@@ -102,8 +105,9 @@ class ReferFormer(BaseRVOSDetector, DeformableDETR):
         frame_text = repeat_text(text, num_frames)
         fused = []
         for f in feats:
-            tokens = self.vl_fusion(f.flatten(2).transpose(1, 2), frame_text['words'],
-                                    frame_text['pos'], frame_text['padding'])
+            tokens = self.vl_fusion(
+                f.flatten(2).transpose(1, 2), frame_text['words'], frame_text['pos'],
+                frame_text['padding'])
             fused.append(tokens.transpose(1, 2).reshape(f.shape))
         enc_in, dec_in = self.pre_transformer(fused, frame_samples)
         enc_out = self.forward_encoder(**enc_in)
@@ -112,11 +116,15 @@ class ReferFormer(BaseRVOSDetector, DeformableDETR):
         query = frame_text['sentence'][:, None].expand(-1, self.num_queries, -1)
         init_ref = self.reference_points_fc(query_pos).sigmoid()
         hidden, refs = self.decoder(
-            query=query, query_pos=query_pos, value=enc_out['memory'],
-            key_padding_mask=dec_in['memory_mask'], reference_points=init_ref,
+            query=query,
+            query_pos=query_pos,
+            value=enc_out['memory'],
+            key_padding_mask=dec_in['memory_mask'],
+            reference_points=init_ref,
             spatial_shapes=dec_in['spatial_shapes'],
             level_start_index=dec_in['level_start_index'],
-            valid_ratios=dec_in['valid_ratios'], reg_branches=self.bbox_head.reg_branches)
+            valid_ratios=dec_in['valid_ratios'],
+            reg_branches=self.bbox_head.reg_branches)
         cls, boxes = [], []
         for lid in range(len(hidden)):
             ref = init_ref if lid == 0 else refs[lid - 1]
@@ -125,18 +133,21 @@ class ReferFormer(BaseRVOSDetector, DeformableDETR):
         # CM-FPN over the stride-4 map and the encoder memory at strides 8/16/32
         memory = split_levels(enc_out['memory'], dec_in['spatial_shapes'])
         levels = [stride4] + memory[:3]
-        paddings = self._paddings(frame_samples, [lv.shape[-2:] for lv in levels],
-                                  frames.device)
+        paddings = self._paddings(frame_samples, [lv.shape[-2:] for lv in levels], frames.device)
         poses = [self._positions(p, lv) for p, lv in zip(paddings, levels)]
         mask_feats = self.cm_fpn(levels, poses, paddings, text, num_frames)
         _, ratio = mask_padding_and_ratio(frame_samples, mask_feats)
-        return dict(cls=torch.stack(cls), boxes=torch.stack(boxes), hidden=hidden,
-                    mask_feats=mask_feats, valid_ratio=ratio)
+        return dict(
+            cls=torch.stack(cls),
+            boxes=torch.stack(boxes),
+            hidden=hidden,
+            mask_feats=mask_feats,
+            valid_ratio=ratio)
 
     def predict_masks(self, hidden: Tensor, boxes: Tensor, out: Dict) -> Tensor:
         """(B, Q, h, w) mask logits of (B, Q, C) queries with (B, Q, 4) boxes."""
-        return self.bbox_head.mask_decoder(hidden, boxes.detach(), out['mask_feats'],
-                                           valid_ratio=out['valid_ratio'])
+        return self.bbox_head.mask_decoder(
+            hidden, boxes.detach(), out['mask_feats'], valid_ratio=out['valid_ratio'])
 
     # ------------------------------------------------------------------ training
     def forward_clips(self, batch_inputs: Tensor,
@@ -150,14 +161,14 @@ class ReferFormer(BaseRVOSDetector, DeformableDETR):
         outputs = []
         for lid in range(len(out['cls'])):
             masks = self.predict_masks(out['hidden'][lid], out['boxes'][lid], out)
-            outputs.append(to_clip_shape(
-                dict(cls=out['cls'][lid], boxes=out['boxes'][lid], masks=masks), n, t))
+            outputs.append(
+                to_clip_shape(
+                    dict(cls=out['cls'][lid], boxes=out['boxes'][lid], masks=masks), n, t))
         return outputs
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
-    def predict_clip(self, frames: Tensor, frame_samples: list,
-                     text: str) -> List[InstanceData]:
+    def predict_clip(self, frames: Tensor, frame_samples: list, text: str) -> List[InstanceData]:
         """Whole clip (T, 3, H, W) in one pass (all frames share the queries); the sequence(s)
         with the highest mean score are selected (``test_cfg.select``)."""
         out = self.forward_frames(frames, frame_samples, self.text_encoder([text]),
@@ -165,5 +176,5 @@ class ReferFormer(BaseRVOSDetector, DeformableDETR):
         cls, boxes, hidden = out['cls'][-1], out['boxes'][-1], out['hidden'][-1]
         sel = self.bbox_head.select_queries(cls)
         masks = self.predict_masks(hidden[:, sel], boxes[:, sel], out)
-        return list(self.bbox_head.predict_by_feat(masks, boxes[:, sel], cls[:, sel],
-                                                   frame_samples))
+        return list(
+            self.bbox_head.predict_by_feat(masks, boxes[:, sel], cls[:, sel], frame_samples))

@@ -21,7 +21,7 @@ def sine_positions_1d(padding: Tensor, dims: int, temperature: float = 10000.) -
     pos = (~padding).float().cumsum(1)
     pos = pos / (pos[:, -1:].clamp_min(1) + 1e-6) * 2 * math.pi
     dim_t = torch.arange(dims, dtype=torch.float32, device=padding.device)
-    dim_t = temperature ** (2 * (dim_t // 2) / dims)
+    dim_t = temperature**(2 * (dim_t // 2) / dims)
     x = pos[..., None] / dim_t
     return torch.stack([x[..., 0::2].sin(), x[..., 1::2].cos()], -1).flatten(2)
 
@@ -41,8 +41,13 @@ class RobertaTextEncoder(BaseModule):
         dropout (float): resizer dropout.
     """
 
-    def __init__(self, name: str = 'roberta-base', out_dims: int = 256, max_tokens: int = 64,
-                 frozen: bool = True, dropout: float = 0.1, init_cfg=None) -> None:
+    def __init__(self,
+                 name: str = 'roberta-base',
+                 out_dims: int = 256,
+                 max_tokens: int = 64,
+                 frozen: bool = True,
+                 dropout: float = 0.1,
+                 init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         from transformers import RobertaModel, RobertaTokenizerFast
         self.tokenizer = RobertaTokenizerFast.from_pretrained(name)
@@ -52,8 +57,8 @@ class RobertaTextEncoder(BaseModule):
         if frozen:
             self.model.requires_grad_(False)
         hidden = self.model.config.hidden_size
-        self.resizer = nn.Sequential(nn.Linear(hidden, out_dims),
-                                     nn.LayerNorm(out_dims, eps=1e-12), nn.Dropout(dropout))
+        self.resizer = nn.Sequential(
+            nn.Linear(hidden, out_dims), nn.LayerNorm(out_dims, eps=1e-12), nn.Dropout(dropout))
 
     def init_weights(self) -> None:
         """Only the resizer is initialised; RoBERTa keeps its pretrained weights."""
@@ -80,11 +85,18 @@ class RobertaTextEncoder(BaseModule):
                 raise ValueError(f'ReferFormer needs a non-empty referring expression, '
                                  f'got {text!r}')
         device = self.resizer[0].weight.device
-        tok = self.tokenizer(list(texts), padding='longest', truncation=True,
-                             max_length=self.max_tokens, return_tensors='pt').to(device)
+        tok = self.tokenizer(
+            list(texts),
+            padding='longest',
+            truncation=True,
+            max_length=self.max_tokens,
+            return_tensors='pt').to(device)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             out = self.model(input_ids=tok.input_ids, attention_mask=tok.attention_mask)
         padding = tok.attention_mask == 0
         words = self.resizer(out.last_hidden_state)
-        return dict(words=words, padding=padding, sentence=self.resizer(out.pooler_output),
-                    pos=sine_positions_1d(padding, words.shape[-1]))
+        return dict(
+            words=words,
+            padding=padding,
+            sentence=self.resizer(out.pooler_output),
+            pos=sine_positions_1d(padding, words.shape[-1]))

@@ -11,14 +11,16 @@ import argparse
 import os
 import os.path as osp
 
-DEFAULT_OUT = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tests', 'data',
-                       'tiny_roberta')
+DEFAULT_OUT = osp.join(
+    osp.dirname(osp.dirname(osp.abspath(__file__))), 'tests', 'data', 'tiny_roberta')
 SPECIAL_TOKENS = ['<s>', '<pad>', '</s>', '<unk>', '<mask>']
 COLOURS = ['red', 'green', 'blue', 'yellow', 'white', 'black', 'orange', 'purple']
 SHAPES = ['circle', 'square', 'triangle', 'person', 'dog', 'car', 'cat', 'horse']
-PLACES = ['on the left', 'on the right', 'at the top', 'at the bottom', 'in the middle',
-          'moving left', 'moving right', 'moving up', 'moving down', 'that is bigger',
-          'that is smaller', 'next to the', 'behind the', 'in front of the']
+PLACES = [
+    'on the left', 'on the right', 'at the top', 'at the bottom', 'in the middle', 'moving left',
+    'moving right', 'moving up', 'moving down', 'that is bigger', 'that is smaller', 'next to the',
+    'behind the', 'in front of the'
+]
 
 
 def corpus():
@@ -38,17 +40,27 @@ def main(argv=None):
 
     os.makedirs(args.out_dir, exist_ok=True)
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(corpus(), vocab_size=args.vocab_size, min_frequency=1,
-                            special_tokens=SPECIAL_TOKENS, show_progress=False)
+    bpe.train_from_iterator(
+        corpus(),
+        vocab_size=args.vocab_size,
+        min_frequency=1,
+        special_tokens=SPECIAL_TOKENS,
+        show_progress=False)
     bpe.save_model(args.out_dir)
-    tokenizer = RobertaTokenizerFast(vocab_file=osp.join(args.out_dir, 'vocab.json'),
-                                     merges_file=osp.join(args.out_dir, 'merges.txt'))
-    config = RobertaConfig(vocab_size=bpe.get_vocab_size(), hidden_size=32,
-                           num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                           max_position_embeddings=66, type_vocab_size=1,
-                           pad_token_id=tokenizer.pad_token_id,
-                           bos_token_id=tokenizer.bos_token_id,
-                           eos_token_id=tokenizer.eos_token_id)
+    tokenizer = RobertaTokenizerFast(
+        vocab_file=osp.join(args.out_dir, 'vocab.json'),
+        merges_file=osp.join(args.out_dir, 'merges.txt'))
+    config = RobertaConfig(
+        vocab_size=bpe.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=66,
+        type_vocab_size=1,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id)
     torch.manual_seed(0)
     model = RobertaModel(config)  # with the pooler (ReferFormer's sentence feature)
     model.save_pretrained(args.out_dir, safe_serialization=True)

@@ -44,42 +44,57 @@ model = dict(
     encoder=dict(
         num_layers=4,
         layer_cfg=dict(
-            self_attn_cfg=dict(embed_dims=embed_dims, num_levels=4, num_points=4,
-                               batch_first=True, dropout=0.1),
+            self_attn_cfg=dict(
+                embed_dims=embed_dims, num_levels=4, num_points=4, batch_first=True, dropout=0.1),
             ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=2048, ffn_drop=0.1))),
     decoder=dict(
         num_layers=4,
         return_intermediate=True,
         layer_cfg=dict(
-            self_attn_cfg=dict(embed_dims=embed_dims, num_heads=8, dropout=0.1,
-                               batch_first=True),
-            cross_attn_cfg=dict(embed_dims=embed_dims, num_levels=4, num_points=4,
-                                batch_first=True, dropout=0.1),
+            self_attn_cfg=dict(embed_dims=embed_dims, num_heads=8, dropout=0.1, batch_first=True),
+            cross_attn_cfg=dict(
+                embed_dims=embed_dims, num_levels=4, num_points=4, batch_first=True, dropout=0.1),
             ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=2048, ffn_drop=0.1)),
         post_norm_cfg=None),
     positional_encoding=dict(num_feats=embed_dims // 2, normalize=True, offset=-0.5),
     cm_fpn=dict(
-        type='CrossModalFPN', in_channels=[256, embed_dims, embed_dims, embed_dims],
-        conv_channels=embed_dims, mask_channels=mask_dim, num_heads=8,
-        feedforward_channels=2048, sr_ratios=[8, 4, 2, 1]),
+        type='CrossModalFPN',
+        in_channels=[256, embed_dims, embed_dims, embed_dims],
+        conv_channels=embed_dims,
+        mask_channels=mask_dim,
+        num_heads=8,
+        feedforward_channels=2048,
+        sr_ratios=[8, 4, 2, 1]),
     bbox_head=dict(
         type='ReferFormerHead',
         num_classes=1,
         embed_dims=embed_dims,
         sync_cls_avg_factor=True,
         mask_head=dict(
-            type='RVOSDynamicMaskHead', embed_dims=embed_dims, in_channels=mask_dim,
-            reduced_channels=None, dynamic_channels=8, num_dynamic_layers=3,
-            controller_layers=3, rel_coord=True),
-        loss_cls=dict(
-            type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=w_cls),
+            type='RVOSDynamicMaskHead',
+            embed_dims=embed_dims,
+            in_channels=mask_dim,
+            reduced_channels=None,
+            dynamic_channels=8,
+            num_dynamic_layers=3,
+            controller_layers=3,
+            rel_coord=True),
+        loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=w_cls),
         loss_bbox=dict(type='L1Loss', loss_weight=w_l1),
         loss_iou=dict(type='GIoULoss', loss_weight=w_giou),
         loss_mask=dict(
-            type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, reduction='none',
+            type='FocalLoss',
+            use_sigmoid=True,
+            gamma=2.0,
+            alpha=0.25,
+            reduction='none',
             loss_weight=w_mask),
         loss_dice=dict(
-            type='DiceLoss', use_sigmoid=True, naive_dice=True, eps=1.0, reduction='mean',
+            type='DiceLoss',
+            use_sigmoid=True,
+            naive_dice=True,
+            eps=1.0,
+            reduction='mean',
             loss_weight=w_dice)),
     train_cfg=dict(
         assigner=dict(
