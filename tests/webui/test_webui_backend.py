@@ -11,15 +11,14 @@ import zipfile
 import cv2
 import numpy as np
 import pytest
-
 from rvos_shell import TOY_CONFIG, assert_clean_error, run_tool, write_frames
-from rvos_test_utils import REPO_ROOT
 from webui_helpers import encode_video, make_tiny_checkpoint
 
-from mmrvos.apis.webui_backend import (DEMO_CONFIG, TINY_CONFIG, Limits, WebUIBackend,
-                                       WebUIError, default_model, find_demo_checkpoint,
-                                       open_checked_video, parse_expressions, read_masks_zip,
-                                       resolve_config, resolve_file)
+from mmrvos.apis.webui_backend import (DEMO_CONFIG, TINY_CONFIG, Limits, WebUIBackend, WebUIError,
+                                       default_model, find_demo_checkpoint, open_checked_video,
+                                       parse_expressions, read_masks_zip, resolve_config,
+                                       resolve_file)
+from rvos_test_utils import REPO_ROOT
 
 
 @pytest.fixture(scope='module')
@@ -220,3 +219,25 @@ def test_command_refuses_missing_files(args, fragment):
     pytest.importorskip('gradio', reason='gradio not installed (requirements/demo.txt)')
     proc = run_tool(['demo/webui.py', *args, '--port', '1'], timeout=300)
     assert_clean_error(proc, fragment)
+
+
+def test_judo_choice(tmp_path, judo_root):
+    """The judo box reads the frames beside the repository where they are (16 frames of
+    854x480, named 'judo' in messages); where they are absent the request is refused."""
+    backend = WebUIBackend(REPO_ROOT, str(tmp_path / 'work'))
+    source, texts, config, ckpt, label = backend.check(None, 'a judoka', TOY_CONFIG, '',
+                                                       use_judo=True)
+    assert label == 'judo' and texts == ['a judoka'] and ckpt is None
+    assert osp.samefile(source.description, osp.join(judo_root, 'JPEGImages', 'judo'))
+    assert len(source) == 16 and source.size == (854, 480)
+    elsewhere = WebUIBackend(str(tmp_path / 'clone'), str(tmp_path / 'work'))
+    with pytest.raises(WebUIError, match='the bundled judo frames are not here'):
+        elsewhere.check(None, 'a judoka', osp.join(REPO_ROOT, TOY_CONFIG), '', use_judo=True)
+    assert listing(str(tmp_path / 'work')) == []
+
+
+def test_import_needs_no_gradio():
+    """``import mmrvos`` and the backend work where gradio cannot be imported."""
+    proc = run_tool(['-c', "import sys; sys.modules['gradio'] = None; import mmrvos; "
+                     'import mmrvos.apis.webui_backend as b; print(b.TINY_CONFIG)'], timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == TOY_CONFIG, proc.stderr[-2000:]

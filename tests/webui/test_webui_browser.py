@@ -7,8 +7,8 @@ video and checkpoint.
 
 Skipped, with the reason, where selenium, gradio, Chromium, its driver or the judo fixture is
 missing (a failure instead of a skip for the browser parts with ``MMRVOS_REQUIRE_BROWSER=1``, as
-``.ci/run`` sets). ``MMRVOS_WEBUI_SCREENSHOT=docs/en/_static/webui.png`` also saves a screenshot of the
-page after the run (how the one in docs/en/webui.md was taken).
+``.ci/run`` sets). ``MMRVOS_WEBUI_SCREENSHOT=docs/en/_static/webui.png`` also saves a
+screenshot of the page after the run (how the one in docs/en/webui.md was taken).
 """
 import glob
 import json
@@ -24,12 +24,11 @@ import zipfile
 
 import numpy as np
 import pytest
-
 from rvos_shell import JUDO_FRAMES, TOY_CONFIG, describe
-from rvos_test_utils import REPO_ROOT
 from webui_helpers import encode_video, make_tiny_checkpoint
 
 from mmrvos.apis.webui_backend import read_masks_zip
+from rvos_test_utils import REPO_ROOT
 
 TEXTS = ['the judoka in white in the middle', 'the referee']
 BROWSERS = ('chromium', 'chromium-browser', 'google-chrome')
@@ -171,8 +170,8 @@ def test_browser_upload_two_expressions_masks_equal_inferencer(browser_tools, tm
         assert 'error' not in done and 'warning' not in done, done
 
         overlay = wait_until('the overlay', lambda: [
-            v.get_attribute('src') for v in browser.find_elements(By.CSS_SELECTOR,
-                                                                   '#overlay video')], 30)
+            v.get_attribute('src')
+            for v in browser.find_elements(By.CSS_SELECTOR, '#overlay video')], 30)
         assert overlay[0].endswith('overlay.webm'), overlay
 
         # the browser downloads the zip as a user does (click on its link)

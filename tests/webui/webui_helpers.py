@@ -3,6 +3,7 @@ import os.path as osp
 from typing import Sequence
 
 from rvos_shell import TOY_CONFIG
+
 from rvos_test_utils import REPO_ROOT
 
 
