@@ -73,7 +73,7 @@ auto_scale_lr = dict(enable=False, base_batch_size=3)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10, log_metric_by_epoch=False),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=2),
-    visualization=dict(type='DetVisualizationHook', draw=False))
+    visualization=dict(type='RVOSVisualizationHook', draw=False))
 log_processor = dict(by_epoch=False)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 # seeded: from-scratch runs on this budget vary by several J&F points between seeds

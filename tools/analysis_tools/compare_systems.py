@@ -105,7 +105,7 @@ def train_and_test(name: str, args) -> dict:
     cfg.default_hooks.checkpoint = dict(
         type='CheckpointHook', by_epoch=False, interval=iters + 1, save_last=False)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=max(1, iters // 4))
-    cfg.default_hooks.visualization = dict(type='DetVisualizationHook', draw=False)
+    cfg.default_hooks.visualization = dict(type='RVOSVisualizationHook', draw=False)
     cfg.log_processor = dict(by_epoch=False)
     cfg.custom_hooks = []
     # no validation during training (IterBasedTrainLoop validates at the last iteration)
