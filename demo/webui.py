@@ -169,10 +169,18 @@ def main(argv=None):
     ui = build_ui(backend, config, checkpoint, judo_frames(ROOT))
     print(f'[webui] config {config}, checkpoint {checkpoint or "none (random weights)"}; '
           f'runs go to {work_dir}', flush=True)
-    ui.queue(default_concurrency_limit=1).launch(
-        server_name=args.host, server_port=args.port, show_error=True, inbrowser=False,
-        theme=theme(), max_file_size=f'{args.max_upload_mb:g}mb',
-        allowed_paths=[work_dir], footer_links=[])
+    try:
+        ui.queue(default_concurrency_limit=1).launch(
+            server_name=args.host, server_port=args.port, show_error=True, inbrowser=False,
+            theme=theme(), max_file_size=f'{args.max_upload_mb:g}mb',
+            allowed_paths=[work_dir], footer_links=[])
+    except OSError as err:
+        if not args.work_dir and not os.listdir(work_dir):
+            os.rmdir(work_dir)  # ours, still empty
+        if 'empty port' in str(err):
+            raise OSError(f'cannot listen on {args.host}:{args.port} (in use, or not '
+                          'allowed): choose another --port') from None
+        raise
 
 
 if __name__ == '__main__':

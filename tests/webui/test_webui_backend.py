@@ -241,3 +241,19 @@ def test_import_needs_no_gradio():
     proc = run_tool(['-c', "import sys; sys.modules['gradio'] = None; import mmrvos; "
                      'import mmrvos.apis.webui_backend as b; print(b.TINY_CONFIG)'], timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip() == TOY_CONFIG, proc.stderr[-2000:]
+
+
+def test_command_port_in_use(tmp_path):
+    """A port already taken: ``error: cannot listen on ...``, exit 2, no traceback, and the
+    temporary work folder the demo made is removed again (it is empty; gradio's own cache
+    folder is gradio's)."""
+    import socket
+    pytest.importorskip('gradio', reason='gradio not installed (requirements/demo.txt)')
+    with socket.socket() as taken:
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = run_tool(['demo/webui.py', '--port', str(port)], timeout=300,
+                        env=dict(TMPDIR=str(tmp_path)))
+    assert_clean_error(proc, f'cannot listen on 127.0.0.1:{port}', '--port')
+    assert [n for n in listing(str(tmp_path)) if n.startswith('mmrvos-webui-')] == []
