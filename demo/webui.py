@@ -27,6 +27,7 @@ TITLE = 'mmrvos: referring video object segmentation'
 
 
 def _positive(kind):
+
     def parse(value):
         try:
             number = kind(value)
@@ -35,27 +36,36 @@ def _positive(kind):
         if not number > 0:
             raise argparse.ArgumentTypeError(f'must be > 0, got {value}')
         return number
+
     return parse
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='mmrvos web demo (gradio): video + expressions '
                                 '-> overlay video, masks (zip of PNGs) and results.json')
-    p.add_argument('--config', help='default config of the page (default: the make demo '
-                   "checkpoint's config, else the tiny config)")
-    p.add_argument('--checkpoint', help='default checkpoint of the page (default: the newest '
-                   'make demo checkpoint under outputs/demo/, else none: random weights)')
+    p.add_argument(
+        '--config',
+        help='default config of the page (default: the make demo '
+        "checkpoint's config, else the tiny config)")
+    p.add_argument(
+        '--checkpoint',
+        help='default checkpoint of the page (default: the newest '
+        'make demo checkpoint under outputs/demo/, else none: random weights)')
     p.add_argument('--host', default='127.0.0.1', help='address to listen on')
     p.add_argument('--port', type=_positive(int), default=7860)
     p.add_argument('--device', help='cpu, cuda or cuda:N (default: cuda when available)')
-    p.add_argument('--max-frames', type=_positive(int), default=300,
-                   help='longest video accepted, in frames')
-    p.add_argument('--max-pixels', type=_positive(int), default=120_000_000,
-                   help='largest video accepted, frames x width x height')
-    p.add_argument('--max-upload-mb', type=_positive(float), default=200.0,
-                   help='largest upload, in MB')
-    p.add_argument('--work-dir', help='where runs are written (default: a new temporary '
-                   'folder)')
+    p.add_argument(
+        '--max-frames', type=_positive(int), default=300, help='longest video accepted, in frames')
+    p.add_argument(
+        '--max-pixels',
+        type=_positive(int),
+        default=120_000_000,
+        help='largest video accepted, frames x width x height')
+    p.add_argument(
+        '--max-upload-mb', type=_positive(float), default=200.0, help='largest upload, in MB')
+    p.add_argument(
+        '--work-dir', help='where runs are written (default: a new temporary '
+        'folder)')
     return p.parse_args(argv)
 
 
@@ -78,9 +88,14 @@ def build_ui(backend, config: str, checkpoint, judo):
 
     def segment(video, use_judo, expressions, config, checkpoint, progress=gr.Progress()):
         try:
-            result = backend.run(video, expressions, config, checkpoint, use_judo=use_judo,
-                                 video_name=osp.basename(video) if video else None,
-                                 progress=lambda f, d: progress(f, desc=d))
+            result = backend.run(
+                video,
+                expressions,
+                config,
+                checkpoint,
+                use_judo=use_judo,
+                video_name=osp.basename(video) if video else None,
+                progress=lambda f, d: progress(f, desc=d))
         except WebUIError as err:
             gr.Warning(str(err), title='Error')
             return None, f'error: {err}', None, None
@@ -95,25 +110,35 @@ def build_ui(backend, config: str, checkpoint, judo):
         gr.Markdown(f'## {TITLE}\nUpload a video, type one expression per line, press '
                     '**Segment**. Each expression is segmented in every frame.')
         if checkpoint is None:
-            gr.Markdown('**Warning: no checkpoint** (no `make demo` checkpoint under '
-                        '`outputs/demo/`): the model has random weights and its masks mean '
-                        'nothing. Run `make demo`, or give a checkpoint below.',
-                        elem_id='weights-warning')
+            gr.Markdown(
+                '**Warning: no checkpoint** (no `make demo` checkpoint under '
+                '`outputs/demo/`): the model has random weights and its masks mean '
+                'nothing. Run `make demo`, or give a checkpoint below.',
+                elem_id='weights-warning')
         with gr.Row():
             with gr.Column():
                 video = gr.Video(label='Video', sources=['upload'], elem_id='video-input')
                 use_judo = gr.Checkbox(
-                    label='Use the bundled DAVIS judo frames instead'
-                    + ('' if judo else ' (not found beside this checkout)'),
-                    value=False, interactive=judo is not None, elem_id='use-judo')
+                    label='Use the bundled DAVIS judo frames instead' +
+                    ('' if judo else ' (not found beside this checkout)'),
+                    value=False,
+                    interactive=judo is not None,
+                    elem_id='use-judo')
                 expressions = gr.Textbox(
-                    label='Expressions (one per line)', lines=3, elem_id='expressions',
+                    label='Expressions (one per line)',
+                    lines=3,
+                    elem_id='expressions',
                     placeholder='the person in white\nthe referee')
                 with gr.Accordion('Model', open=True):
-                    config_box = gr.Dropdown(choices, value=config, label='Config',
-                                             allow_custom_value=True, elem_id='config')
+                    config_box = gr.Dropdown(
+                        choices,
+                        value=config,
+                        label='Config',
+                        allow_custom_value=True,
+                        elem_id='config')
                     checkpoint_box = gr.Textbox(
-                        value=checkpoint or '', label='Checkpoint (empty: random weights)',
+                        value=checkpoint or '',
+                        label='Checkpoint (empty: random weights)',
                         elem_id='checkpoint')
                 limits = backend.limits
                 gr.Markdown(f'Limits: {limits.max_frames} frames, '
@@ -124,22 +149,24 @@ def build_ui(backend, config: str, checkpoint, judo):
                 run = gr.Button('Segment', variant='primary', elem_id='run-button')
             with gr.Column():
                 overlay = gr.Video(label='Overlay', interactive=False, elem_id='overlay')
-                status = gr.Textbox(label='Status', lines=6, interactive=False,
-                                    elem_id='status')
-                masks = gr.File(label='Masks (zip of PNGs + results.json)',
-                                interactive=False, elem_id='masks-zip')
-                results = gr.File(label='results.json', interactive=False,
-                                  elem_id='results-json')
-        run.click(segment, [video, use_judo, expressions, config_box, checkpoint_box],
-                  [overlay, status, masks, results], concurrency_limit=1)
+                status = gr.Textbox(label='Status', lines=6, interactive=False, elem_id='status')
+                masks = gr.File(
+                    label='Masks (zip of PNGs + results.json)',
+                    interactive=False,
+                    elem_id='masks-zip')
+                results = gr.File(label='results.json', interactive=False, elem_id='results-json')
+        run.click(
+            segment, [video, use_judo, expressions, config_box, checkpoint_box],
+            [overlay, status, masks, results],
+            concurrency_limit=1)
     return ui
 
 
 def theme():
     """gradio's default theme on the system's fonts (the page loads nothing from outside)."""
     import gradio as gr
-    return gr.themes.Default(font=['ui-sans-serif', 'system-ui', 'sans-serif'],
-                             font_mono=['ui-monospace', 'monospace'])
+    return gr.themes.Default(
+        font=['ui-sans-serif', 'system-ui', 'sans-serif'], font_mono=['ui-monospace', 'monospace'])
 
 
 def main(argv=None):
@@ -164,16 +191,24 @@ def main(argv=None):
     if args.device:
         check_device(args.device)
     work_dir = args.work_dir or tempfile.mkdtemp(prefix='mmrvos-webui-')
-    backend = WebUIBackend(ROOT, work_dir, Limits(args.max_frames, args.max_pixels,
-                                                  args.max_upload_mb), args.device)
+    backend = WebUIBackend(ROOT, work_dir,
+                           Limits(args.max_frames, args.max_pixels, args.max_upload_mb),
+                           args.device)
     ui = build_ui(backend, config, checkpoint, judo_frames(ROOT))
-    print(f'[webui] config {config}, checkpoint {checkpoint or "none (random weights)"}; '
-          f'runs go to {work_dir}', flush=True)
+    print(
+        f'[webui] config {config}, checkpoint {checkpoint or "none (random weights)"}; '
+        f'runs go to {work_dir}',
+        flush=True)
     try:
         ui.queue(default_concurrency_limit=1).launch(
-            server_name=args.host, server_port=args.port, show_error=True, inbrowser=False,
-            theme=theme(), max_file_size=f'{args.max_upload_mb:g}mb',
-            allowed_paths=[work_dir], footer_links=[])
+            server_name=args.host,
+            server_port=args.port,
+            show_error=True,
+            inbrowser=False,
+            theme=theme(),
+            max_file_size=f'{args.max_upload_mb:g}mb',
+            allowed_paths=[work_dir],
+            footer_links=[])
     except OSError as err:
         if not args.work_dir and not os.listdir(work_dir):
             os.rmdir(work_dir)  # ours, still empty

@@ -113,8 +113,8 @@ def default_model(root: str) -> Tuple[str, Optional[str]]:
 
 def config_choices(root: str) -> List[str]:
     """The configs of ``configs/referdino/`` (relative to ``root``), tiny ones first."""
-    names = sorted(osp.relpath(p, root)
-                   for p in glob.glob(osp.join(root, 'configs', 'referdino', '*.py')))
+    names = sorted(
+        osp.relpath(p, root) for p in glob.glob(osp.join(root, 'configs', 'referdino', '*.py')))
     return sorted(names, key=lambda n: ('tiny' not in osp.basename(n), n))
 
 
@@ -216,8 +216,7 @@ def open_checked_video(path: Optional[str], limits: Limits, name: Optional[str] 
     return source
 
 
-def checkpoint_error(err: BaseException, checkpoint: Optional[str],
-                     config: str) -> Optional[str]:
+def checkpoint_error(err: BaseException, checkpoint: Optional[str], config: str) -> Optional[str]:
     """A short message for a checkpoint that cannot be loaded (mmengine's strict loading
     lists every missing key, thousands of names; an unreadable file is a RuntimeError), or
     None when ``err`` is not about the checkpoint."""
@@ -244,8 +243,8 @@ def checkpoint_error(err: BaseException, checkpoint: Optional[str],
     if unexpected:
         parts.append(f'{len(unexpected)} of its entries are not in the model '
                      f'(e.g. {", ".join(unexpected[:3])})')
-    return (f'checkpoint {checkpoint} does not fit the model of {config}: '
-            + '; '.join(parts or ['its keys differ']))
+    return (f'checkpoint {checkpoint} does not fit the model of {config}: ' +
+            '; '.join(parts or ['its keys differ']))
 
 
 # ---------------------------------------------------------------------------- running
@@ -295,7 +294,10 @@ class WebUIBackend:
         device (str, optional): 'cpu', 'cuda', 'cuda:N'; default: CUDA when available.
     """
 
-    def __init__(self, root: str, work_dir: str, limits: Optional[Limits] = None,
+    def __init__(self,
+                 root: str,
+                 work_dir: str,
+                 limits: Optional[Limits] = None,
                  device: Optional[str] = None) -> None:
         self.root, self.work_dir = root, work_dir
         self.limits = limits or Limits()
@@ -312,6 +314,7 @@ class WebUIBackend:
         Raises:
             WebUIError: the model cannot be built or the checkpoint not loaded (naming it).
         """
+
         def stamp(path):
             return (path, osp.getmtime(path)) if path and osp.isfile(path) else (path, None)
 
@@ -334,8 +337,12 @@ class WebUIBackend:
         return self._inferencer
 
     # -------------------------------------------------------------- one request
-    def check(self, video: Optional[str], expressions: Optional[str], config: Optional[str],
-              checkpoint: Optional[str], use_judo: bool = False,
+    def check(self,
+              video: Optional[str],
+              expressions: Optional[str],
+              config: Optional[str],
+              checkpoint: Optional[str],
+              use_judo: bool = False,
               video_name: Optional[str] = None):
         """Every check of a request, before anything is built or written.
 
@@ -358,8 +365,13 @@ class WebUIBackend:
         source = open_checked_video(video, self.limits, video_name)
         return source, texts, config, checkpoint, video_name or osp.basename(video)
 
-    def run(self, video: Optional[str], expressions: Optional[str], config: Optional[str],
-            checkpoint: Optional[str], use_judo: bool = False, video_name: Optional[str] = None,
+    def run(self,
+            video: Optional[str],
+            expressions: Optional[str],
+            config: Optional[str],
+            checkpoint: Optional[str],
+            use_judo: bool = False,
+            video_name: Optional[str] = None,
             progress: Optional[ProgressFn] = None) -> DemoResult:
         """Check a request, segment every expression in the video and pack the outputs.
 
@@ -379,8 +391,8 @@ class WebUIBackend:
         report = progress or (lambda fraction, desc: None)
         with self._lock:
             report(0.0, 'checking the request')
-            source, texts, config, checkpoint, label = self.check(
-                video, expressions, config, checkpoint, use_judo, video_name)
+            source, texts, config, checkpoint, label = self.check(video, expressions, config,
+                                                                  checkpoint, use_judo, video_name)
             notes = []
             if checkpoint is None:
                 notes.append('warning: no checkpoint: the model has random weights, its masks '
@@ -395,33 +407,40 @@ class WebUIBackend:
             except Exception as err:  # noqa: B902
                 if not is_clear_error(err):
                     raise
-                raise WebUIError(_display_name(getattr(source, 'description', ''), label)(
-                    f'{err} (no masks were written: the model reads every frame before it '
-                    'writes the first mask)')) from None
+                raise WebUIError(
+                    _display_name(getattr(source, 'description', ''), label)(
+                        f'{err} (no masks were written: the model reads every frame before it '
+                        'writes the first mask)')) from None
             finally:
                 inferencer.report = None
             seconds = time.time() - t0
             report(0.97, 'packing the masks')
             json_path = osp.join(run_dir, 'results.json')
             zip_path = pack_results(run_dir, run_dir + '.zip')
-            overlay = browser_video(osp.join(run_dir, 'overlay.mp4'),
-                                    osp.join(run_dir, 'overlay.webm'))
+            overlay = browser_video(
+                osp.join(run_dir, 'overlay.mp4'), osp.join(run_dir, 'overlay.webm'))
             if overlay is None:
                 notes.append('note: this OpenCV cannot write WebM, the overlay is in the zip '
                              'only')
             report(1.0, 'done')
         lines = notes + [
             f'{label}: {len(source)} frames of {source.size[0]}x{source.size[1]}, '
-            f'{len(texts)} expression(s), {seconds:.1f} s',
-            f'model: {config}', f'checkpoint: {checkpoint or "none (random weights)"}']
+            f'{len(texts)} expression(s), {seconds:.1f} s', f'model: {config}',
+            f'checkpoint: {checkpoint or "none (random weights)"}'
+        ]
         for pred in result['predictions']:
             masks = pred['masks']
             on = int(masks.reshape(len(masks), -1).any(1).sum())
             lines.append(f'- "{pred["text"]}": mean score {pred["scores"].mean():.3f}, '
                          f'a mask on {on}/{len(source)} frames')
-        return DemoResult(run_dir=run_dir, zip_path=zip_path, json_path=json_path,
-                          overlay=overlay, predictions=result['predictions'],
-                          status='\n'.join(lines), warnings=notes)
+        return DemoResult(
+            run_dir=run_dir,
+            zip_path=zip_path,
+            json_path=json_path,
+            overlay=overlay,
+            predictions=result['predictions'],
+            status='\n'.join(lines),
+            warnings=notes)
 
     def _new_run_dir(self) -> str:
         """A run folder name that does not exist yet (the inferencer creates it)."""
@@ -504,8 +523,9 @@ def browser_video(src: str, dst: str) -> Optional[str]:
     return dst if ok and osp.getsize(dst) > 0 else None
 
 
-__all__ = ['WebUIBackend', 'WebUIError', 'Limits', 'DemoResult', 'parse_expressions',
-           'open_checked_video', 'resolve_config', 'resolve_file', 'find_demo_checkpoint',
-           'default_model', 'config_choices', 'judo_frames', 'pack_results', 'read_masks_zip',
-           'checkpoint_error',
-           'browser_video', 'TINY_CONFIG', 'DEMO_CONFIG', 'JUDO_FRAMES']
+__all__ = [
+    'WebUIBackend', 'WebUIError', 'Limits', 'DemoResult', 'parse_expressions', 'open_checked_video',
+    'resolve_config', 'resolve_file', 'find_demo_checkpoint', 'default_model', 'config_choices',
+    'judo_frames', 'pack_results', 'read_masks_zip', 'checkpoint_error', 'browser_video',
+    'TINY_CONFIG', 'DEMO_CONFIG', 'JUDO_FRAMES'
+]

@@ -36,8 +36,7 @@ def video(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def backend(tmp_path_factory):
-    return WebUIBackend(REPO_ROOT, str(tmp_path_factory.mktemp('runs') / 'work'),
-                        device='cpu')
+    return WebUIBackend(REPO_ROOT, str(tmp_path_factory.mktemp('runs') / 'work'), device='cpu')
 
 
 def listing(folder):
@@ -53,16 +52,23 @@ def test_run_zip_holds_inferencer_masks(backend, video, checkpoint):
     from mmrvos.apis import RVOSInferencer
     texts = ['the red square', 'the background']
     seen = []
-    result = backend.run(video, '\n  the red square \n\n the background\n', TOY_CONFIG,
-                         checkpoint, progress=lambda f, d: seen.append(f))
-    ref = RVOSInferencer(osp.join(REPO_ROOT, TOY_CONFIG), weights=checkpoint, device='cpu',
-                         show_progress=False)(video, texts)['predictions']
+    result = backend.run(
+        video,
+        '\n  the red square \n\n the background\n',
+        TOY_CONFIG,
+        checkpoint,
+        progress=lambda f, d: seen.append(f))
+    ref = RVOSInferencer(
+        osp.join(REPO_ROOT, TOY_CONFIG), weights=checkpoint, device='cpu',
+        show_progress=False)(video, texts)['predictions']
 
     with zipfile.ZipFile(result.zip_path) as zf:
         names = sorted(zf.namelist())
         summary = json.loads(zf.read('results.json'))
-    assert names == ['exp0/00000.png', 'exp0/00001.png', 'exp0/00002.png', 'exp1/00000.png',
-                     'exp1/00001.png', 'exp1/00002.png', 'results.json']
+    assert names == [
+        'exp0/00000.png', 'exp0/00001.png', 'exp0/00002.png', 'exp1/00000.png', 'exp1/00001.png',
+        'exp1/00002.png', 'results.json'
+    ]
     assert [e['text'] for e in summary['expressions']] == texts
     masks = read_masks_zip(result.zip_path)
     for i, pred in enumerate(ref):
@@ -81,12 +87,13 @@ def test_run_zip_holds_inferencer_masks(backend, video, checkpoint):
     assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen), seen
     assert 'warning' not in result.status and 'clip.mp4: 3 frames of 64x48' in result.status
 
-    before = {n: open(osp.join(result.run_dir, 'exp0', n), 'rb').read()
-              for n in os.listdir(osp.join(result.run_dir, 'exp0'))}
+    before = {
+        n: open(osp.join(result.run_dir, 'exp0', n), 'rb').read()
+        for n in os.listdir(osp.join(result.run_dir, 'exp0'))
+    }
     again = backend.run(video, 'the red square', TOY_CONFIG, '', progress=None)
     assert again.run_dir != result.run_dir and again.zip_path != result.zip_path
-    assert {n: open(osp.join(result.run_dir, 'exp0', n), 'rb').read()
-            for n in before} == before
+    assert {n: open(osp.join(result.run_dir, 'exp0', n), 'rb').read() for n in before} == before
     assert again.status.startswith('warning: no checkpoint: the model has random weights')
 
 
@@ -121,11 +128,15 @@ def test_unreadable_video_named_by_its_own_name(tmp_path):
 def test_video_over_the_limits(video):
     """3 frames of 64x48 = 9216 pixels: refused by a 2-frame limit and by a 9215-pixel one,
     accepted at exactly 9216."""
-    with pytest.raises(WebUIError, match=r'clip\.mp4: 3 frames is over the limit of this demo '
-                       r'\(2 frames, --max-frames\)'):
+    with pytest.raises(
+            WebUIError,
+            match=r'clip\.mp4: 3 frames is over the limit of this demo '
+            r'\(2 frames, --max-frames\)'):
         open_checked_video(video, Limits(max_frames=2), name='clip.mp4')
-    with pytest.raises(WebUIError, match=r'clip\.mp4: 3 frames of 64x48 = 9,216 pixels is '
-                       r'over the limit of this demo \(9,215 pixels, --max-pixels\)'):
+    with pytest.raises(
+            WebUIError,
+            match=r'clip\.mp4: 3 frames of 64x48 = 9,216 pixels is '
+            r'over the limit of this demo \(9,215 pixels, --max-pixels\)'):
         open_checked_video(video, Limits(max_pixels=3 * 64 * 48 - 1), name='clip.mp4')
     assert len(open_checked_video(video, Limits(max_pixels=3 * 64 * 48))) == 3
     with pytest.raises(ValueError, match='max_frames must be a positive number'):
@@ -144,9 +155,10 @@ def test_missing_config_and_checkpoint(tmp_path):
     assert resolve_file('', REPO_ROOT, 'checkpoint') is None
 
 
-@pytest.mark.parametrize('case', ['empty text', 'unreadable video', 'too large',
-                                  'missing config', 'missing checkpoint', 'no video',
-                                  'unreadable checkpoint', 'incomplete checkpoint'])
+@pytest.mark.parametrize('case', [
+    'empty text', 'unreadable video', 'too large', 'missing config', 'missing checkpoint',
+    'no video', 'unreadable checkpoint', 'incomplete checkpoint'
+])
 def test_bad_request_writes_nothing(case, tmp_path, video, checkpoint):
     """Each bad request raises WebUIError with its message; the work folder stays empty
     (checks come before the run folder is made; a failing model build writes nothing)."""
@@ -160,17 +172,16 @@ def test_bad_request_writes_nothing(case, tmp_path, video, checkpoint):
     junk.write_bytes(b'not a checkpoint' * 10)
     partial = str(tmp_path / 'partial.pth')
     torch.save({'state_dict': {'not_a_parameter': torch.zeros(1)}}, partial)
-    args = dict(video=video, expressions='the red square', config=TOY_CONFIG,
-                checkpoint=checkpoint)
+    args = dict(video=video, expressions='the red square', config=TOY_CONFIG, checkpoint=checkpoint)
     expected = {
         'empty text': (dict(expressions=' \n '), 'no expression'),
         'unreadable video': (dict(video=str(bad)), 'bad.avi: not a readable video'),
         'too large': (dict(), 'clip.mp4: 3 frames of 64x48 = 9,216 pixels is over the limit '
                       'of this demo (1,000 pixels, --max-pixels)'),
-        'missing config': (dict(config='configs/referdino/nope.py'),
-                           'config not found: configs/referdino/nope.py'),
-        'missing checkpoint': (dict(checkpoint='ckpts/nope.pth'),
-                               'checkpoint not found: ckpts/nope.pth'),
+        'missing config':
+        (dict(config='configs/referdino/nope.py'), 'config not found: configs/referdino/nope.py'),
+        'missing checkpoint':
+        (dict(checkpoint='ckpts/nope.pth'), 'checkpoint not found: ckpts/nope.pth'),
         'no video': (dict(video=None), 'no video'),
         'unreadable checkpoint': (dict(checkpoint=str(junk)), str(junk)),
     }
@@ -197,8 +208,8 @@ def test_bad_request_writes_nothing(case, tmp_path, video, checkpoint):
 def test_default_model_finds_the_newest_demo_checkpoint(tmp_path):
     root = str(tmp_path)
     assert default_model(root) == (TINY_CONFIG, None)
-    for stamp, it in (('20240101-000000', 300), ('20250101-000000', 50),
-                      ('20250101-000000', 300), ('20230101-000000', 900)):
+    for stamp, it in (('20240101-000000', 300), ('20250101-000000', 50), ('20250101-000000', 300),
+                      ('20230101-000000', 900)):
         d = tmp_path / 'outputs' / 'demo' / stamp / 'stage2_referdino'
         d.mkdir(parents=True, exist_ok=True)
         (d / f'iter_{it}.pth').write_bytes(b'')
@@ -225,8 +236,8 @@ def test_judo_choice(tmp_path, judo_root):
     """The judo box reads the frames beside the repository where they are (16 frames of
     854x480, named 'judo' in messages); where they are absent the request is refused."""
     backend = WebUIBackend(REPO_ROOT, str(tmp_path / 'work'))
-    source, texts, config, ckpt, label = backend.check(None, 'a judoka', TOY_CONFIG, '',
-                                                       use_judo=True)
+    source, texts, config, ckpt, label = backend.check(
+        None, 'a judoka', TOY_CONFIG, '', use_judo=True)
     assert label == 'judo' and texts == ['a judoka'] and ckpt is None
     assert osp.samefile(source.description, osp.join(judo_root, 'JPEGImages', 'judo'))
     assert len(source) == 16 and source.size == (854, 480)
@@ -238,8 +249,11 @@ def test_judo_choice(tmp_path, judo_root):
 
 def test_import_needs_no_gradio():
     """``import mmrvos`` and the backend work where gradio cannot be imported."""
-    proc = run_tool(['-c', "import sys; sys.modules['gradio'] = None; import mmrvos; "
-                     'import mmrvos.apis.webui_backend as b; print(b.TINY_CONFIG)'], timeout=300)
+    proc = run_tool([
+        '-c', "import sys; sys.modules['gradio'] = None; import mmrvos; "
+        'import mmrvos.apis.webui_backend as b; print(b.TINY_CONFIG)'
+    ],
+                    timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip() == TOY_CONFIG, proc.stderr[-2000:]
 
 
@@ -253,7 +267,8 @@ def test_command_port_in_use(tmp_path):
         taken.bind(('127.0.0.1', 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = run_tool(['demo/webui.py', '--port', str(port)], timeout=300,
+        proc = run_tool(['demo/webui.py', '--port', str(port)],
+                        timeout=300,
                         env=dict(TMPDIR=str(tmp_path)))
     assert_clean_error(proc, f'cannot listen on 127.0.0.1:{port}', '--port')
     assert [n for n in listing(str(tmp_path)) if n.startswith('mmrvos-webui-')] == []

@@ -96,11 +96,15 @@ def start_browser(chromium, driver, download_dir):
     for arg in ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
                 '--window-size=1280,900', '--lang=en-US'):
         opts.add_argument(arg)
-    opts.add_experimental_option('prefs', {'download.default_directory': download_dir,
-                                           'download.prompt_for_download': False})
+    opts.add_experimental_option('prefs', {
+        'download.default_directory': download_dir,
+        'download.prompt_for_download': False
+    })
     browser = webdriver.Chrome(service=Service(driver), options=opts)
-    browser.execute_cdp_cmd('Page.setDownloadBehavior',
-                            {'behavior': 'allow', 'downloadPath': download_dir})
+    browser.execute_cdp_cmd('Page.setDownloadBehavior', {
+        'behavior': 'allow',
+        'downloadPath': download_dir
+    })
     return browser
 
 
@@ -114,8 +118,7 @@ def wait_until(what, predicate, timeout):
     pytest.fail(f'timed out after {timeout:.0f} s waiting for {what}')
 
 
-def test_browser_upload_two_expressions_masks_equal_inferencer(browser_tools, tmp_path,
-                                                               judo_root):
+def test_browser_upload_two_expressions_masks_equal_inferencer(browser_tools, tmp_path, judo_root):
     from selenium.webdriver.common.by import By
 
     from mmrvos.apis import RVOSInferencer
@@ -130,35 +133,45 @@ def test_browser_upload_two_expressions_masks_equal_inferencer(browser_tools, tm
     url = f'http://127.0.0.1:{port}/'
     env = {k: v for k, v in os.environ.items() if k != 'MMRVOS_DEBUG'}
     # the same thread count as this process: the same float sums, the same masks
-    env.update(HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1', GRADIO_ANALYTICS_ENABLED='False',
-               OMP_NUM_THREADS=str(torch.get_num_threads()))
+    env.update(
+        HF_HUB_OFFLINE='1',
+        TRANSFORMERS_OFFLINE='1',
+        GRADIO_ANALYTICS_ENABLED='False',
+        OMP_NUM_THREADS=str(torch.get_num_threads()))
     log = open(tmp_path / 'server.log', 'w+')
-    server = subprocess.Popen(
-        [sys.executable, 'demo/webui.py', '--config', TOY_CONFIG, '--checkpoint', ckpt,
-         '--host', '127.0.0.1', '--port', str(port), '--device', 'cpu', '--work-dir',
-         str(tmp_path / 'runs')], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        text=True)
+    server = subprocess.Popen([
+        sys.executable, 'demo/webui.py', '--config', TOY_CONFIG, '--checkpoint', ckpt, '--host',
+        '127.0.0.1', '--port',
+        str(port), '--device', 'cpu', '--work-dir',
+        str(tmp_path / 'runs')
+    ],
+                              cwd=REPO_ROOT,
+                              env=env,
+                              stdout=log,
+                              stderr=subprocess.STDOUT,
+                              text=True)
     browser = None
     try:
         # the reference while the server starts
-        ref = RVOSInferencer(osp.join(REPO_ROOT, TOY_CONFIG), weights=ckpt, device='cpu',
-                             show_progress=False)(video, TEXTS)['predictions']
+        ref = RVOSInferencer(
+            osp.join(REPO_ROOT, TOY_CONFIG), weights=ckpt, device='cpu',
+            show_progress=False)(video, TEXTS)['predictions']
         wait_for_server(server, url)
         downloads = str(tmp_path / 'downloads')
         os.makedirs(downloads)
         browser = start_browser(chromium, driver, downloads)
         browser.get(url)
         find = browser.find_element
-        wait_until('the page', lambda: browser.find_elements(By.CSS_SELECTOR, '#run-button'),
-                   60)
+        wait_until('the page', lambda: browser.find_elements(By.CSS_SELECTOR, '#run-button'), 60)
 
         def status():
             return find(By.CSS_SELECTOR, '#status textarea').get_attribute('value')
 
         # nothing typed: refused with a clear message in the status box
         find(By.CSS_SELECTOR, '#run-button').click()
-        assert wait_until('the refusal', status, 60) == (
-            'error: no expression: type at least one referring expression (one per line)')
+        assert wait_until(
+            'the refusal', status,
+            60) == ('error: no expression: type at least one referring expression (one per line)')
 
         find(By.CSS_SELECTOR, '#video-input input[type=file]').send_keys(video)
         wait_until('the upload',
@@ -169,9 +182,11 @@ def test_browser_upload_two_expressions_masks_equal_inferencer(browser_tools, tm
         assert done.startswith('judo4.mp4: 4 frames of 854x480, 2 expression(s)'), done
         assert 'error' not in done and 'warning' not in done, done
 
-        overlay = wait_until('the overlay', lambda: [
-            v.get_attribute('src')
-            for v in browser.find_elements(By.CSS_SELECTOR, '#overlay video')], 30)
+        overlay = wait_until(
+            'the overlay', lambda: [
+                v.get_attribute('src')
+                for v in browser.find_elements(By.CSS_SELECTOR, '#overlay video')
+            ], 30)
         assert overlay[0].endswith('overlay.webm'), overlay
 
         # the browser downloads the zip as a user does (click on its link)
@@ -180,8 +195,9 @@ def test_browser_upload_two_expressions_masks_equal_inferencer(browser_tools, tm
         assert name.endswith('.zip'), name
         link.click()
         path = osp.join(downloads, name)
-        wait_until('the download', lambda: osp.isfile(path) and not glob.glob(
-            osp.join(downloads, '*.crdownload')) and zipfile.is_zipfile(path), 60)
+        wait_until(
+            'the download', lambda: osp.isfile(path) and not glob.glob(
+                osp.join(downloads, '*.crdownload')) and zipfile.is_zipfile(path), 60)
 
         if os.environ.get('MMRVOS_WEBUI_SCREENSHOT'):
             save_screenshot(browser, os.environ['MMRVOS_WEBUI_SCREENSHOT'])
@@ -221,9 +237,13 @@ def save_screenshot(browser, dst):
     browser.execute_script('window.scrollTo(0, 0)')
     height = browser.execute_script('return Math.max(document.documentElement.scrollHeight, '
                                     'document.body.scrollHeight)')
-    browser.execute_cdp_cmd('Emulation.setDeviceMetricsOverride', {
-        'width': 1280, 'height': min(max(int(height), 600), 1600), 'deviceScaleFactor': 1,
-        'mobile': False})
+    browser.execute_cdp_cmd(
+        'Emulation.setDeviceMetricsOverride', {
+            'width': 1280,
+            'height': min(max(int(height), 600), 1600),
+            'deviceScaleFactor': 1,
+            'mobile': False
+        })
     time.sleep(1.0)
     raw = dst + '.raw.png'
     browser.save_screenshot(raw)
