@@ -23,7 +23,7 @@ demo: $(STAMP)
 
 # flake8, isort --check and yapf --diff with the settings of setup.cfg (mmdet's values); the
 # tools (requirements/lint.txt) are installed into the venv on first use.
-LINT_PATHS ?= mmrvos tools tests projects
+LINT_PATHS ?= mmrvos tools tests projects demo
 LINT_STAMP := $(VENV)/.mmrvos-lint-tools
 
 $(LINT_STAMP): requirements/lint.txt | $(STAMP)

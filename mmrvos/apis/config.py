@@ -39,8 +39,9 @@ def init_scope(cfg: Config) -> None:
     """Register mmrvos and make the config's ``default_scope`` (mmdet's when unset) the current
     registry scope, as ``mmdet.apis.init_detector`` does. Without it a fresh process looks
     ``TrackDataPreprocessor`` up in mmengine's registry and fails."""
-    import mmrvos  # noqa: F401  (registers into mmdet's registries)
     from mmengine.registry import init_default_scope
+
+    import mmrvos  # noqa: F401  (registers into mmdet's registries)
     scope = cfg.get('default_scope', 'mmdet')
     if scope is not None:
         init_default_scope(scope)
@@ -85,7 +86,8 @@ def nearest_key(cfg: Config, key: str) -> Optional[str]:
     return None
 
 
-def merge_cfg_options(cfg: Config, options: Optional[dict],
+def merge_cfg_options(cfg: Config,
+                      options: Optional[dict],
                       source: str = '--cfg-options') -> Config:
     """Merge ``key=value`` overrides into ``cfg`` in place, refusing keys that match nothing.
 
@@ -103,8 +105,8 @@ def merge_cfg_options(cfg: Config, options: Optional[dict],
     for key, value in options.items():
         if key.startswith(NEW_KEY_PREFIX):
             key = key[len(NEW_KEY_PREFIX):]
-        elif not (_resolve(cfg, key)[2] or (key.endswith('._delete_')
-                                            and _resolve(cfg, key[:-len('._delete_')])[2])):
+        elif not (_resolve(cfg, key)[2] or
+                  (key.endswith('._delete_') and _resolve(cfg, key[:-len('._delete_')])[2])):
             unknown.append(key)
         merged[key] = value
     if unknown:

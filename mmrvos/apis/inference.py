@@ -72,8 +72,10 @@ def _quiet_init_log():
         logger.setLevel(level)
 
 
-def init_rvos_model(config: Union[str, Config], checkpoint: Optional[str] = None,
-                    device: str = 'cpu', cfg_options: Optional[dict] = None) -> torch.nn.Module:
+def init_rvos_model(config: Union[str, Config],
+                    checkpoint: Optional[str] = None,
+                    device: str = 'cpu',
+                    cfg_options: Optional[dict] = None) -> torch.nn.Module:
     """Build a model from a config file (or Config) and optionally load a checkpoint.
 
     Sets up the registry scope (the config's ``default_scope``, mmdet's by default) as
@@ -88,8 +90,8 @@ def init_rvos_model(config: Union[str, Config], checkpoint: Optional[str] = None
     """
     cfg = load_config(config) if isinstance(config, str) else config
     dev = check_device(device)
-    if checkpoint is not None and not (isinstance(checkpoint, str) and (
-            '://' in checkpoint or osp.isfile(checkpoint))):
+    if checkpoint is not None and not (isinstance(checkpoint, str) and
+                                       ('://' in checkpoint or osp.isfile(checkpoint))):
         raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
     merge_cfg_options(cfg, cfg_options, source='cfg_options')
     init_scope(cfg)
@@ -200,10 +202,13 @@ def stream_video(model, video: LazyVideoTensor, texts: Sequence[str],
             index = done[0]
             frame = pending.pop(index)
             res = [frame[i] for i in range(len(texts))]
-            on_frame(dict(index=index, name=names[index],
-                          masks=[r.masks.any(0).cpu().numpy() for r in res],
-                          boxes=[r.bboxes.float().cpu().numpy() for r in res],
-                          scores=[r.scores.float().cpu().numpy() for r in res]))
+            on_frame(
+                dict(
+                    index=index,
+                    name=names[index],
+                    masks=[r.masks.any(0).cpu().numpy() for r in res],
+                    boxes=[r.bboxes.float().cpu().numpy() for r in res],
+                    scores=[r.scores.float().cpu().numpy() for r in res]))
             done[0] += 1
 
     with torch.no_grad(), memory_efficient_attention():
@@ -214,8 +219,11 @@ def stream_video(model, video: LazyVideoTensor, texts: Sequence[str],
     return done[0]
 
 
-def segment_video(model, video: VideoLike, texts: Union[str, Sequence[str]],
-                  on_frame: Callable[[Dict], None], scale: Optional[Tuple[int, int]] = None,
+def segment_video(model,
+                  video: VideoLike,
+                  texts: Union[str, Sequence[str]],
+                  on_frame: Callable[[Dict], None],
+                  scale: Optional[Tuple[int, int]] = None,
                   pipeline: Optional[VideoTestPipeline] = None) -> FrameSource:
     """Segment each expression in ``texts`` in every frame of ``video``, handing each frame's
     results to ``on_frame`` as soon as every expression has it (in frame order).
@@ -246,7 +254,9 @@ def segment_video(model, video: VideoLike, texts: Union[str, Sequence[str]],
     return source
 
 
-def inference_rvos(model, video: VideoLike, texts: Union[str, Sequence[str]],
+def inference_rvos(model,
+                   video: VideoLike,
+                   texts: Union[str, Sequence[str]],
                    scale: Optional[Tuple[int, int]] = None) -> List[Dict]:
     """Segment each expression in ``texts`` in every frame of ``video`` (a frame folder, a
     video file or a list of image paths), through the model's config's test pipeline
@@ -271,12 +281,18 @@ def inference_rvos(model, video: VideoLike, texts: Union[str, Sequence[str]],
         scores.append(res['scores'])
 
     segment_video(model, video, texts, collect, scale)
-    return [dict(text=text, frame_names=names,
-                 masks=np.stack([m[e] for m in masks]),
-                 boxes=np.stack([b[e] for b in boxes]),
-                 scores=np.stack([s[e] for s in scores])) for e, text in enumerate(texts)]
+    return [
+        dict(
+            text=text,
+            frame_names=names,
+            masks=np.stack([m[e] for m in masks]),
+            boxes=np.stack([b[e] for b in boxes]),
+            scores=np.stack([s[e] for s in scores])) for e, text in enumerate(texts)
+    ]
 
 
-__all__ = ['init_rvos_model', 'load_video', 'open_video', 'build_video_pipeline',
-           'LazyVideoTensor', 'check_texts', 'stream_video', 'segment_video', 'inference_rvos',
-           'check_device', 'memory_efficient_attention', 'IMAGE_EXTS']
+__all__ = [
+    'init_rvos_model', 'load_video', 'open_video', 'build_video_pipeline', 'LazyVideoTensor',
+    'check_texts', 'stream_video', 'segment_video', 'inference_rvos', 'check_device',
+    'memory_efficient_attention', 'IMAGE_EXTS'
+]

@@ -21,8 +21,8 @@ from mmengine.utils import ProgressBar
 from mmrvos.fileio import StagedOutputDir
 from mmrvos.visualization import VIDEO_FORMATS, RVOSLocalVisualizer
 from .config import CONFIG_EXTS, init_scope, load_config, merge_cfg_options
-from .inference import (VideoLike, build_video_pipeline, check_device, check_texts,
-                        init_rvos_model, stream_video)
+from .inference import (VideoLike, build_video_pipeline, check_device, check_texts, init_rvos_model,
+                        stream_video)
 from .result_writer import INFERENCE_OUTPUTS, RVOSResultWriter
 from .video_pipeline import LazyVideoTensor, VideoTestPipeline
 from .video_reader import FrameSource, open_video
@@ -103,9 +103,12 @@ def merge_frame_result(res: Dict) -> Dict:
         else:
             boxes.append(np.zeros(4, np.float32))
             scores.append(0.0)
-    return dict(index=res['index'], name=res['name'], masks=list(res['masks']),
-                boxes=np.stack(boxes).astype(np.float32),
-                scores=np.asarray(scores, np.float32))
+    return dict(
+        index=res['index'],
+        name=res['name'],
+        masks=list(res['masks']),
+        boxes=np.stack(boxes).astype(np.float32),
+        scores=np.asarray(scores, np.float32))
 
 
 class _Predictions:
@@ -130,8 +133,7 @@ class _Predictions:
         boxes, scores = np.stack(self.boxes, 1), np.stack(self.scores, 1)  # (E, T, 4), (E, T)
         out = []
         for e, text in enumerate(self.texts):
-            pred = dict(text=text, frame_names=list(self.names), boxes=boxes[e],
-                        scores=scores[e])
+            pred = dict(text=text, frame_names=list(self.names), boxes=boxes[e], scores=scores[e])
             if self.keep_masks:
                 pred['masks'] = np.stack(self.masks[e])
             out.append(pred)
@@ -209,9 +211,13 @@ class RVOSInferencer(BaseInferencer):
     visualize_kwargs: set = set()
     postprocess_kwargs: set = set()
 
-    def __init__(self, model: Union[str, Config, dict], weights: Optional[str] = None,
-                 device: Optional[str] = None, scope: Optional[str] = None,
-                 show_progress: bool = True, scale: Optional[Tuple[int, int]] = None,
+    def __init__(self,
+                 model: Union[str, Config, dict],
+                 weights: Optional[str] = None,
+                 device: Optional[str] = None,
+                 scope: Optional[str] = None,
+                 show_progress: bool = True,
+                 scale: Optional[Tuple[int, int]] = None,
                  cfg_options: Optional[dict] = None) -> None:
         cfg, metafile_weights = resolve_model(model)
         if weights is None and metafile_weights is not None:
@@ -229,9 +235,12 @@ class RVOSInferencer(BaseInferencer):
         init_scope(cfg)
         self.scale, self.weights = scale, weights
         self.config_file = getattr(cfg, 'filename', None)
-        super().__init__(model=cfg, weights=weights, device=device,
-                         scope=scope or cfg.get('default_scope', 'mmdet'),
-                         show_progress=show_progress)
+        super().__init__(
+            model=cfg,
+            weights=weights,
+            device=device,
+            scope=scope or cfg.get('default_scope', 'mmdet'),
+            show_progress=show_progress)
 
     # ------------------------------------------------------------------ set-up
     def _init_model(self, cfg: Config, weights: Optional[str], device: str = 'cpu'):
@@ -255,8 +264,10 @@ class RVOSInferencer(BaseInferencer):
         kwargs = {}
         if isinstance(vis, dict) and str(vis.get('type', '')).rsplit('.', 1)[-1] == \
                 RVOSLocalVisualizer.__name__:
-            kwargs = {k: v for k, v in vis.items()
-                      if k not in ('type', 'name', 'vis_backends', 'save_dir')}
+            kwargs = {
+                k: v
+                for k, v in vis.items() if k not in ('type', 'name', 'vis_backends', 'save_dir')
+            }
         name = f'rvos_inferencer_{datetime.now().timestamp()}_{id(self)}'
         return RVOSLocalVisualizer.get_instance(name, **kwargs)
 
@@ -266,38 +277,51 @@ class RVOSInferencer(BaseInferencer):
         device = next(self.model.parameters()).device
         return LazyVideoTensor(inputs, self.pipeline, self.model.data_preprocessor, device)
 
-    def forward(self, inputs: LazyVideoTensor, texts: Sequence[str] = (),
-                on_frame=None, **kwargs) -> int:
+    def forward(self,
+                inputs: LazyVideoTensor,
+                texts: Sequence[str] = (),
+                on_frame=None,
+                **kwargs) -> int:
         """Segment ``texts`` in the video; each frame's merged results
         (:func:`merge_frame_result`) go to ``on_frame`` in frame order."""
         return stream_video(self.model, inputs, list(texts),
                             lambda res: on_frame(merge_frame_result(res)))
 
-    def visualize(self, inputs: Sequence[np.ndarray], preds: Sequence[Dict],
-                  show: bool = False, wait_time: float = 0, texts: Sequence[str] = (),
+    def visualize(self,
+                  inputs: Sequence[np.ndarray],
+                  preds: Sequence[Dict],
+                  show: bool = False,
+                  wait_time: float = 0,
+                  texts: Sequence[str] = (),
                   **kwargs) -> List[np.ndarray]:
         """Drawings (RGB) of frames (``inputs``, BGR) with their merged results: every
         expression's mask and box in its colour, captioned with the expression and score."""
         drawn = []
         for frame, res in zip(inputs, preds):
             captions = [f'{t} ({s:.2f})' for t, s in zip(texts, res['scores'])]
-            img = self.visualizer.draw_frame(np.ascontiguousarray(frame[..., ::-1]),
-                                             res['masks'], list(res['boxes']), captions)
+            img = self.visualizer.draw_frame(
+                np.ascontiguousarray(frame[..., ::-1]), res['masks'], list(res['boxes']), captions)
             if show:
                 self.visualizer.show(img, win_name=str(res['name']), wait_time=wait_time)
             drawn.append(img)
         return drawn
 
-    def postprocess(self, preds: _Predictions, visualization: Optional[str] = None,
-                    return_datasample: bool = False, summary: Optional[dict] = None,
+    def postprocess(self,
+                    preds: _Predictions,
+                    visualization: Optional[str] = None,
+                    return_datasample: bool = False,
+                    summary: Optional[dict] = None,
                     **kwargs) -> dict:
-        return dict(predictions=preds.results(), visualization=visualization,
-                    summary=summary)
+        return dict(predictions=preds.results(), visualization=visualization, summary=summary)
 
     # ------------------------------------------------------------------ call
-    def __call__(self, inputs: VideoLike, texts: Union[str, Sequence[str]],
-                 out_dir: Optional[str] = None, overwrite: bool = False,
-                 return_masks: bool = True, video_format: str = 'mp4',
+    def __call__(self,
+                 inputs: VideoLike,
+                 texts: Union[str, Sequence[str]],
+                 out_dir: Optional[str] = None,
+                 overwrite: bool = False,
+                 return_masks: bool = True,
+                 video_format: str = 'mp4',
                  fps: Optional[float] = None) -> dict:
         """Segment each expression in every frame of a video.
 
@@ -331,8 +355,8 @@ class RVOSInferencer(BaseInferencer):
         if video_format not in VIDEO_FORMATS:
             raise ValueError(f'video_format must be one of {VIDEO_FORMATS}, got '
                              f'{video_format!r}')
-        if fps is not None and not (isinstance(fps, (int, float)) and math.isfinite(fps)
-                                    and fps > 0):
+        if fps is not None and not (isinstance(fps,
+                                               (int, float)) and math.isfinite(fps) and fps > 0):
             raise ValueError(f'fps must be a positive number, got {fps!r}')
         staged = None
         if out_dir is not None:
@@ -343,8 +367,11 @@ class RVOSInferencer(BaseInferencer):
         progress = _Progress(len(source), self.show_progress)
         video.on_read = progress.read
         preds = _Predictions(texts, return_masks)
-        summary = dict(video=inputs if isinstance(inputs, str) else source.description,
-                       config=self.config_file, weights=self.weights, frames=len(source))
+        summary = dict(
+            video=inputs if isinstance(inputs, str) else source.description,
+            config=self.config_file,
+            weights=self.weights,
+            frames=len(source))
         overlay = None
         t0 = time.time()
         with (staged if staged is not None else contextlib.nullcontext()) as tmp:
@@ -352,8 +379,8 @@ class RVOSInferencer(BaseInferencer):
             if tmp is not None:
                 writer = RVOSResultWriter(
                     tmp, texts, source.reader(),
-                    lambda frame, res: self.visualize([frame], [res], texts=texts)[0],
-                    video_format, fps or source.fps or DEFAULT_FPS)
+                    lambda frame, res: self.visualize([frame], [res], texts=texts)[0], video_format,
+                    fps or source.fps or DEFAULT_FPS)
 
             def on_frame(res: Dict) -> None:
                 preds.add(res)

@@ -21,14 +21,17 @@ from .video_reader import FrameFiles, FrameSource
 # config (e.g. configs/_base_/models/*.py)
 DEFAULT_TEST_PIPELINE = [
     dict(type='ClipSample', test_mode=True),
-    dict(type='TransformBroadcaster', share_random_params=True,
-         transforms=[dict(type='LoadRVOSFrame'), dict(type='ShortSideResize', scale=360)]),
+    dict(
+        type='TransformBroadcaster',
+        share_random_params=True,
+        transforms=[dict(type='LoadRVOSFrame'),
+                    dict(type='ShortSideResize', scale=360)]),
     dict(type='PackRVOSInputs'),
 ]
 BROADCASTERS = ('TransformBroadcaster', )
 FRAME_LOADERS = ('LoadRVOSFrame', 'LoadImageFromFile')
-RESIZES = ('Resize', 'ShortSideResize', 'ResizeShortestEdge', 'FixShapeResize',
-           'RandomResize', 'RandomChoiceResize')
+RESIZES = ('Resize', 'ShortSideResize', 'ResizeShortestEdge', 'FixShapeResize', 'RandomResize',
+           'RandomChoiceResize')
 # dataset-only steps: the clip sampler (inference takes every frame in order) and annotations
 DROPPED = ('ClipSample', 'LoadRVOSAnnotations', 'LoadAnnotations', 'LoadTrackAnnotations',
            'FilterClipWithoutTarget')
@@ -101,7 +104,9 @@ class VideoTestPipeline:
         ValueError: a pipeline without a ``TransformBroadcaster`` holding a frame loader.
     """
 
-    def __init__(self, pipeline: Sequence[dict], scale: Optional[Tuple[int, int]] = None,
+    def __init__(self,
+                 pipeline: Sequence[dict],
+                 scale: Optional[Tuple[int, int]] = None,
                  source: str = 'config') -> None:
         from mmdet.registry import TRANSFORMS
         from mmengine.dataset import Compose
@@ -111,8 +116,7 @@ class VideoTestPipeline:
             if kind in DROPPED:
                 continue
             if kind in BROADCASTERS:
-                step['transforms'] = self._frame_steps(step.get('transforms') or [], scale,
-                                                       source)
+                step['transforms'] = self._frame_steps(step.get('transforms') or [], scale, source)
                 found = True
             steps.append(step)
         if not found:
@@ -121,8 +125,8 @@ class VideoTestPipeline:
                              'inference needs one')
         self.source = source
         self.steps = steps
-        self.transforms = Compose([TRANSFORMS.build(s) if isinstance(s, dict) else s
-                                   for s in steps])
+        self.transforms = Compose(
+            [TRANSFORMS.build(s) if isinstance(s, dict) else s for s in steps])
 
     @staticmethod
     def _frame_steps(transforms: list, scale, source: str) -> list:
@@ -142,9 +146,9 @@ class VideoTestPipeline:
             raise ValueError(f'{source}: the test pipeline loads no frame (expected one of '
                              f'{", ".join(FRAME_LOADERS)} in its TransformBroadcaster)')
         if scale is not None:
-            steps.insert(steps.index(loader) + 1,
-                         dict(type='Resize', scale=tuple(int(s) for s in scale),
-                              keep_ratio=True))
+            steps.insert(
+                steps.index(loader) + 1,
+                dict(type='Resize', scale=tuple(int(s) for s in scale), keep_ratio=True))
         return steps
 
     def __call__(self, frames: Sequence[dict], video_id: str, video_length: int) -> dict:
@@ -162,8 +166,10 @@ class VideoTestPipeline:
         """
         t = len(frames)
         results: Dict[str, list] = {k: [f.get(k) for f in frames] for k in frames[0]}
-        results.update(video_id=[video_id] * t, ori_video_length=[video_length] * t,
-                       video_length=[video_length] * t)
+        results.update(
+            video_id=[video_id] * t,
+            ori_video_length=[video_length] * t,
+            video_length=[video_length] * t)
         out = self.transforms(results)
         if out is None:
             raise ValueError(f'{self.source}: the test pipeline dropped frames '
@@ -194,8 +200,12 @@ class LazyVideoTensor:
         video_id (str, optional): name of the video in the metainfo.
     """
 
-    def __init__(self, source: FrameSource, pipeline: VideoTestPipeline, data_preprocessor,
-                 device, video_id: Optional[str] = None) -> None:
+    def __init__(self,
+                 source: FrameSource,
+                 pipeline: VideoTestPipeline,
+                 data_preprocessor,
+                 device,
+                 video_id: Optional[str] = None) -> None:
         self.source, self.pipeline = source, pipeline
         self.data_preprocessor = data_preprocessor
         self.device = torch.device(device)
@@ -207,18 +217,25 @@ class LazyVideoTensor:
         template = samples[0].metainfo
         files = source.paths if isinstance(source, FrameFiles) else [None] * len(source)
         self.frame_samples = [
-            DetDataSample(metainfo={**template, 'frame_id': name, 'frame_index': i,
-                                    'img_path': files[i]})
-            for i, name in enumerate(source.names)]
+            DetDataSample(metainfo={
+                **template, 'frame_id': name,
+                'frame_index': i,
+                'img_path': files[i]
+            }) for i, name in enumerate(source.names)
+        ]
         self.shape = torch.Size((len(source), *inputs.shape[1:]))
 
     def _frames(self, start: int, stop: int) -> List[dict]:
         names = self.source.names
         if isinstance(self.source, FrameFiles):
-            return [dict(img_path=self.source.paths[i], frame_id=names[i], frame_index=i)
-                    for i in range(start, stop)]
-        return [dict(img=img, frame_id=names[i], frame_index=i)
-                for i, img in zip(range(start, stop), self.source.iter_frames(start, stop))]
+            return [
+                dict(img_path=self.source.paths[i], frame_id=names[i], frame_index=i)
+                for i in range(start, stop)
+            ]
+        return [
+            dict(img=img, frame_id=names[i], frame_index=i)
+            for i, img in zip(range(start, stop), self.source.iter_frames(start, stop))
+        ]
 
     def _process(self, start: int, stop: int) -> Tuple[torch.Tensor, list]:
         packed = self.pipeline(self._frames(start, stop), self.video_id, len(self.source))
@@ -259,5 +276,7 @@ def _norm(value):
         return value
 
 
-__all__ = ['VideoTestPipeline', 'LazyVideoTensor', 'LoadInferenceFrame',
-           'config_test_pipeline', 'DEFAULT_TEST_PIPELINE']
+__all__ = [
+    'VideoTestPipeline', 'LazyVideoTensor', 'LoadInferenceFrame', 'config_test_pipeline',
+    'DEFAULT_TEST_PIPELINE'
+]

@@ -97,7 +97,9 @@ class FrameFiles(FrameSource):
         check (bool): check every file's header and tail now (size, completeness).
     """
 
-    def __init__(self, paths: Sequence[str], description: Optional[str] = None,
+    def __init__(self,
+                 paths: Sequence[str],
+                 description: Optional[str] = None,
                  check: bool = True) -> None:
         if not paths:
             raise ValueError('no frame given')
@@ -221,8 +223,10 @@ def open_video(video: Union[str, Sequence[str], FrameSource]) -> FrameSource:
     if isinstance(video, (list, tuple)):
         return FrameFiles(video)
     if osp.isdir(video):
-        names = [n for n in os.listdir(video)
-                 if n.lower().endswith(IMAGE_EXTS) and osp.isfile(osp.join(video, n))]
+        names = [
+            n for n in os.listdir(video)
+            if n.lower().endswith(IMAGE_EXTS) and osp.isfile(osp.join(video, n))
+        ]
         if not names:
             raise FileNotFoundError(f'{video}: folder holds no frames ({", ".join(IMAGE_EXTS)})')
         return FrameFiles([osp.join(video, n) for n in order_frame_files(names, video)],
@@ -232,5 +236,7 @@ def open_video(video: Union[str, Sequence[str], FrameSource]) -> FrameSource:
     raise FileNotFoundError(f'{video}: no such video file or frame folder')
 
 
-__all__ = ['FrameSource', 'FrameFiles', 'VideoFile', 'open_video', 'order_frame_files',
-           'natural_key', 'FrameOrderWarning', 'IMAGE_EXTS']
+__all__ = [
+    'FrameSource', 'FrameFiles', 'VideoFile', 'open_video', 'order_frame_files', 'natural_key',
+    'FrameOrderWarning', 'IMAGE_EXTS'
+]

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import yaml
 from PIL import Image
-
 from rvos_shell import (JUDO_FRAMES, TOY_CONFIG, assert_clean_error, assert_ok, run_tool,
                         write_frames)
+
 from rvos_test_utils import JUDO, REPO_ROOT
 
 
@@ -26,8 +26,7 @@ def checkpoint(tmp_path_factory):
     from mmrvos.apis import init_rvos_model
     torch.manual_seed(0)
     path = str(tmp_path_factory.mktemp('ckpt') / 'tiny.pth')
-    torch.save({'state_dict': init_rvos_model(osp.join(REPO_ROOT, TOY_CONFIG)).state_dict()},
-               path)
+    torch.save({'state_dict': init_rvos_model(osp.join(REPO_ROOT, TOY_CONFIG)).state_dict()}, path)
     return path
 
 
@@ -36,9 +35,11 @@ def toy(tmp_path_factory):
     """One 6-frame validation video of the toy benchmark (tools/make_toy_dataset.py) and a
     config reading it with small loaders, as a user writes one."""
     root = str(tmp_path_factory.mktemp('toy') / 'toy_rvos')
-    assert_ok(run_tool(['tools/make_toy_dataset.py', root, '--seed', '3', '--num-train', '1',
-                        '--num-valid', '1', '--num-frames', '6', '--width', '96', '--height',
-                        '64']))
+    assert_ok(
+        run_tool([
+            'tools/make_toy_dataset.py', root, '--seed', '3', '--num-train', '1', '--num-valid',
+            '1', '--num-frames', '6', '--width', '96', '--height', '64'
+        ]))
     config = tmp_path_factory.mktemp('cfg') / 'toy_small.py'
     config.write_text(f"""
 _base_ = [{osp.join(REPO_ROOT, TOY_CONFIG)!r}]
@@ -53,9 +54,14 @@ test_evaluator = val_evaluator
                                    'meta_expressions.json')))['videos']
     (video, info), = meta.items()
     exps = sorted(info['expressions'].items())
-    return dict(root=root, config=str(config), video=video, frames=info['frames'],
-                frame_dir=osp.join(root, 'valid', 'JPEGImages', video),
-                exp_ids=[i for i, _ in exps], texts=[e['exp'] for _, e in exps])
+    return dict(
+        root=root,
+        config=str(config),
+        video=video,
+        frames=info['frames'],
+        frame_dir=osp.join(root, 'valid', 'JPEGImages', video),
+        exp_ids=[i for i, _ in exps],
+        texts=[e['exp'] for _, e in exps])
 
 
 @pytest.fixture(scope='module')
@@ -63,8 +69,10 @@ def test_tool_run(toy, checkpoint, tmp_path_factory):
     """``tools/test.py CONFIG CKPT --out preds.pkl --show-dir vis`` in a fresh process."""
     work = tmp_path_factory.mktemp('test_tool')
     out = str(work / 'preds.pkl')
-    proc = run_tool(['tools/test.py', toy['config'], checkpoint, '--work-dir', str(work / 'w'),
-                     '--out', out, '--show-dir', 'vis'])
+    proc = run_tool([
+        'tools/test.py', toy['config'], checkpoint, '--work-dir',
+        str(work / 'w'), '--out', out, '--show-dir', 'vis'
+    ])
     assert_ok(proc)
     # our own tool's output, written in this test's folder (not a file from outside)
     with open(out, 'rb') as f:
@@ -76,8 +84,7 @@ def test_tool_run(toy, checkpoint, tmp_path_factory):
 @pytest.fixture(scope='module')
 def inferencer(toy, checkpoint):
     from mmrvos.apis import RVOSInferencer
-    return RVOSInferencer(toy['config'], weights=checkpoint, device='cpu',
-                          show_progress=False)
+    return RVOSInferencer(toy['config'], weights=checkpoint, device='cpu', show_progress=False)
 
 
 def test_inferencer_masks_equal_test_tool_predictions(toy, test_tool_run, inferencer):
@@ -95,12 +102,10 @@ def test_inferencer_masks_equal_test_tool_predictions(toy, test_tool_run, infere
         ref_masks = np.stack([f.pred_instances.masks.numpy().any(0) for f in frames])
         assert pred['masks'].dtype == bool and pred['masks'].shape == (6, 64, 96)
         np.testing.assert_array_equal(pred['masks'], ref_masks)
-        np.testing.assert_array_equal(pred['boxes'],
-                                      np.stack([f.pred_instances.bboxes.numpy()[0]
-                                                for f in frames]))
-        np.testing.assert_array_equal(pred['scores'],
-                                      np.stack([f.pred_instances.scores.numpy()[0]
-                                                for f in frames]))
+        np.testing.assert_array_equal(
+            pred['boxes'], np.stack([f.pred_instances.bboxes.numpy()[0] for f in frames]))
+        np.testing.assert_array_equal(
+            pred['scores'], np.stack([f.pred_instances.scores.numpy()[0] for f in frames]))
         drawn_any |= bool(ref_masks.any())
     assert drawn_any  # the comparison is not between empty masks only
 
@@ -212,9 +217,12 @@ def test_demo_on_the_first_judo_frames(tmp_path, checkpoint):
     for name in names:
         os.symlink(osp.join(JUDO_FRAMES, name), frames / name)
     out = tmp_path / 'demo'
-    proc = run_tool(['tools/demo.py', str(frames), TOY_CONFIG, '--weights', checkpoint,
-                     '--texts', 'a man in a white judo uniform', 'the referee', '--out-dir',
-                     str(out), '--scale', '160', '96', '--video-format', 'mp4'])
+    proc = run_tool([
+        'tools/demo.py',
+        str(frames), TOY_CONFIG, '--weights', checkpoint, '--texts',
+        'a man in a white judo uniform', 'the referee', '--out-dir',
+        str(out), '--scale', '160', '96', '--video-format', 'mp4'
+    ])
     assert_ok(proc)
     assert sorted(os.listdir(out)) == ['exp0', 'exp1', 'overlay.mp4', 'results.json']
     for i in range(2):
@@ -231,8 +239,10 @@ def test_demo_on_the_first_judo_frames(tmp_path, checkpoint):
     texts = [e['text'] for e in summary['expressions']]
     assert texts == ['a man in a white judo uniform', 'the referee']
     # the same output folder again: refused, untouched
-    proc = run_tool(['tools/demo.py', str(frames), TOY_CONFIG, '--texts', 'a', '--out-dir',
-                     str(out)])
+    proc = run_tool(
+        ['tools/demo.py',
+         str(frames), TOY_CONFIG, '--texts', 'a', '--out-dir',
+         str(out)])
     assert_clean_error(proc, 'exists', '--overwrite')
     assert sorted(os.listdir(out / 'exp0')) == [n.replace('.jpg', '.png') for n in names]
 
@@ -241,8 +251,10 @@ def test_demo_refuses_two_configs_and_no_expression(tmp_path):
     frames = str(tmp_path / 'frames')
     write_frames(frames, ['00000.jpg'])
     out = str(tmp_path / 'out')
-    proc = run_tool(['tools/demo.py', frames, TOY_CONFIG, '--config', 'other.py', '--texts',
-                     'a', '--out-dir', out])
+    proc = run_tool([
+        'tools/demo.py', frames, TOY_CONFIG, '--config', 'other.py', '--texts', 'a', '--out-dir',
+        out
+    ])
     assert proc.returncode == 2 and 'two configs' in proc.stderr
     proc = run_tool(['tools/demo.py', frames, TOY_CONFIG, '--out-dir', out])
     assert proc.returncode == 2 and 'at least one expression' in proc.stderr
