@@ -1,5 +1,5 @@
 """ReferDINO: Grounding DINO per frame + temporal enhancer + grounding-guided mask decoder."""
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmdet.registry import MODELS
@@ -221,7 +221,6 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
             the boxes for the mask decoder (T, Q, 4, see ``mask_reference``).
         """
         t = hidden.shape[0]
-        lid = self.decoder.num_layers - 1
         # as the official video inference, the temporal decoder also runs on a 1-frame video
         hidden, ref, _ = self.temporal_layer(
             hidden,
@@ -232,9 +231,51 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
             t,
             times,
             single_frame=bool(self.test_cfg['single_frame_temporal']))
+        return (hidden, *self.last_layer_predictions(hidden, ref, text, tmask))
+
+    def last_layer_predictions(self, hidden: Tensor, ref: Tensor, text: Tensor,
+                               tmask: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """The head on the last decoder layer's (tracked, refined) queries of B frames.
+
+        Args:
+            hidden (Tensor): (B, Q, C). ref (Tensor): (B, Q, 4) reference boxes.
+            text (Tensor): (B, L, C) fused text. tmask (Tensor): (B, L).
+
+        Returns:
+            tuple: logits (B, Q), predicted boxes (B, Q, 4) and the boxes for the mask
+            decoder (B, Q, 4, see ``mask_reference``).
+        """
+        lid = self.decoder.num_layers - 1
         cls = self.bbox_head.class_logits(lid, hidden, text, tmask)
         boxes = self.bbox_head.boxes(lid, hidden, ref)
-        return hidden, cls, boxes, self._mask_boxes(ref, boxes)
+        return cls, boxes, self._mask_boxes(ref, boxes)
+
+    def predict_frames(self, hidden: Tensor, cls: Tensor, boxes: Tensor, mask_boxes: Tensor,
+                       selected: Tensor, encoded: Dict,
+                       frame_samples: Sequence) -> Iterator[InstanceData]:
+        """Masks and per-frame results of the selected query sequences on B encoded frames
+        (pass 2 of :meth:`predict_video`, one frame of :class:`~mmrvos.apis.RVOSStream`).
+
+        Args:
+            hidden (Tensor): (B, Q, C) refined queries. cls (Tensor): (B, Q) logits.
+            boxes (Tensor): (B, Q, 4). mask_boxes (Tensor): (B, Q, 4).
+            selected (Tensor): (k,) indices of the selected query sequences.
+            encoded (dict): :meth:`encode_frames` of the B frames.
+            frame_samples (Sequence): B samples.
+
+        Returns:
+            Iterator[InstanceData]: :meth:`BaseRVOSHead.predict_by_feat`.
+        """
+        pos_head = self.decoder.ref_point_head
+        if self.test_cfg['mask_queries'] == 'all':
+            # as in training and the official code: every surviving query goes through
+            # the mask decoder (its self-attention sees them all), selection after
+            masks = self.bbox_head.mask_logits(hidden, mask_boxes, encoded, pos_head)[:, selected]
+        else:  # 'selected': cheaper approximation, the selected sequences only
+            masks = self.bbox_head.mask_logits(hidden[:, selected], mask_boxes[:, selected],
+                                               encoded, pos_head)
+        return self.bbox_head.predict_by_feat(masks, boxes[:, selected], cls[:, selected],
+                                              frame_samples)
 
     @torch.no_grad()
     def predict_video(
@@ -328,23 +369,14 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
             for e, (hidden, cls, boxes, mboxes, sel) in enumerate(tracked):
                 encoded = kept[e] if single else self.encode_frames(
                     clip, frame_samples[part], slice_text(text_dicts[e], 0, size), feats)
-                pos_head = self.decoder.ref_point_head
-                if self.test_cfg['mask_queries'] == 'all':
-                    # as in training and the official code: every surviving query goes through
-                    # the mask decoder (its self-attention sees them all), selection after
-                    masks = self.bbox_head.mask_logits(hidden[part], mboxes[part], encoded,
-                                                       pos_head)[:, sel]
-                else:  # 'selected': cheaper approximation, the selected sequences only
-                    masks = self.bbox_head.mask_logits(hidden[part][:, sel], mboxes[part][:, sel],
-                                                       encoded, pos_head)
-                frame_results = self.bbox_head.predict_by_feat(masks, boxes[part][:, sel],
-                                                               cls[part][:,
-                                                                         sel], frame_samples[part])
+                frame_results = self.predict_frames(hidden[part], cls[part], boxes[part],
+                                                    mboxes[part], sel, encoded,
+                                                    frame_samples[part])
                 for i, result in enumerate(frame_results):  # one frame at a time
                     if on_result is None:
                         results[e].append(result)
                     else:
                         on_result(e, s + i, result)
-                del encoded, masks, frame_results
+                del encoded, frame_results
             del feats, clip
         return results

@@ -1,5 +1,5 @@
 """Object-consistent temporal enhancer: memory-augmented tracker + cross-modal temporal decoder."""
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -91,6 +91,55 @@ class MemoryTracker(nn.Module):
         lo, hi = conf.min(1, keepdim=True).values, conf.max(1, keepdim=True).values
         return ((conf - lo) / (hi - lo).clamp_min(1e-6))[..., None]
 
+    def start(self, objects: Tensor, boxes: Optional[Tensor] = None) -> Dict[str, Tensor]:
+        """Tracker state after the first frame, which keeps its query order.
+
+        Args:
+            objects (Tensor): (B, Q, C) the first frame's object embeddings.
+            boxes (Tensor, optional): (B, Q, 4) cxcywh boxes; needed when ``box_weight > 0``.
+
+        Returns:
+            dict: ``memory`` (B, Q, C) and ``boxes`` (B, Q, 4, the tracks' last boxes, only
+            with ``box_weight > 0``). Its size does not depend on how many frames follow.
+        """
+        state = dict(memory=objects)
+        if self.box_weight > 0:
+            if boxes is None:
+                raise ValueError('MemoryTracker(box_weight>0) needs the boxes of the queries')
+            state['boxes'] = boxes
+        return state
+
+    @torch.no_grad()
+    def step(self,
+             state: Dict[str, Tensor],
+             objects: Tensor,
+             text: Tensor,
+             text_mask: Optional[Tensor],
+             sentence: Tensor,
+             boxes: Optional[Tensor] = None) -> Tensor:
+        """Match one frame to the memory and update ``state`` (from :meth:`start`) in place.
+
+        Args:
+            objects (Tensor): (B, Q, C) the frame's object embeddings.
+            text (Tensor): (B, L, C). text_mask (Tensor, optional): (B, L).
+            sentence (Tensor): (B, C). boxes (Tensor, optional): (B, Q, 4) cxcywh.
+
+        Returns:
+            Tensor: (B, Q) long, ``objects[b, idx[b, k]]`` continues track ``k``.
+        """
+        use_boxes = 'boxes' in state
+        if use_boxes and boxes is None:
+            raise ValueError('MemoryTracker(box_weight>0) needs the boxes of the queries')
+        memory = state['memory']
+        idx = self.match(memory, objects, state.get('boxes'), boxes if use_boxes else None,
+                         self.box_weight)
+        sorted_t = torch.gather(objects, 1, idx[..., None].expand_as(memory))
+        if use_boxes:
+            state['boxes'] = torch.gather(boxes, 1, idx[..., None].expand(-1, -1, 4))
+        c = self.alpha * self.confidence(sorted_t, text, text_mask, sentence)
+        state['memory'] = (1 - c) * memory + c * sorted_t
+        return idx
+
     @torch.no_grad()
     def forward(self,
                 objects: Tensor,
@@ -98,7 +147,8 @@ class MemoryTracker(nn.Module):
                 text_mask: Optional[Tensor],
                 sentence: Tensor,
                 boxes: Optional[Tensor] = None) -> Tensor:
-        """Track the queries of a clip.
+        """Track the queries of a clip (:meth:`start`, then :meth:`step` frame by frame; a
+        stream calls those itself, see :class:`~mmrvos.apis.RVOSStream`).
 
         Args:
             objects (Tensor): (N, T, Q, C) per-frame object embeddings.
@@ -113,21 +163,15 @@ class MemoryTracker(nn.Module):
         """
         num_frames = objects.shape[1]
         perms = [torch.arange(objects.shape[2], device=objects.device).expand(objects.shape[0], -1)]
-        memory = objects[:, 0]
         use_boxes = self.box_weight > 0
         if use_boxes and boxes is None:
             raise ValueError('MemoryTracker(box_weight>0) needs the boxes of the queries')
-        last_boxes = boxes[:, 0] if use_boxes else None
+        state = self.start(objects[:, 0], boxes[:, 0] if use_boxes else None)
         for t in range(1, num_frames):
-            idx = self.match(memory, objects[:, t], last_boxes, boxes[:, t] if use_boxes else None,
-                             self.box_weight)
-            sorted_t = torch.gather(objects[:, t], 1, idx[..., None].expand_as(memory))
-            if use_boxes:
-                last_boxes = torch.gather(boxes[:, t], 1, idx[..., None].expand(-1, -1, 4))
-            mask_t = None if text_mask is None else text_mask[:, t]
-            c = self.alpha * self.confidence(sorted_t, text[:, t], mask_t, sentence[:, t])
-            memory = (1 - c) * memory + c * sorted_t
-            perms.append(idx)
+            perms.append(
+                self.step(state, objects[:, t], text[:, t],
+                          None if text_mask is None else text_mask[:, t], sentence[:, t],
+                          boxes[:, t] if use_boxes else None))
         return torch.stack(perms, 1)
 
 
