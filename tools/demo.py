@@ -23,9 +23,28 @@ Outputs are written into a temporary folder beside DIR and moved into place once
 An existing non-empty DIR is refused without ``--overwrite``; with it, DIR is replaced only
 after the new result is complete, and only if it holds nothing but an earlier demo output.
 Errors print ``error: ...`` and exit with status 2 (``MMRVOS_DEBUG=1`` shows the traceback).
+
+Streaming (``--stream``, :class:`~mmrvos.apis.RVOSStream`, docs/en/streaming.md)::
+
+    python tools/demo.py SOURCE CONFIG --stream [--window 6] [--max-frames N] \
+        [--skip-bad-frames] --texts ... --out-dir DIR [--video-format mp4]
+
+SOURCE is a video file, a frame folder, a camera index (``0``) or a URL OpenCV opens. Frames
+are read one at a time and segmented online (the temporal decoder over the last ``--window``
+frames, the track chosen by its running mean score); each frame's masks go to
+``DIR/exp<i>/<frame>.png`` and a line to ``DIR/results.jsonl`` as soon as it is segmented,
+``DIR/overlay.mp4`` only with ``--video-format mp4``; ``DIR/results.json`` (a summary) comes
+last, also after an error. Memory does not grow with the video. DIR is written in place (a
+new or empty folder), so a consumer sees the masks as they come; with ``--overwrite`` an
+earlier output is replaced only once the new one is complete (the new one is written beside
+it until then). A frame that cannot be read, a frame of another size, a video that stops
+decoding before its announced end and a camera that stops delivering frames end the run with
+``error: ...`` (status 2), or with ``--skip-bad-frames`` the bad frame is skipped with a
+warning; Ctrl-C ends it with status 130. The masks already written are kept in every case.
 """
 import argparse
 import math
+import os
 import os.path as osp
 import sys
 
@@ -57,7 +76,9 @@ def parse_args(argv=None):
         description='RVOS demo: video + expressions -> masks, overlay video, results.json. '
         'An existing non-empty --out-dir is only replaced with --overwrite, after the new '
         'result is complete.')
-    p.add_argument('video', help='video file or folder of frames')
+    p.add_argument('video', metavar='VIDEO',
+                   help='video file or folder of frames (--stream: also a camera index or a '
+                   'URL)')
     p.add_argument('model', nargs='?', metavar='CONFIG',
                    help='model config (.py) or metafile model name (or use --config)')
     p.add_argument('--texts', dest='texts', action='extend', nargs='+', type=_expression,
@@ -72,13 +93,41 @@ def parse_args(argv=None):
     p.add_argument('--scale', type=_positive(int), nargs=2, metavar=('LONG', 'SHORT'),
                    help="working resolution replacing the config's test resize: long side <= "
                    'LONG, short side <= SHORT')
-    p.add_argument('--video-format', choices=['gif', 'mp4'], default='gif',
-                   help='overlay format; a gif keeps at most 300 frames (mp4: all)')
+    p.add_argument('--video-format', choices=['gif', 'mp4'],
+                   help='overlay format (default gif); a gif keeps at most 300 frames (mp4: '
+                   'all); --stream writes an overlay only with mp4')
     p.add_argument('--fps', type=_positive(float),
                    help="overlay frame rate (default: the video file's, else 6)")
     p.add_argument('--overwrite', action='store_true',
                    help='replace an existing --out-dir holding an earlier demo output')
+    stream = p.add_argument_group('streaming (online, frame by frame)')
+    stream.add_argument('--stream', action='store_true',
+                        help='segment frame by frame as they are read (RVOSStream), writing '
+                        'masks as they come')
+    stream.add_argument('--window', type=_positive(int),
+                        help='frames the temporal decoder attends over (default: the '
+                        "config's test_cfg.stream_window, else 6)")
+    stream.add_argument('--max-frames', type=_positive(int),
+                        help='stop after this many frames (a camera runs until Ctrl-C '
+                        'otherwise)')
+    stream.add_argument('--skip-bad-frames', action='store_true',
+                        help='warn and skip a frame that cannot be read or has another size, '
+                        'instead of stopping')
+    stream.add_argument('--stall-timeout', type=_positive(float), metavar='SECONDS',
+                        help='a camera or URL that gives no frame for this long has stopped '
+                        '(default 2)')
     args = p.parse_args(argv)
+    stream_only = [f'--{k.replace("_", "-")}' for k in ('window', 'max_frames',
+                                                        'skip_bad_frames', 'stall_timeout')
+                   if getattr(args, k) not in (None, False)]
+    if stream_only and not args.stream:
+        p.error(f'{", ".join(stream_only)} only apply with --stream')
+    if args.stream and args.video_format == 'gif':
+        p.error('--stream writes its overlay frame by frame: use --video-format mp4 (a gif is '
+                'written in one go at the end)')
+    if not args.stream:
+        args.video_format = args.video_format or 'gif'
+    
     if args.model and args.config and args.model != args.config:
         p.error(f'two configs given: {args.model} and --config {args.config}')
     args.config = args.config or args.model
@@ -91,6 +140,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.stream:
+        return run_stream(args)
     from mmrvos.apis import INFERENCE_OUTPUTS, RVOSInferencer, check_device, open_video
     from mmrvos.fileio import StagedOutputDir
     StagedOutputDir(args.out_dir, args.overwrite, expected=INFERENCE_OUTPUTS).check()
@@ -109,6 +160,99 @@ def main(argv=None):
         print(f'  exp{i} "{e["text"]}": mean score {mean:.3f}, masks in {e["mask_dir"]}')
     print(f'overlay: {result["visualization"]}\n'
           f'results: {osp.join(args.out_dir, "results.json")}')
+    return summary
+
+
+def _stream_destination(out_dir: str, overwrite: bool, expected) -> tuple:
+    """Where ``--stream`` writes: ``out_dir`` itself when it is new or empty (masks visible as
+    they come), else (``--overwrite``, an earlier demo output) a sibling folder that replaces
+    it once complete. Returns (folder, staged)."""
+    import tempfile
+
+    from mmrvos.fileio import check_output_dir
+    check_output_dir(out_dir, overwrite, expected)
+    if osp.isdir(out_dir) and os.listdir(out_dir):
+        parent, name = osp.split(osp.abspath(out_dir))
+        return tempfile.mkdtemp(prefix=f'.{name}.partial-', dir=parent), True
+    os.makedirs(out_dir, exist_ok=True)
+    return out_dir, False
+
+
+def run_stream(args) -> dict:
+    """``--stream``: RVOSStream over frames read one at a time, outputs written as they come."""
+    import time
+
+    from mmrvos.apis import INFERENCE_OUTPUTS, RVOSInferencer, RVOSStream, check_device
+    from mmrvos.apis.stream_source import open_stream_source
+    from mmrvos.apis.stream_writer import StreamResultWriter
+    from mmrvos.fileio import check_output_dir, read_image_strict, replace_dir
+    from mmrvos.visualization import OverlayVideoWriter
+    check_output_dir(args.out_dir, args.overwrite, INFERENCE_OUTPUTS)
+    check_device(args.device)
+    # opens a camera / file now: fails early
+    source = open_stream_source(args.video, args.stall_timeout or 2.0)
+    inferencer = RVOSInferencer(args.config, weights=args.weights, device=args.device,
+                                scale=tuple(args.scale) if args.scale else None,
+                                show_progress=False)
+    stream = RVOSStream(inferencer.model, args.texts, window=args.window,
+                        pipeline=inferencer.pipeline,
+                        video_id=osp.basename(osp.normpath(str(args.video))))
+    dest, staged = _stream_destination(args.out_dir, args.overwrite, INFERENCE_OUTPUTS)
+    overlay = None
+    if args.video_format == 'mp4':
+        overlay = OverlayVideoWriter(osp.join(dest, 'overlay.mp4'), 0, fps=args.fps or source.fps
+                                     or 6.0)
+    writer = StreamResultWriter(
+        dest, args.texts, overlay,
+        lambda frame, res: inferencer.visualize([frame], [res], texts=args.texts)[0])
+    total = source.length if args.max_frames is None else min(source.length or args.max_frames,
+                                                              args.max_frames)
+    print(f'streaming {source.description} ({total or "unknown number of"} frames) x '
+          f'{len(args.texts)} expressions, window {stream.window}; masks go to '
+          f'{osp.join(dest, "exp<i>")} as they come', flush=True)
+    summary = dict(video=str(args.video), config=inferencer.config_file,
+                   weights=args.weights, window=stream.window, stream=True)
+    skipped, stopped, t0, done = [], None, time.time(), 0
+    try:
+        for name, frame in source:
+            if args.max_frames is not None and done >= args.max_frames:
+                break
+            try:
+                results = stream.step(frame, name)
+            except (OSError, ValueError) as err:
+                if not args.skip_bad_frames:
+                    raise
+                print(f'warning: skipped frame {name}: {err}', file=sys.stderr, flush=True)
+                skipped.append(name)
+                continue
+            if overlay is not None and isinstance(frame, str):
+                frame = read_image_strict(frame)
+            writer.add(name, results, frame)
+            done += 1
+            if done == 1 or done % 10 == 0 or done == total:
+                rate = done / max(time.time() - t0, 1e-6)
+                print(f'frame {name}: {done}{"/" + str(total) if total else ""} frames, '
+                      f'{rate:.2f} frames/s', flush=True)
+    except BaseException as err:
+        stopped = 'interrupted' if isinstance(err, KeyboardInterrupt) else str(err)
+        where = dest if not staged else f'{dest} ({args.out_dir} is untouched)'
+        print(f'stopped after {done} frames; their masks are kept in {where}', file=sys.stderr,
+              flush=True)
+        raise
+    finally:
+        source.close()
+        seconds = max(time.time() - t0, 1e-6)
+        summary.update(frames=done, skipped=skipped, stopped=stopped, seconds=seconds,
+                       fps=done / seconds)
+        summary = writer.close(summary, final_dir=args.out_dir if stopped is None else dest)
+    if staged:
+        replace_dir(dest, args.out_dir)
+    print(f'{done} frames x {len(args.texts)} expressions in {seconds:.1f} s '
+          f'({done / seconds:.2f} frames/s, writing included)'
+          + (f'; skipped {len(skipped)} bad frame(s): {", ".join(skipped)}' if skipped else ''))
+    for i, text in enumerate(args.texts):
+        print(f'  exp{i} "{text}": masks in {osp.join(args.out_dir, f"exp{i}")}')
+    print(f'results: {osp.join(args.out_dir, "results.jsonl")}')
     return summary
 
 

@@ -17,8 +17,9 @@ from PIL import Image
 from mmrvos.visualization import OverlayVideoWriter
 from .video_reader import FrameSource
 
-# what an output folder of the inferencer holds (an earlier one may be replaced by a new one)
-INFERENCE_OUTPUTS = ('exp*', 'overlay.gif', 'overlay.mp4', 'results.json')
+# what an output folder of the inferencer (and of tools/demo.py --stream: results.jsonl) holds
+# (an earlier one may be replaced by a new one)
+INFERENCE_OUTPUTS = ('exp*', 'overlay.gif', 'overlay.mp4', 'results.json', 'results.jsonl')
 
 
 class RVOSResultWriter:
@@ -36,8 +37,12 @@ class RVOSResultWriter:
         fps (float): overlay frame rate.
     """
 
-    def __init__(self, out_dir: str, texts: Sequence[str], frames: Optional[FrameSource],
-                 draw: Callable[[np.ndarray, Dict], np.ndarray], video_format: str = 'mp4',
+    def __init__(self,
+                 out_dir: str,
+                 texts: Sequence[str],
+                 frames: Optional[FrameSource],
+                 draw: Callable[[np.ndarray, Dict], np.ndarray],
+                 video_format: str = 'mp4',
                  fps: float = 6.0) -> None:
         self.out_dir, self.texts, self.draw = out_dir, list(texts), draw
         self.exp_dirs = [osp.join(out_dir, f'exp{i}') for i in range(len(texts))]
@@ -45,8 +50,8 @@ class RVOSResultWriter:
             os.makedirs(d)
         self.overlay = self.frames = None
         if frames is not None:
-            self.overlay = OverlayVideoWriter(osp.join(out_dir, f'overlay.{video_format}'),
-                                              len(frames), fps=fps)
+            self.overlay = OverlayVideoWriter(
+                osp.join(out_dir, f'overlay.{video_format}'), len(frames), fps=fps)
             self.frames = frames.iter_frames()
         self.records: List[List[dict]] = [[] for _ in texts]
 
@@ -56,10 +61,12 @@ class RVOSResultWriter:
         for i, mask in enumerate(res['masks']):
             Image.fromarray(mask.astype(np.uint8) * 255).save(
                 osp.join(self.exp_dirs[i], f'{res["name"]}.png'))
-            self.records[i].append(dict(frame=res['name'],
-                                        box=[round(float(v), 2) for v in res['boxes'][i]],
-                                        score=round(float(res['scores'][i]), 6),
-                                        area=int(mask.sum())))
+            self.records[i].append(
+                dict(
+                    frame=res['name'],
+                    box=[round(float(v), 2) for v in res['boxes'][i]],
+                    score=round(float(res['scores'][i]), 6),
+                    area=int(mask.sum())))
         if self.overlay is not None:
             frame = next(self.frames)
             keep = self.overlay.keeps(self.overlay.count)
@@ -72,9 +79,12 @@ class RVOSResultWriter:
         if self.overlay is not None:
             self.overlay.close()
         final_dir = final_dir or self.out_dir
-        summary = dict(summary, expressions=[
-            dict(text=t, mask_dir=osp.join(final_dir, f'exp{i}'), frames=self.records[i])
-            for i, t in enumerate(self.texts)])
+        summary = dict(
+            summary,
+            expressions=[
+                dict(text=t, mask_dir=osp.join(final_dir, f'exp{i}'), frames=self.records[i])
+                for i, t in enumerate(self.texts)
+            ])
         with open(osp.join(self.out_dir, 'results.json'), 'w') as f:
             json.dump(summary, f, indent=1)
         return summary
