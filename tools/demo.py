@@ -127,7 +127,7 @@ def parse_args(argv=None):
                 'written in one go at the end)')
     if not args.stream:
         args.video_format = args.video_format or 'gif'
-    
+
     if args.model and args.config and args.model != args.config:
         p.error(f'two configs given: {args.model} and --config {args.config}')
     args.config = args.config or args.model

@@ -124,8 +124,8 @@ class RVOSStream:
                  pipeline: Optional[VideoTestPipeline] = None,
                  scale: Optional[Tuple[int, int]] = None,
                  video_id: str = 'stream') -> None:
-        needed = ('extract_frame_feats', 'encode_frames', 'decode_frames',
-                  'last_layer_predictions', 'predict_frames', 'encode_text')
+        needed = ('extract_frame_feats', 'encode_frames', 'decode_frames', 'last_layer_predictions',
+                  'predict_frames', 'encode_text')
         missing = [n for n in needed if not callable(getattr(model, n, None))]
         if missing:
             raise ValueError(f'RVOSStream needs a ReferDINO-family model; '
@@ -238,7 +238,8 @@ class RVOSStream:
             refs = torch.stack([w[1] for w in state.window], 1)  # (1, w, Q, 4)
             sentences = torch.stack([w[2] for w in state.window], 1)  # (1, w, C)
             times = torch.tensor([[float(w[3]) for w in state.window]],
-                                 dtype=torch.float32, device=hidden.device)
+                                 dtype=torch.float32,
+                                 device=hidden.device)
             single = bool(self.model.test_cfg['single_frame_temporal'])
             refined = temporal.refine(hs, sentences, refs, times, single_frame=single)[:, -1]
         return (refined, *self.model.last_layer_predictions(refined, ref, text, tmask))
@@ -310,8 +311,7 @@ class RVOSStream:
             for text_dict in self.text_dicts:
                 encoded = model.encode_frames(inputs, [sample], text_dict, feats)
                 decoded = model.decode_frames(encoded)
-                pending.append((encoded, decoded['hidden_states'][-1],
-                                decoded['references'][-1]))
+                pending.append((encoded, decoded['hidden_states'][-1], decoded['references'][-1]))
             del feats
             # the per-frame model ran without error: now the states move on
             for e, (state, (encoded, hidden, ref)) in enumerate(zip(self._states, pending)):
@@ -320,8 +320,10 @@ class RVOSStream:
                                                           encoded['text_token_mask'], time)
                 self.last_logits[e] = cls[0]
                 selected = self._select(state, cls)
-                result = next(iter(model.predict_frames(refined, cls, boxes, mboxes, selected,
-                                                        encoded, [sample])))
+                result = next(
+                    iter(
+                        model.predict_frames(refined, cls, boxes, mboxes, selected, encoded,
+                                             [sample])))
                 out.append(self._as_dict(result, selected))
         if self.frame_size is None:
             self.frame_size = size

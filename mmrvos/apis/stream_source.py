@@ -54,8 +54,8 @@ class StreamSource:
         self.length: Optional[int] = None
         self._cap = None
         self.paths = None
-        if isinstance(source, (int, np.integer)) or (isinstance(source, str)
-                                                     and source.strip().isdigit()):
+        if isinstance(source,
+                      (int, np.integer)) or (isinstance(source, str) and source.strip().isdigit()):
             self.kind, self.index = 'camera', int(source)
             self.description = f'camera {self.index}'
             self._open(self.index)
@@ -64,8 +64,10 @@ class StreamSource:
             self._open(source)
         elif isinstance(source, str) and osp.isdir(source):
             self.kind, self.description = 'folder', source
-            names = [n for n in os.listdir(source)
-                     if n.lower().endswith(IMAGE_EXTS) and osp.isfile(osp.join(source, n))]
+            names = [
+                n for n in os.listdir(source)
+                if n.lower().endswith(IMAGE_EXTS) and osp.isfile(osp.join(source, n))
+            ]
             if not names:
                 raise FileNotFoundError(f'{source}: folder holds no frames '
                                         f'({", ".join(IMAGE_EXTS)})')

@@ -33,7 +33,10 @@ class StreamResultWriter:
             ``scores``); needed with ``overlay``.
     """
 
-    def __init__(self, out_dir: str, texts: Sequence[str], overlay=None,
+    def __init__(self,
+                 out_dir: str,
+                 texts: Sequence[str],
+                 overlay=None,
                  draw: Optional[Callable[[np.ndarray, Dict], np.ndarray]] = None) -> None:
         self.out_dir, self.texts = out_dir, list(texts)
         self.exp_dirs = [osp.join(out_dir, f'exp{i}') for i in range(len(self.texts))]
@@ -50,16 +53,21 @@ class StreamResultWriter:
         for exp_dir, res in zip(self.exp_dirs, results):
             Image.fromarray(res['mask'].astype(np.uint8) * 255).save(
                 osp.join(exp_dir, f'{name}.png'))
-            records.append(dict(box=[round(float(v), 2) for v in res['box']],
-                                score=round(float(res['score']), 6),
-                                area=int(res['mask'].sum()), track=int(res['track'])))
+            records.append(
+                dict(
+                    box=[round(float(v), 2) for v in res['box']],
+                    score=round(float(res['score']), 6),
+                    area=int(res['mask'].sum()),
+                    track=int(res['track'])))
         if self.overlay is not None and frame is not None:
-            drawn = dict(name=name, masks=[r['mask'] for r in results],
-                         boxes=np.stack([r['box'] for r in results]),
-                         scores=np.array([r['score'] for r in results], np.float32))
+            drawn = dict(
+                name=name,
+                masks=[r['mask'] for r in results],
+                boxes=np.stack([r['box'] for r in results]),
+                scores=np.array([r['score'] for r in results], np.float32))
             self.overlay.add(self.draw(frame, drawn))
-        self._lines.write(json.dumps(dict(frame=name, index=self.count,
-                                          expressions=records)) + '\n')
+        self._lines.write(
+            json.dumps(dict(frame=name, index=self.count, expressions=records)) + '\n')
         self._lines.flush()
         self.count += 1
 
@@ -70,9 +78,13 @@ class StreamResultWriter:
         self._lines.close()
         if self.overlay is not None and self.overlay.count:
             self.overlay.close()
-        summary = dict(summary, frames_written=self.count, expressions=[
-            dict(text=t, mask_dir=osp.join(final_dir or self.out_dir, f'exp{i}'))
-            for i, t in enumerate(self.texts)])
+        summary = dict(
+            summary,
+            frames_written=self.count,
+            expressions=[
+                dict(text=t, mask_dir=osp.join(final_dir or self.out_dir, f'exp{i}'))
+                for i, t in enumerate(self.texts)
+            ])
         with open(osp.join(self.out_dir, 'results.json'), 'w') as f:
             json.dump(summary, f, indent=1)
         return summary

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from rvos_shell import (JUDO_FRAMES, TOY_CONFIG, assert_clean_error, assert_ok, assert_usage_error,
+                        run_tool, snapshot, write_frames)
 
-from rvos_shell import (JUDO_FRAMES, TOY_CONFIG, assert_clean_error, assert_ok,
-                        assert_usage_error, run_tool, snapshot, write_frames)
 from rvos_test_utils import JUDO, REPO_ROOT
 
 TEXTS = ['the red square', 'the blue thing on the left']
@@ -102,8 +102,7 @@ def _offline_logits(model, paths, text, monkeypatch):
 
     def record(hidden, ref, text_feats, tmask, times=None):
         out = original(hidden, ref, text_feats, tmask, times)
-        seen.update(hidden=hidden, ref=ref, text=text_feats, tmask=tmask, times=times,
-                    cls=out[1])
+        seen.update(hidden=hidden, ref=ref, text=text_feats, tmask=tmask, times=times, cls=out[1])
         return out
 
     monkeypatch.setattr(model, '_track_whole_video', record)
@@ -162,8 +161,8 @@ def test_window_attends_over_the_last_w_tracked_frames(model, frames, monkeypatc
     and the score is its score on frame t (reference built from offline pieces)."""
     window, e = 2, 1
     pieces = _offline_logits(model, frames, TEXTS[e], monkeypatch)
-    hidden, ref, text, tmask, times = (pieces[k] for k in ('hidden', 'ref', 'text', 'tmask',
-                                                           'times'))
+    hidden, ref, text, tmask, times = (
+        pieces[k] for k in ('hidden', 'ref', 'text', 'tmask', 'times'))
     temporal = model.temporal
     with torch.no_grad():
         perm = temporal.track(hidden[None], text[None], tmask[None], text[None, :, 0], ref[None])
@@ -173,8 +172,12 @@ def test_window_attends_over_the_last_w_tracked_frames(model, frames, monkeypatc
         scores = []
         for t in range(len(frames)):
             a = max(0, t - window + 1)
-            refined = temporal.refine(hs[:, a:t + 1], text[None, a:t + 1, 0], refs[:, a:t + 1],
-                                      times[:, a:t + 1], single_frame=True)[:, -1]
+            refined = temporal.refine(
+                hs[:, a:t + 1],
+                text[None, a:t + 1, 0],
+                refs[:, a:t + 1],
+                times[:, a:t + 1],
+                single_frame=True)[:, -1]
             cls, _, _ = model.last_layer_predictions(refined, refs[:, t], text[t:t + 1],
                                                      tmask[t:t + 1])
             scores.append(cls[0].sigmoid())
@@ -230,8 +233,7 @@ def test_state_does_not_grow_with_the_video(model, frames):
             hidden = torch.randn(1, q, c, generator=gen)
             ref = torch.rand(1, q, 4, generator=gen)
             text = torch.randn(1, 5, c, generator=gen)
-            _, cls, _, _ = stream._track(state, hidden, ref, text, torch.ones(1, 5, dtype=bool),
-                                         t)
+            _, cls, _, _ = stream._track(state, hidden, ref, text, torch.ones(1, 5, dtype=bool), t)
             stream._select(state, cls)
             if t + 1 in (50, 500):
                 size[t + 1] = (stream.state_nbytes(), len(state.window))
@@ -248,8 +250,10 @@ def test_state_does_not_grow_with_the_video(model, frames):
 def test_bad_frames_are_refused_and_leave_the_stream_unchanged(model, frames, tmp_path):
     stream = _stream(model)
     first = stream.step(frames[0])
-    with pytest.raises(ValueError, match=r'frame 00001 \(index 1\): size 80x48 differs from '
-                       r"the stream's first frame \(64x48\)"):
+    with pytest.raises(
+            ValueError,
+            match=r'frame 00001 \(index 1\): size 80x48 differs from '
+            r"the stream's first frame \(64x48\)"):
         stream.step(np.zeros((48, 80, 3), np.uint8), name='00001')
     cut = str(tmp_path / '00001.jpg')
     with open(frames[1], 'rb') as f:
@@ -316,6 +320,7 @@ def test_stream_source_reads_lazily_and_names_where_it_stopped(tmp_path, monkeyp
 
     # a camera that delivers 3 frames, then nothing
     class Camera:
+
         def __init__(self, index):
             self.left = 3
 
@@ -380,13 +385,16 @@ def test_demo_stream_on_judo_frames_writes_the_stream_masks(tmp_path, checkpoint
         os.symlink(osp.join(JUDO_FRAMES, name), frames / name)
     out = tmp_path / 'out'
     texts = ['a man in a white judo uniform', 'the referee']
-    proc = _run(['tools/demo.py', str(frames), TOY_CONFIG, '--stream', '--window', '2',
-                     '--weights', checkpoint, '--texts', *texts, '--out-dir', str(out),
-                     '--scale', '160', '96', '--video-format', 'mp4'])
+    proc = _run([
+        'tools/demo.py',
+        str(frames), TOY_CONFIG, '--stream', '--window', '2', '--weights', checkpoint, '--texts',
+        *texts, '--out-dir',
+        str(out), '--scale', '160', '96', '--video-format', 'mp4'
+    ])
     assert_ok(proc)
     assert 'frame 00002: 3/3 frames' in proc.stdout
-    assert sorted(os.listdir(out)) == ['exp0', 'exp1', 'overlay.mp4', 'results.json',
-                                       'results.jsonl']
+    assert sorted(
+        os.listdir(out)) == ['exp0', 'exp1', 'overlay.mp4', 'results.json', 'results.jsonl']
     from mmrvos.apis import RVOSStream, init_rvos_model
     model = init_rvos_model(osp.join(REPO_ROOT, TOY_CONFIG), checkpoint)
     stream = RVOSStream(model, texts, window=2, scale=(160, 96))
@@ -410,8 +418,8 @@ def test_demo_stream_on_judo_frames_writes_the_stream_masks(tmp_path, checkpoint
     assert count == 3
 
 
-def test_demo_stream_stops_on_a_corrupt_frame_keeping_the_masks_written(tmp_path, frames,
-                                                                          checkpoint):
+def test_demo_stream_stops_on_a_corrupt_frame_keeping_the_masks_written(
+        tmp_path, frames, checkpoint):
     """A truncated frame mid-video: ``error:`` naming it, status 2, the masks of the frames
     before it written (they came as the frames were segmented) and equal to a full run's;
     ``--skip-bad-frames`` warns and goes on. With ``--overwrite`` over an earlier output, a
@@ -420,8 +428,11 @@ def test_demo_stream_stops_on_a_corrupt_frame_keeping_the_masks_written(tmp_path
     shutil.copytree(osp.dirname(frames[0]), folder)
     data = (folder / '00003.jpg').read_bytes()
     (folder / '00003.jpg').write_bytes(data[:len(data) // 2])
-    base = ['tools/demo.py', str(folder), TOY_CONFIG, '--stream', '--weights', checkpoint,
-            '--texts', TEXTS[0], '--scale', *map(str, SCALE)]
+    base = [
+        'tools/demo.py',
+        str(folder), TOY_CONFIG, '--stream', '--weights', checkpoint, '--texts', TEXTS[0],
+        '--scale', *map(str, SCALE)
+    ]
     out = tmp_path / 'out'
     proc = _run(base + ['--out-dir', str(out)])
     assert_clean_error(proc, 'corrupt JPEG', '00003.jpg')
@@ -449,9 +460,11 @@ def test_demo_stream_stops_on_a_corrupt_frame_keeping_the_masks_written(tmp_path
 def test_demo_stream_stops_on_a_damaged_video_and_a_stopped_camera(tmp_path, checkpoint):
     video = _damaged_video(str(tmp_path / 'clip.avi'))
     out = tmp_path / 'out'
-    proc = _run(['tools/demo.py', video, TOY_CONFIG, '--stream', '--weights', checkpoint,
-                     '--texts', 'the red square', '--out-dir', str(out), '--scale',
-                     *map(str, SCALE)])
+    proc = _run([
+        'tools/demo.py', video, TOY_CONFIG, '--stream', '--weights', checkpoint, '--texts',
+        'the red square', '--out-dir',
+        str(out), '--scale', *map(str, SCALE)
+    ])
     assert_clean_error(proc, 'clip.avi: cannot decode frame 2', 'announces 6 frames')
     assert sorted(os.listdir(out / 'exp0')) == ['00000.png', '00001.png']
     # a camera (index 0) that delivers 4 frames and then none: OpenCV's capture replaced in
@@ -470,27 +483,36 @@ def test_demo_stream_stops_on_a_damaged_video_and_a_stopped_camera(tmp_path, che
               'sys.argv = sys.argv[1:]\n'
               "runpy.run_path(sys.argv[0], run_name='__main__')\n")
     cam_out = tmp_path / 'camera'
-    proc = _run(['tools/demo.py', '0', TOY_CONFIG, '--stream', '--weights', checkpoint,
-                     '--texts', 'the red square', '--out-dir', str(cam_out), '--scale',
-                     *map(str, SCALE), '--stall-timeout', '0.2'], python_args=['-c', camera])
+    proc = _run([
+        'tools/demo.py', '0', TOY_CONFIG, '--stream', '--weights', checkpoint, '--texts',
+        'the red square', '--out-dir',
+        str(cam_out), '--scale', *map(str, SCALE), '--stall-timeout', '0.2'
+    ],
+                python_args=['-c', camera])
     assert_clean_error(proc, 'camera 0 stopped delivering frames after 4 frames')
     assert len(os.listdir(cam_out / 'exp0')) == 4
     # --max-frames ends a live source normally
-    proc = _run(['tools/demo.py', '0', TOY_CONFIG, '--stream', '--weights', checkpoint,
-                     '--texts', 'the red square', '--out-dir', str(tmp_path / 'two'),
-                     '--scale', *map(str, SCALE), '--max-frames', '2'],
-                    python_args=['-c', camera])
+    proc = _run([
+        'tools/demo.py', '0', TOY_CONFIG, '--stream', '--weights', checkpoint, '--texts',
+        'the red square', '--out-dir',
+        str(tmp_path / 'two'), '--scale', *map(str, SCALE), '--max-frames', '2'
+    ],
+                python_args=['-c', camera])
     assert_ok(proc)
     assert len(os.listdir(tmp_path / 'two' / 'exp0')) == 2
 
 
 def test_demo_stream_refuses_bad_options(tmp_path, frames):
-    base = ['tools/demo.py', osp.dirname(frames[0]), TOY_CONFIG, '--texts', 'a', '--out-dir',
-            str(tmp_path / 'out')]
+    base = [
+        'tools/demo.py',
+        osp.dirname(frames[0]), TOY_CONFIG, '--texts', 'a', '--out-dir',
+        str(tmp_path / 'out')
+    ]
     assert_usage_error(_run(base + ['--window', '3']), '--window only apply with --stream')
-    assert_usage_error(_run(base + ['--stream', '--video-format', 'gif']),
-                       'use --video-format mp4')
-    proc = _run(['tools/demo.py', '7', TOY_CONFIG, '--stream', '--texts', 'a',
-                     '--out-dir', str(tmp_path / 'cam')])
+    assert_usage_error(_run(base + ['--stream', '--video-format', 'gif']), 'use --video-format mp4')
+    proc = _run([
+        'tools/demo.py', '7', TOY_CONFIG, '--stream', '--texts', 'a', '--out-dir',
+        str(tmp_path / 'cam')
+    ])
     assert_clean_error(proc, 'camera 7: OpenCV cannot open it')
     assert not osp.exists(tmp_path / 'cam')
