@@ -355,10 +355,10 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
             del feats, clip
         tracked = []
         times = frame_times(frame_samples, 1, num_frames, device)
-        for piece in pieces:
-            text, tmask = torch.cat(piece['text']), torch.cat(piece['tmask'])
+        for piece in pieces:  # the chunks are released as they are joined
+            text, tmask = torch.cat(piece.pop('text')), torch.cat(piece.pop('tmask'))
             hidden, cls, boxes, mboxes = self._track_whole_video(
-                torch.cat(piece['hidden']), torch.cat(piece['refs']), text, tmask, times)
+                torch.cat(piece.pop('hidden')), torch.cat(piece.pop('refs')), text, tmask, times)
             tracked.append((hidden, cls, boxes, mboxes, self.bbox_head.select_queries(cls)))
         results = [[] for _ in range(num_exp)]
         for s in starts:

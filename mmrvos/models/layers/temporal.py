@@ -329,18 +329,36 @@ class CrossModalTemporalDecoder(BaseModule):
             velocity = track_velocities(boxes, times) * self.velocity_scale
             trajectory = torch.cat([boxes, velocity], -1).to(objects.dtype)
             objects = objects + self.motion_mlp(trajectory)
+        step = self.tracks_per_pass
+        if step is not None and not torch.is_grad_enabled() and step < n * q:
+            return self._forward_in_passes(objects, sentence, step)
         inputs = objects
         tracks = objects.permute(0, 2, 1, 3).reshape(n * q, t, c)
         tgt = sentence[:, None].expand(n, q, t, c).reshape(n * q, t, c)
-        step = self.tracks_per_pass
-        if step is None or torch.is_grad_enabled() or step >= n * q:
-            tracks = self._blocks(tracks, tgt)
-        else:  # independent tracks, a few at a time (bounded temporaries)
-            tracks = torch.cat(
-                [self._blocks(tracks[i:i + step], tgt[i:i + step]) for i in range(0, n * q, step)])
+        tracks = self._blocks(tracks, tgt)
         out = tracks.reshape(n, q, t, c).permute(0, 2, 1, 3)
         if self.gate is not None:
             out = inputs + self.gate * (out - inputs)
+        return out
+
+    def _forward_in_passes(self, inputs: Tensor, sentence: Tensor, step: int) -> Tensor:
+        """:meth:`forward` without gradients, ``step`` independent tracks at a time, each pass
+        written into the (N, T, Q, C) output as it is done. The blocks get what they get all
+        at once (slices of the same track-major tensors, views for one clip), so the values
+        are the same, while a long video's memory holds no track-major copy of the outputs,
+        no concatenation of them and no full-size temporaries of the gate's blend."""
+        n, t, q, c = inputs.shape
+        tracks = inputs.permute(0, 2, 1, 3).reshape(n * q, t, c)
+        tgt = sentence[:, None].expand(n, q, t, c).reshape(n * q, t, c)
+        out = torch.empty_like(inputs)
+        track_major = out.permute(0, 2, 1, 3)  # (N, Q, T, C) view of the output
+        for i in range(0, n * q, step):
+            x = tracks[i:i + step]
+            y = self._blocks(x, tgt[i:i + step])
+            if self.gate is not None:
+                y = x + self.gate * (y - x)
+            rows = torch.arange(i, i + len(x), device=inputs.device)
+            track_major[rows // q, rows % q] = y
         return out
 
 
