@@ -26,12 +26,13 @@ Errors print ``error: ...`` and exit with status 2 (``MMRVOS_DEBUG=1`` shows the
 
 Streaming (``--stream``, :class:`~mmrvos.apis.RVOSStream`, docs/en/streaming.md)::
 
-    python tools/demo.py SOURCE CONFIG --stream [--window 6] [--max-frames N] \
+    python tools/demo.py SOURCE CONFIG --stream [--window 6] [--delay 0] [--max-frames N] \\
         [--skip-bad-frames] --texts ... --out-dir DIR [--video-format mp4]
 
 SOURCE is a video file, a frame folder, a camera index (``0``) or a URL OpenCV opens. Frames
 are read one at a time and segmented online (the temporal decoder over the last ``--window``
-frames, the track chosen by its running mean score); each frame's masks go to
+frames, the track chosen by its running mean score; with ``--delay D`` frame t - D is written
+when frame t is read, knowing the D frames after it); each frame's masks go to
 ``DIR/exp<i>/<frame>.png`` and a line to ``DIR/results.jsonl`` as soon as it is segmented,
 ``DIR/overlay.mp4`` only with ``--video-format mp4``; ``DIR/results.json`` (a summary) comes
 last, also after an error. Memory does not grow with the video. DIR is written in place (a
@@ -47,6 +48,7 @@ import math
 import os
 import os.path as osp
 import sys
+from collections import deque
 
 import numpy as np
 
@@ -63,6 +65,16 @@ def _positive(kind):
             raise argparse.ArgumentTypeError(f'must be > 0, got {value}')
         return number
     return parse
+
+
+def _non_negative_int(value):
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'not an integer: {value!r}') from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f'must be >= 0, got {value}')
+    return number
 
 
 def _expression(value: str) -> str:
@@ -107,6 +119,10 @@ def parse_args(argv=None):
     stream.add_argument('--window', type=_positive(int),
                         help='frames the temporal decoder attends over (default: the '
                         "config's test_cfg.stream_window, else 6)")
+    stream.add_argument('--delay', type=_non_negative_int,
+                        help='write frame t - DELAY when frame t is read: the DELAY frames after '
+                        "it are then seen (default: the config's test_cfg.stream_delay, else 0); "
+                        'must be < --window')
     stream.add_argument('--max-frames', type=_positive(int),
                         help='stop after this many frames (a camera runs until Ctrl-C '
                         'otherwise)')
@@ -117,7 +133,7 @@ def parse_args(argv=None):
                         help='a camera or URL that gives no frame for this long has stopped '
                         '(default 2)')
     args = p.parse_args(argv)
-    stream_only = [f'--{k.replace("_", "-")}' for k in ('window', 'max_frames',
+    stream_only = [f'--{k.replace("_", "-")}' for k in ('window', 'delay', 'max_frames',
                                                         'skip_bad_frames', 'stall_timeout')
                    if getattr(args, k) not in (None, False)]
     if stream_only and not args.stream:
@@ -194,7 +210,7 @@ def run_stream(args) -> dict:
     inferencer = RVOSInferencer(args.config, weights=args.weights, device=args.device,
                                 scale=tuple(args.scale) if args.scale else None,
                                 show_progress=False)
-    stream = RVOSStream(inferencer.model, args.texts, window=args.window,
+    stream = RVOSStream(inferencer.model, args.texts, window=args.window, delay=args.delay,
                         pipeline=inferencer.pipeline,
                         video_id=osp.basename(osp.normpath(str(args.video))))
     dest, staged = _stream_destination(args.out_dir, args.overwrite, INFERENCE_OUTPUTS)
@@ -208,14 +224,31 @@ def run_stream(args) -> dict:
     total = source.length if args.max_frames is None else min(source.length or args.max_frames,
                                                               args.max_frames)
     print(f'streaming {source.description} ({total or "unknown number of"} frames) x '
-          f'{len(args.texts)} expressions, window {stream.window}; masks go to '
+          f'{len(args.texts)} expressions, window {stream.window}, delay {stream.delay}; '
+          f'masks go to '
           f'{osp.join(dest, "exp<i>")} as they come', flush=True)
     summary = dict(video=str(args.video), config=inferencer.config_file,
-                   weights=args.weights, window=stream.window, stream=True)
-    skipped, stopped, t0, done = [], None, time.time(), 0
+                   weights=args.weights, window=stream.window, delay=stream.delay,
+                   stream=True)
+    skipped, stopped, t0 = [], None, time.time()
+    given, done = 0, 0
+    frames = deque()  # the frames given and not written yet (at most delay + 1)
+
+    def write(results) -> None:
+        nonlocal done
+        name, frame = results[0]['frame'], frames.popleft()
+        if isinstance(frame, str):
+            frame = read_image_strict(frame)
+        writer.add(name, results, frame)
+        done += 1
+        if done == 1 or done % 10 == 0 or done == total:
+            rate = done / max(time.time() - t0, 1e-6)
+            print(f'frame {name}: {done}{"/" + str(total) if total else ""} frames, '
+                  f'{rate:.2f} frames/s', flush=True)
+
     try:
         for name, frame in source:
-            if args.max_frames is not None and done >= args.max_frames:
+            if args.max_frames is not None and given >= args.max_frames:
                 break
             try:
                 results = stream.step(frame, name)
@@ -225,16 +258,19 @@ def run_stream(args) -> dict:
                 print(f'warning: skipped frame {name}: {err}', file=sys.stderr, flush=True)
                 skipped.append(name)
                 continue
-            if overlay is not None and isinstance(frame, str):
-                frame = read_image_strict(frame)
-            writer.add(name, results, frame)
-            done += 1
-            if done == 1 or done % 10 == 0 or done == total:
-                rate = done / max(time.time() - t0, 1e-6)
-                print(f'frame {name}: {done}{"/" + str(total) if total else ""} frames, '
-                      f'{rate:.2f} frames/s', flush=True)
+            given += 1
+            frames.append(frame if overlay is not None else None)
+            if results is not None:
+                write(results)
+        for results in stream.flush():  # the last --delay frames
+            write(results)
     except BaseException as err:
         stopped = 'interrupted' if isinstance(err, KeyboardInterrupt) else str(err)
+        try:  # the frames segmented before the failure are complete: write them
+            for results in stream.flush():
+                write(results)
+        except Exception:  # noqa: B902 (the first error is the one to report)
+            pass
         where = dest if not staged else f'{dest} ({args.out_dir} is untouched)'
         print(f'stopped after {done} frames; their masks are kept in {where}', file=sys.stderr,
               flush=True)

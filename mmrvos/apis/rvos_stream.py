@@ -1,28 +1,29 @@
-"""``RVOSStream``: online referring segmentation, one frame in, one mask per expression out.
+"""``RVOSStream``: online referring segmentation, frames in, one mask per expression out.
 
 Offline inference (:meth:`ReferDINO.predict_video`) sees the whole video before it writes a
 mask: the temporal decoder attends over every frame and the query sequence is chosen by its
-mean score over the video. A stream has only the frames seen so far, and keeps a bounded
-state per expression:
+mean score over the video. A stream has only the frames seen so far (plus, with ``delay`` D,
+the D frames after the one it outputs), and keeps a bounded state per expression:
 
 * the **memory tracker**'s memory (:meth:`MemoryTracker.start` / :meth:`MemoryTracker.step`),
   carried from frame to frame exactly as offline (the tracker is causal);
-* the last ``window`` frames' track-ordered queries, boxes and sentence features: the
-  **cross-modal temporal decoder** attends over them and the current frame's refined queries
-  are kept (offline: over the whole video, future frames included);
-* every track's **running score**: the sum of its scores since the first frame (or over the
-  last ``score_window`` frames); the head's rule (``test_cfg.select``) picks the track(s) from
-  the running mean (offline: the mean over the whole video).
+* the last ``window`` frames' track-ordered queries, boxes and text features: the
+  **cross-modal temporal decoder** attends over them (offline: over the whole video);
+* every track's **running score**: the sum of its scores on the frames output so far; the
+  head's rule (``test_cfg.select``) picks the track(s) from the mean over those frames and the
+  D frames after the current one (offline: the mean over the whole video);
+* with ``delay`` D > 0, the D + 1 newest frames' encoder features, to segment frame t - D
+  when frame t arrives (fixed-lag output: D frames of latency, the D frames after it seen).
 
-What equals offline: with ``window > t`` the per-track logits, boxes and refined queries of
-frame ``t`` are those of the *last* frame of an offline run on the video cut at ``t`` (the
-same tracker, the temporal decoder over the same frames). What cannot: offline, every frame
-also attends to later frames, and the track is chosen by the mean of those future-aware
-scores; the stream averages each frame's score as it was when that frame came. Where the
-temporal decoder is idle (disabled, or at the toy configs' initialisation: gate 0) the scores
-of a frame do not depend on the others, and frame ``t`` of the stream is the last frame of the
-offline run on the video cut at ``t``, masks included. docs/en/streaming.md measures what the
-window costs.
+What equals offline: the per-track logits of the frame output at step t are those of the
+same frame in an offline run on the video cut at t, when the window covers the frames up to
+there (``window > t``); the tracker is the same. With ``window`` and ``delay`` covering the
+whole video, everything is offline's, masks included (a test checks it). What costs: offline,
+every frame also attends to all later frames and the track is chosen knowing the whole
+video; a frame's result here knows D later frames. Where a frame's scores do not depend on
+the other frames (the temporal decoder disabled, or idle as the toy configs initialise it),
+the output of step t (D = 0) is the last frame of the offline result on the video cut at t.
+docs/en/streaming.md measures what W and D cost.
 
 Per frame the backbone runs once for all expressions, then the cross-modal encoder, decoder,
 temporal decoder and mask decoder once per expression; the text is encoded once per stream.
@@ -35,9 +36,11 @@ Example::
     >>> for frame in frames:  # (H, W, 3) uint8 BGR arrays or image paths
     ...     red, blue = stream.step(frame)
     ...     red['mask'].shape, red['box'], red['score']  # (H, W) bool, (4,) xyxy, float
+    >>> # with delay=D: step() gives frame t - D (None for the first D), flush() the rest
 """
 import os.path as osp
 from collections import deque
+from contextlib import ExitStack
 from typing import Deque, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -67,28 +70,26 @@ class _ExpressionState:
 
     Attributes:
         tracker (dict | None): :meth:`MemoryTracker.start` state (memory (1, Q, C), boxes).
-        window (deque): the last W frames' ``(hidden (1, Q, C), ref (1, Q, 4), sentence
-            (1, C), time)``, track-ordered.
-        score_sum (Tensor | None): (Q,) float64 sum of every track's scores.
-        scores (deque): the last ``score_window`` frames' (Q,) scores (with a score window).
-        count (int): frames in ``score_sum``.
+        window (deque): the last W frames' ``(hidden (1, Q, C), ref (1, Q, 4), text (1, L, C),
+            tmask (1, L), time)``, track-ordered.
+        refined (Tensor | None): (w, Q, C) the window after the temporal decoder (kept for
+            :meth:`RVOSStream.flush`).
+        score_sum (Tensor | None): (Q,) float64 sum of every track's scores on the frames
+            output so far; ``count`` of them.
     """
 
-    def __init__(self, window: int, score_window: Optional[int]) -> None:
+    def __init__(self, window: int) -> None:
         self.tracker: Optional[Dict[str, Tensor]] = None
-        self.window: Deque[Tuple[Tensor, Tensor, Tensor, int]] = deque(maxlen=window)
+        self.window: Deque[Tuple[Tensor, Tensor, Tensor, Tensor, int]] = deque(maxlen=window)
+        self.refined: Optional[Tensor] = None
         self.score_sum: Optional[Tensor] = None
-        self.scores: Deque[Tensor] = deque(maxlen=score_window or 1)
         self.count = 0
 
     def tensors(self) -> List[Tensor]:
         out = list((self.tracker or {}).values())
-        for hidden, ref, sentence, _ in self.window:
-            out += [hidden, ref, sentence]
-        out += list(self.scores)
-        if self.score_sum is not None:
-            out.append(self.score_sum)
-        return out
+        for item in self.window:
+            out += list(item[:4])
+        return out + [t for t in (self.refined, self.score_sum) if t is not None]
 
 
 class RVOSStream:
@@ -100,12 +101,13 @@ class RVOSStream:
             ``last_layer_predictions``, ``predict_frames``), e.g. from
             :func:`~mmrvos.apis.init_rvos_model`, in eval mode.
         texts (str | list[str]): the E referring expressions (encoded once, here).
-        window (int, optional): frames the temporal decoder attends over (the current one and
+        window (int, optional): frames the temporal decoder attends over (the newest one and
             the W - 1 before it). Default: the model's ``test_cfg.stream_window``, else
             :data:`DEFAULT_STREAM_WINDOW` (6).
-        score_window (int, optional): rank the tracks by their mean score over the last this
-            many frames; None (default): over every frame so far (the offline rule applied to
-            the frames seen).
+        delay (int): D, output frame t - D when frame t arrives (fixed lag: the D later frames
+            are then in the temporal decoder's window and in the choice of the track);
+            ``window`` must be > D. Default: ``test_cfg.stream_delay``, else 0 (each frame
+            when it arrives).
         pipeline (VideoTestPipeline, optional): the frames' test pipeline; default: the
             model's config's (``model.cfg``, see :func:`build_video_pipeline`).
         scale (tuple[int, int], optional): (long, short) working resolution replacing the
@@ -113,14 +115,15 @@ class RVOSStream:
         video_id (str): the video's name in the frames' metainfo.
 
     Raises:
-        ValueError: no or an empty expression, a bad window, a model that cannot stream.
+        ValueError: no or an empty expression, a bad window or delay, a model that cannot
+            stream.
     """
 
     def __init__(self,
                  model: torch.nn.Module,
                  texts: Union[str, Sequence[str]],
                  window: Optional[int] = None,
-                 score_window: Optional[int] = None,
+                 delay: Optional[int] = None,
                  pipeline: Optional[VideoTestPipeline] = None,
                  scale: Optional[Tuple[int, int]] = None,
                  video_id: str = 'stream') -> None:
@@ -136,7 +139,13 @@ class RVOSStream:
         self.window = _positive_int(
             window if window is not None else cfg.get('stream_window', DEFAULT_STREAM_WINDOW),
             'window' if window is not None else 'test_cfg.stream_window')
-        self.score_window = _positive_int(score_window, 'score_window', allow_none=True)
+        delay = delay if delay is not None else cfg.get('stream_delay', 0)
+        if isinstance(delay, bool) or not isinstance(delay, (int, np.integer)) or delay < 0:
+            raise ValueError(f'delay must be an integer >= 0, got {delay!r}')
+        self.delay = int(delay)
+        if self.window <= self.delay:
+            raise ValueError(f'window ({self.window}) must be larger than delay ({self.delay}): '
+                             'the frames after the one output are in the window')
         self.pipeline = pipeline or build_video_pipeline(getattr(model, 'cfg', None), scale)
         self.video_id = video_id
         self.device = next(model.parameters()).device
@@ -147,16 +156,30 @@ class RVOSStream:
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
         """Forget every frame: the next :meth:`step` starts a new video (of any size)."""
-        self.frames_seen = 0
+        self.frames_seen = 0  # frames given
+        self.frames_out = 0  # frames output
         self.frame_size: Optional[Tuple[int, int]] = None  # (W, H) of the first frame
-        self._states = [_ExpressionState(self.window, self.score_window) for _ in self.texts]
+        self._states = [_ExpressionState(self.window) for _ in self.texts]
+        # the frames not output yet (at most delay + 1): name, index, sample, E encodings
+        self._pending: Deque[dict] = deque()
         #: per expression, the last frame's (Q,) logits of every track (track order)
         self.last_logits: List[Optional[Tensor]] = [None] * len(self.texts)
 
     def state_nbytes(self) -> int:
-        """Bytes of every tensor the stream keeps between frames (all expressions): it does
-        not grow with the number of frames once ``window`` frames were seen."""
-        return sum(t.numel() * t.element_size() for s in self._states for t in s.tensors())
+        """Bytes of every tensor the stream keeps between frames (all expressions, the
+        pending frames' encodings included): it does not grow with the number of frames
+        once ``window`` frames were seen."""
+        tensors = [t for s in self._states for t in s.tensors()]
+        for frame in self._pending:
+            for encoded in frame['encoded']:
+                tensors += _tensors(encoded)
+        seen, total = set(), 0
+        for t in tensors:
+            key = (t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
+            if key not in seen:
+                seen.add(key)
+                total += key[1]
+        return total
 
     # ------------------------------------------------------------------ input
     def _check_frame(self, frame: FrameLike, name: str) -> Tuple[dict, Tuple[int, int]]:
@@ -207,58 +230,65 @@ class RVOSStream:
         bf16 = (self.model.test_cfg or {}).get('autocast') == 'bf16'
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
 
-    def _track(self, state: _ExpressionState, hidden: Tensor, ref: Tensor, text: Tensor,
-               tmask: Tensor, time: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Tracker step + temporal decoder over the window + head, for one expression.
+    def _advance(self, state: _ExpressionState, hidden: Tensor, ref: Tensor, text: Tensor,
+                 tmask: Tensor, time: int) -> None:
+        """Tracker step, then the temporal decoder over the window, for one expression.
 
         Args:
             hidden (Tensor): (1, Q, C) the frame's last-layer queries. ref (Tensor): (1, Q, 4).
             text (Tensor): (1, L, C) fused text. tmask (Tensor): (1, L).
             time (int): the frame's index in the video.
-
-        Returns:
-            tuple: refined track-ordered queries (1, Q, C), logits (1, Q), boxes (1, Q, 4),
-            mask-decoder boxes (1, Q, 4).
         """
         temporal = self.model.temporal
-        sentence = text[:, 0]
         tracker = temporal.tracker if temporal is not None else None
         if tracker is not None:
             if state.tracker is None:  # the first frame keeps its order
                 state.tracker = tracker.start(hidden.clone(),
                                               ref.clone() if tracker.box_weight > 0 else None)
             else:
-                perm = tracker.step(state.tracker, hidden, text, tmask, sentence, ref)
+                perm = tracker.step(state.tracker, hidden, text, tmask, text[:, 0], ref)
                 hidden = torch.gather(hidden, 1, perm[..., None].expand_as(hidden))
                 ref = torch.gather(ref, 1, perm[..., None].expand_as(ref))
-        refined = hidden
+        state.window.append((hidden.clone(), ref.clone(), text.clone(), tmask.clone(), time))
+        hs = torch.stack([w[0] for w in state.window], 1)  # (1, w, Q, C)
         if temporal is not None:
-            state.window.append((hidden.clone(), ref.clone(), sentence.clone(), time))
-            hs = torch.stack([w[0] for w in state.window], 1)  # (1, w, Q, C)
             refs = torch.stack([w[1] for w in state.window], 1)  # (1, w, Q, 4)
-            sentences = torch.stack([w[2] for w in state.window], 1)  # (1, w, C)
-            times = torch.tensor([[float(w[3]) for w in state.window]],
+            sentences = torch.stack([w[2][:, 0] for w in state.window], 1)  # (1, w, C)
+            times = torch.tensor([[float(w[4]) for w in state.window]],
                                  dtype=torch.float32,
                                  device=hidden.device)
             single = bool(self.model.test_cfg['single_frame_temporal'])
-            refined = temporal.refine(hs, sentences, refs, times, single_frame=single)[:, -1]
-        return (refined, *self.model.last_layer_predictions(refined, ref, text, tmask))
+            hs = temporal.refine(hs, sentences, refs, times, single_frame=single)
+        state.refined = hs[0]
 
-    def _select(self, state: _ExpressionState, cls: Tensor) -> Tensor:
-        """Indices (k,) of the tracks chosen by their running mean score (the head's
-        ``select`` rule on the mean over the frames seen, or the last ``score_window``)."""
-        scores = cls[0].float().sigmoid().double()
-        if self.score_window is None:
-            state.score_sum = scores if state.score_sum is None else state.score_sum + scores
-            state.count += 1
-            mean = state.score_sum / state.count
-        else:
-            state.scores.append(scores)
-            mean = torch.stack(list(state.scores)).mean(0)
+    def _choose(self, state: _ExpressionState, lag: int) -> Tuple[Tensor, ...]:
+        """Commit the window's frame ``lag`` frames before its newest one: its head outputs
+        and the chosen track(s), added to the running score.
+
+        The track: the head's rule (``test_cfg.select``) on the mean score over the frames
+        output before, this frame and the ``lag`` frames after it (their scores in the
+        current window).
+
+        Returns:
+            tuple: the frame's refined queries (1, Q, C), logits (1, Q), boxes (1, Q, 4),
+            mask-decoder boxes (1, Q, 4) and the chosen tracks (k,).
+        """
+        pos = len(state.window) - 1 - lag
+        items = list(state.window)[pos:]
+        refined = state.refined[pos:]  # (lag + 1, Q, C)
+        refs = torch.cat([i[1] for i in items])
+        text, tmask = torch.cat([i[2] for i in items]), torch.cat([i[3] for i in items])
+        cls, boxes, mboxes = self.model.last_layer_predictions(refined, refs, text, tmask)
+        scores = cls.float().sigmoid().double()  # (lag + 1, Q)
+        total = scores.sum(0) if state.score_sum is None else state.score_sum + scores.sum(0)
+        mean = total / (state.count + lag + 1)
         # the head's rule takes logits (T, Q) and ranks sigmoid(.).mean(0): one row whose
-        # sigmoid is the running mean
+        # sigmoid is the mean
         logits = torch.logit(mean.clamp(1e-12, 1 - 1e-12))[None]
-        return self.model.bbox_head.select_queries(logits).to(cls.device)
+        selected = self.model.bbox_head.select_queries(logits).to(cls.device)
+        state.score_sum = scores[0] if state.score_sum is None else state.score_sum + scores[0]
+        state.count += 1
+        return refined[:1], cls[:1], boxes[:1], mboxes[:1], selected
 
     @staticmethod
     def _as_dict(result, selected: Tensor) -> dict:
@@ -275,10 +305,38 @@ class RVOSStream:
             mask = np.zeros(tuple(masks.shape[-2:]), bool)
         return dict(mask=mask, box=box, score=score, track=int(selected[0]))
 
+    def _output(self) -> List[dict]:
+        """Segment the oldest pending frame, every expression (inside
+        :meth:`_model_context`)."""
+        frame = self._pending.popleft()
+        lag = len(self._pending)
+        out = []
+        for e, (state, encoded) in enumerate(zip(self._states, frame['encoded'])):
+            refined, cls, boxes, mboxes, selected = self._choose(state, lag)
+            result = next(
+                iter(
+                    self.model.predict_frames(refined, cls, boxes, mboxes, selected, encoded,
+                                              [frame['sample']])))
+            self.last_logits[e] = cls[0]
+            out.append(
+                dict(self._as_dict(result, selected), frame=frame['name'], index=frame['index']))
+        self.frames_out += 1
+        return out
+
+    def _model_context(self) -> ExitStack:
+        """No gradients, LoRA merged (:func:`merged_lora`), the config's autocast, the
+        memory-efficient attention path."""
+        from mmrvos.models.layers.lora import merged_lora
+        stack = ExitStack()
+        stack.enter_context(torch.no_grad())
+        stack.enter_context(merged_lora(self.model))
+        stack.enter_context(self._autocast())
+        stack.enter_context(memory_efficient_attention())
+        return stack
+
     # ------------------------------------------------------------------ step
-    @torch.no_grad()
-    def step(self, frame: FrameLike, name: Optional[str] = None) -> List[dict]:
-        """Segment every expression in the next frame.
+    def step(self, frame: FrameLike, name: Optional[str] = None) -> Optional[List[dict]]:
+        """Give the next frame; segment every expression in frame t - D (D = ``delay``).
 
         Args:
             frame (np.ndarray | str): (H, W, 3) uint8 BGR array, or an image file (decoded by
@@ -288,9 +346,10 @@ class RVOSStream:
                 5-digit index).
 
         Returns:
-            list[dict]: per expression, ``mask`` (H, W) bool at the frame's size, ``box`` (4,)
-            float32 xyxy in pixels, ``score`` (float, the chosen track's score on this frame)
-            and ``track`` (int, the chosen track).
+            list[dict] | None: per expression, ``mask`` (H, W) bool at the frame's size,
+            ``box`` (4,) float32 xyxy in pixels, ``score`` (float, the chosen track's score on
+            the frame), ``track`` (int, the chosen track), ``frame`` (its name) and ``index``
+            (its index in the video); None while the first D frames come in.
 
         Raises:
             ValueError / OSError / FileNotFoundError: a bad frame (None, not a BGR uint8
@@ -302,37 +361,52 @@ class RVOSStream:
                 else f'{self.frames_seen:05d}'
         item, size = self._check_frame(frame, str(name))
         inputs, sample = self._preprocess(item, size)
-        from mmrvos.models.layers.lora import merged_lora
         model, time = self.model, self.frames_seen
-        out = []
-        with merged_lora(model), self._autocast(), memory_efficient_attention():
+        with self._model_context():
             feats = model.extract_frame_feats(inputs)  # once for all expressions
-            pending = []
+            encodings, queries = [], []
             for text_dict in self.text_dicts:
                 encoded = model.encode_frames(inputs, [sample], text_dict, feats)
                 decoded = model.decode_frames(encoded)
-                pending.append((encoded, decoded['hidden_states'][-1], decoded['references'][-1]))
-            del feats
+                encodings.append(encoded)
+                queries.append((decoded['hidden_states'][-1], decoded['references'][-1]))
+            del feats, decoded
             # the per-frame model ran without error: now the states move on
-            for e, (state, (encoded, hidden, ref)) in enumerate(zip(self._states, pending)):
-                refined, cls, boxes, mboxes = self._track(state, hidden, ref,
-                                                          encoded['memory_text'],
-                                                          encoded['text_token_mask'], time)
-                self.last_logits[e] = cls[0]
-                selected = self._select(state, cls)
-                result = next(
-                    iter(
-                        model.predict_frames(refined, cls, boxes, mboxes, selected, encoded,
-                                             [sample])))
-                out.append(self._as_dict(result, selected))
-        if self.frame_size is None:
-            self.frame_size = size
-        self.frames_seen += 1
+            for state, encoded, (hidden, ref) in zip(self._states, encodings, queries):
+                self._advance(state, hidden, ref, encoded['memory_text'],
+                              encoded['text_token_mask'], time)
+            self._pending.append(dict(name=str(name), index=time, sample=sample, encoded=encodings))
+            if self.frame_size is None:
+                self.frame_size = size
+            self.frames_seen += 1
+            if len(self._pending) <= self.delay:
+                return None
+            return self._output()
+
+    def flush(self) -> List[List[dict]]:
+        """Segment the frames still pending at the end of the video (the last D with
+        ``delay`` D; none without), each knowing the frames after it. Returns one list per
+        expression for each, in order."""
+        out = []
+        with self._model_context():
+            while self._pending:
+                out.append(self._output())
         return out
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(texts={self.texts!r}, window={self.window}, '
-                f'score_window={self.score_window}, frames_seen={self.frames_seen})')
+                f'delay={self.delay}, frames_seen={self.frames_seen})')
+
+
+def _tensors(value) -> List[Tensor]:
+    """Every tensor in a (nested) dict / list / tuple."""
+    if isinstance(value, Tensor):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _tensors(v)]
+    return []
 
 
 __all__ = ['RVOSStream', 'DEFAULT_STREAM_WINDOW']

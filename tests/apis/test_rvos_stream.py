@@ -155,6 +155,45 @@ def test_with_an_idle_temporal_decoder_masks_equal_offline_on_the_cut_video(mode
     assert drawn  # not a comparison of empty masks only
 
 
+def test_window_and_delay_covering_the_video_give_the_offline_result(model, frames):
+    """W >= T and delay D >= T - 1: every frame is segmented knowing the whole video, as
+    offline: the same masks, boxes and scores (temporal decoder active)."""
+    from mmrvos.apis import inference_rvos
+    stream = _stream(model, window=6, delay=5)
+    out = [stream.step(path) for path in frames]
+    assert out == [None] * 5 + [out[-1]] and out[-1] is not None
+    out = out[-1:] + stream.flush()
+    assert stream.flush() == [] and stream.frames_out == 6
+    offline = inference_rvos(model, frames, TEXTS, scale=SCALE)
+    drawn = False
+    for t, frame in enumerate(out):
+        for e, got in enumerate(frame):
+            assert got['index'] == t and got['frame'] == f'{t:05d}'
+            np.testing.assert_array_equal(got['mask'], offline[e]['masks'][t])
+            np.testing.assert_allclose(got['box'], offline[e]['boxes'][t][0], rtol=0, atol=1e-4)
+            assert got['score'] == pytest.approx(float(offline[e]['scores'][t][0]), abs=1e-6)
+            drawn |= bool(got['mask'].any())
+    assert drawn
+
+
+def test_a_delay_outputs_frame_t_minus_d_knowing_the_frames_after_it(model, frames):
+    """delay D: step t gives frame t - D (None for the first D frames), flush() the last D;
+    frame t - D's logits are those of a D = 0 stream's window ending at frame t (the same
+    tracker, the same window), at the frame's position instead of the newest."""
+    delayed = _stream(model, [TEXTS[0]], window=3, delay=2)
+    got = [delayed.step(path) for path in frames]
+    assert got[:2] == [None, None]
+    got = got[2:] + delayed.flush()
+    assert [g[0]['index'] for g in got] == list(range(6))
+    state = delayed._states[0]
+    assert len(state.window) == 3 and not delayed._pending
+    # the last window's refined queries: the same as a D = 0 stream's after the same frames
+    plain = _stream(model, [TEXTS[0]], window=3)
+    for path in frames:
+        plain.step(path)
+    torch.testing.assert_close(state.refined, plain._states[0].refined, rtol=0, atol=0)
+
+
 def test_window_attends_over_the_last_w_tracked_frames(model, frames, monkeypatch):
     """W < T: frame t's queries are the offline tracker's (over the whole video) refined by
     the temporal decoder over frames t-W+1..t only; the track is the best by mean score so far
@@ -233,17 +272,18 @@ def test_state_does_not_grow_with_the_video(model, frames):
             hidden = torch.randn(1, q, c, generator=gen)
             ref = torch.rand(1, q, 4, generator=gen)
             text = torch.randn(1, 5, c, generator=gen)
-            _, cls, _, _ = stream._track(state, hidden, ref, text, torch.ones(1, 5, dtype=bool), t)
-            stream._select(state, cls)
+            stream._advance(state, hidden, ref, text, torch.ones(1, 5, dtype=bool), t)
+            stream._choose(state, 0)
             if t + 1 in (50, 500):
                 size[t + 1] = (stream.state_nbytes(), len(state.window))
     assert size[50] == size[500] == (size[50][0], 3) and size[50][0] > 0
-    real = _stream(model, [TEXTS[0]], window=2)
-    seen = {}
-    for t, path in enumerate(frames):
-        real.step(path)
-        seen[t + 1] = real.state_nbytes()
-    assert seen[3] == seen[6] and seen[1] < seen[2]
+    for delay in (0, 1):  # with a delay the pending frames' encodings count too
+        real = _stream(model, [TEXTS[0]], window=2, delay=delay)
+        seen = {}
+        for t, path in enumerate(frames):
+            real.step(path)
+            seen[t + 1] = real.state_nbytes()
+        assert seen[3] == seen[6] and seen[1] < seen[2]
 
 
 # ---------------------------------------------------------------------------- bad input
@@ -288,8 +328,11 @@ def test_bad_settings_are_refused(model):
     for window in (0, -2, 1.5, True):
         with pytest.raises(ValueError, match='window must be a positive integer'):
             _stream(model, window=window)
-    with pytest.raises(ValueError, match='score_window'):
-        _stream(model, score_window=0)
+    for delay in (-1, 0.5, True):
+        with pytest.raises(ValueError, match='delay must be an integer >= 0'):
+            _stream(model, delay=delay)
+    with pytest.raises(ValueError, match=r'window \(3\) must be larger than delay \(3\)'):
+        _stream(model, window=3, delay=3)
     with pytest.raises(ValueError, match='ReferDINO-family'):
         RVOSStream(torch.nn.Linear(2, 2), ['a'])
     model.test_cfg['stream_window'] = 4
@@ -387,8 +430,8 @@ def test_demo_stream_on_judo_frames_writes_the_stream_masks(tmp_path, checkpoint
     texts = ['a man in a white judo uniform', 'the referee']
     proc = _run([
         'tools/demo.py',
-        str(frames), TOY_CONFIG, '--stream', '--window', '2', '--weights', checkpoint, '--texts',
-        *texts, '--out-dir',
+        str(frames), TOY_CONFIG, '--stream', '--window', '2', '--delay', '1', '--weights',
+        checkpoint, '--texts', *texts, '--out-dir',
         str(out), '--scale', '160', '96', '--video-format', 'mp4'
     ])
     assert_ok(proc)
@@ -397,8 +440,8 @@ def test_demo_stream_on_judo_frames_writes_the_stream_masks(tmp_path, checkpoint
         os.listdir(out)) == ['exp0', 'exp1', 'overlay.mp4', 'results.json', 'results.jsonl']
     from mmrvos.apis import RVOSStream, init_rvos_model
     model = init_rvos_model(osp.join(REPO_ROOT, TOY_CONFIG), checkpoint)
-    stream = RVOSStream(model, texts, window=2, scale=(160, 96))
-    expected = [stream.step(osp.join(JUDO_FRAMES, n)) for n in names]
+    stream = RVOSStream(model, texts, window=2, delay=1, scale=(160, 96))
+    expected = [stream.step(osp.join(JUDO_FRAMES, n)) for n in names][1:] + stream.flush()
     stems = [osp.splitext(n)[0] for n in names]
     lines = [json.loads(line) for line in open(out / 'results.jsonl')]
     assert [line['frame'] for line in lines] == stems
@@ -410,7 +453,8 @@ def test_demo_stream_on_judo_frames_writes_the_stream_masks(tmp_path, checkpoint
             assert record['area'] == int(expected[t][e]['mask'].sum())
             assert record['score'] == pytest.approx(expected[t][e]['score'], abs=1e-6)
     summary = json.load(open(out / 'results.json'))
-    assert summary['frames'] == 3 and summary['stopped'] is None and summary['window'] == 2
+    assert summary['frames'] == 3 and summary['stopped'] is None
+    assert summary['window'] == 2 and summary['delay'] == 1
     cap = cv2.VideoCapture(str(out / 'overlay.mp4'))
     count = 0
     while cap.read()[0]:
@@ -421,7 +465,7 @@ def test_demo_stream_on_judo_frames_writes_the_stream_masks(tmp_path, checkpoint
 def test_demo_stream_stops_on_a_corrupt_frame_keeping_the_masks_written(
         tmp_path, frames, checkpoint):
     """A truncated frame mid-video: ``error:`` naming it, status 2, the masks of the frames
-    before it written (they came as the frames were segmented) and equal to a full run's;
+    before it written (as they came, and the ones still pending with a delay);
     ``--skip-bad-frames`` warns and goes on. With ``--overwrite`` over an earlier output, a
     failed run leaves that output untouched."""
     folder = tmp_path / 'video'
@@ -434,7 +478,8 @@ def test_demo_stream_stops_on_a_corrupt_frame_keeping_the_masks_written(
         '--scale', *map(str, SCALE)
     ]
     out = tmp_path / 'out'
-    proc = _run(base + ['--out-dir', str(out)])
+    # --delay 2: frames 1 and 2 are still pending when frame 3 fails; they are written too
+    proc = _run(base + ['--out-dir', str(out), '--delay', '2', '--window', '3'])
     assert_clean_error(proc, 'corrupt JPEG', '00003.jpg')
     assert 'stopped after 3 frames' in proc.stderr
     assert sorted(os.listdir(out / 'exp0')) == ['00000.png', '00001.png', '00002.png']
@@ -442,13 +487,16 @@ def test_demo_stream_stops_on_a_corrupt_frame_keeping_the_masks_written(
     summary = json.load(open(out / 'results.json'))
     assert summary['frames'] == 3 and 'corrupt JPEG' in summary['stopped']
     skipped = tmp_path / 'skipped'
-    proc = _run(base + ['--out-dir', str(skipped), '--skip-bad-frames'])
+    proc = _run(base +
+                ['--out-dir',
+                 str(skipped), '--skip-bad-frames', '--delay', '2', '--window', '3'])
     assert_ok(proc)
     assert 'warning: skipped frame 00003' in proc.stderr
     assert sorted(os.listdir(skipped / 'exp0')) == [f'0000{i}.png' for i in (0, 1, 2, 4, 5)]
-    stems = ['00000', '00001', '00002']
-    for a, b in zip(_masks(out / 'exp0', stems), _masks(skipped / 'exp0', stems)):
-        np.testing.assert_array_equal(a, b)
+    # frame 0 knew frames 1 and 2 in both runs: the same mask
+    np.testing.assert_array_equal(
+        _masks(out / 'exp0', ['00000'])[0],
+        _masks(skipped / 'exp0', ['00000'])[0])
     # an earlier output replaced with --overwrite: untouched by a failed run
     before = snapshot(str(skipped))
     proc = _run(base + ['--out-dir', str(skipped), '--overwrite'])
