@@ -12,6 +12,7 @@ from ..layers.folded_vl_attention import use_folded_vl_attention
 from ..layers.lora import apply_trainable, inject_lora, merged_lora, reset_lora
 from ..layers.msda import use_cpu_fast_msda
 from ..utils import clip_text, frame_times, gather_queries, repeat_text, slice_text, to_clip_shape
+from ..utils.memory import trim_freed_memory
 from .base_rvos import BaseRVOSDetector
 from .per_frame_grounding_dino import PerFrameGroundingDINO
 
@@ -335,7 +336,10 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
         starts = list(range(0, num_frames, chunk))
         single = len(starts) == 1
         num_exp = len(text_dicts)
-        pieces = [dict(hidden=[], refs=[], text=[], tmask=[]) for _ in range(num_exp)]
+        # per expression, the last layer's queries of every frame: whole-video buffers filled
+        # chunk by chunk (one allocation each, not one per chunk kept among the chunks'
+        # temporaries, which fragments the heap of a long video)
+        pieces = [dict() for _ in range(num_exp)]
         kept = [None] * num_exp
         for s in starts:
             part = slice(s, s + chunk)
@@ -346,19 +350,19 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
                 encoded = self.encode_frames(clip, frame_samples[part],
                                              slice_text(text_dict, 0, size), feats)
                 decoded = self.decode_frames(encoded)
-                pieces[e]['hidden'].append(decoded['hidden_states'][-1])
-                pieces[e]['refs'].append(decoded['references'][-1])
-                pieces[e]['text'].append(encoded['memory_text'])
-                pieces[e]['tmask'].append(encoded['text_token_mask'])
+                _store(pieces[e], s, num_frames, hidden=decoded['hidden_states'][-1],
+                       refs=decoded['references'][-1], text=encoded['memory_text'],
+                       tmask=encoded['text_token_mask'])
                 if single:
                     kept[e] = encoded
-            del feats, clip
+            del feats, clip, encoded, decoded
+            trim_freed_memory()  # the chunk's temporaries: not kept by the heap
         tracked = []
         times = frame_times(frame_samples, 1, num_frames, device)
-        for piece in pieces:  # the chunks are released as they are joined
-            text, tmask = torch.cat(piece.pop('text')), torch.cat(piece.pop('tmask'))
+        for piece in pieces:  # each expression's buffers released once tracked
+            text, tmask = piece.pop('text'), piece.pop('tmask')
             hidden, cls, boxes, mboxes = self._track_whole_video(
-                torch.cat(piece.pop('hidden')), torch.cat(piece.pop('refs')), text, tmask, times)
+                piece.pop('hidden'), piece.pop('refs'), text, tmask, times)
             tracked.append((hidden, cls, boxes, mboxes, self.bbox_head.select_queries(cls)))
         results = [[] for _ in range(num_exp)]
         for s in starts:
@@ -379,4 +383,14 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
                         on_result(e, s + i, result)
                 del encoded, frame_results
             del feats, clip
+            trim_freed_memory()
         return results
+
+
+def _store(buffers: Dict[str, Tensor], start: int, total: int, **parts: Tensor) -> None:
+    """Copy a chunk's per-frame tensors (b, ...) into ``buffers[name]`` (total, ...) at
+    ``start``, allocating each buffer at the first chunk."""
+    for name, part in parts.items():
+        if name not in buffers:
+            buffers[name] = part.new_empty((total, *part.shape[1:]))
+        buffers[name][start:start + len(part)] = part

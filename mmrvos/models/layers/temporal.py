@@ -258,6 +258,10 @@ class CrossModalTemporalDecoder(BaseModule):
             same, while the blocks' temporaries (attention and FFN over all T frames) shrink
             from Q tracks to this many, which keeps the memory of a long video low. None: all
             at once. Defaults to 4.
+        frames_per_pass (int): without gradients, a pass also holds at most this many
+            track-frames (``tracks_per_pass`` x T), down to one track: a video longer than
+            ``frames_per_pass / tracks_per_pass`` frames (256 by default) runs fewer tracks
+            per pass, so the blocks' temporaries stop growing with Q x T. Defaults to 1024.
     """
 
     def __init__(self,
@@ -269,11 +273,15 @@ class CrossModalTemporalDecoder(BaseModule):
                  velocity_scale: float = 20.0,
                  zero_init_gate: bool = False,
                  tracks_per_pass: Optional[int] = 4,
+                 frames_per_pass: int = 1024,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         if tracks_per_pass is not None and tracks_per_pass < 1:
             raise ValueError(f'tracks_per_pass must be None or >= 1, got {tracks_per_pass}')
+        if frames_per_pass < 1:
+            raise ValueError(f'frames_per_pass must be >= 1, got {frames_per_pass}')
         self.tracks_per_pass = tracks_per_pass
+        self.frames_per_pass = frames_per_pass
         self.blocks = nn.ModuleList(
             [TemporalBlock(embed_dims, num_heads, dropout) for _ in range(num_layers)])
         self.norms = nn.ModuleList([nn.LayerNorm(embed_dims) for _ in range(num_layers)])
@@ -328,10 +336,19 @@ class CrossModalTemporalDecoder(BaseModule):
             boxes = boxes.detach()
             velocity = track_velocities(boxes, times) * self.velocity_scale
             trajectory = torch.cat([boxes, velocity], -1).to(objects.dtype)
-            objects = objects + self.motion_mlp(trajectory)
+            embedding = self.motion_mlp(trajectory)
+            if not torch.is_grad_enabled() and embedding.dtype == torch.promote_types(
+                    embedding.dtype, objects.dtype):
+                objects = embedding.add_(objects)  # the same sum, without another copy
+            else:
+                objects = objects + embedding
         step = self.tracks_per_pass
-        if step is not None and not torch.is_grad_enabled() and step < n * q:
-            return self._forward_in_passes(objects, sentence, step)
+        if step is not None and not torch.is_grad_enabled():
+            step = max(1, min(step, self.frames_per_pass // t))
+            if step < n * q:
+                # with the trajectory embedding the inputs are a tensor of ours
+                return self._forward_in_passes(objects, sentence, step,
+                                               in_place=self.motion_mlp is not None)
         inputs = objects
         tracks = objects.permute(0, 2, 1, 3).reshape(n * q, t, c)
         tgt = sentence[:, None].expand(n, q, t, c).reshape(n * q, t, c)
@@ -341,16 +358,21 @@ class CrossModalTemporalDecoder(BaseModule):
             out = inputs + self.gate * (out - inputs)
         return out
 
-    def _forward_in_passes(self, inputs: Tensor, sentence: Tensor, step: int) -> Tensor:
+    def _forward_in_passes(self,
+                           inputs: Tensor,
+                           sentence: Tensor,
+                           step: int,
+                           in_place: bool = False) -> Tensor:
         """:meth:`forward` without gradients, ``step`` independent tracks at a time, each pass
-        written into the (N, T, Q, C) output as it is done. The blocks get what they get all
-        at once (slices of the same track-major tensors, views for one clip), so the values
-        are the same, while a long video's memory holds no track-major copy of the outputs,
-        no concatenation of them and no full-size temporaries of the gate's blend."""
+        written into the (N, T, Q, C) output as it is done (into ``inputs`` itself with
+        ``in_place``: each pass reads its tracks before it writes them). The blocks get what
+        they get all at once (slices of the same track-major tensors, views for one clip),
+        while a long video's memory holds no track-major copy of the outputs, no
+        concatenation of them and no full-size temporaries of the gate's blend."""
         n, t, q, c = inputs.shape
         tracks = inputs.permute(0, 2, 1, 3).reshape(n * q, t, c)
         tgt = sentence[:, None].expand(n, q, t, c).reshape(n * q, t, c)
-        out = torch.empty_like(inputs)
+        out = inputs if in_place else torch.empty_like(inputs)
         track_major = out.permute(0, 2, 1, 3)  # (N, Q, T, C) view of the output
         for i in range(0, n * q, step):
             x = tracks[i:i + step]
