@@ -56,9 +56,7 @@ DEFAULT_STREAM_WINDOW = 6
 FrameLike = Union[np.ndarray, str]
 
 
-def _positive_int(value, name: str, allow_none: bool = False) -> Optional[int]:
-    if value is None and allow_none:
-        return None
+def _positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f'{name} must be a positive integer, got {value!r}')
     return int(value)
