@@ -56,6 +56,7 @@ from mmrvos.apis.cli import run_cli
 
 
 def _positive(kind):
+
     def parse(value):
         try:
             number = kind(value)
@@ -64,6 +65,7 @@ def _positive(kind):
         if not (number > 0 and math.isfinite(number)):
             raise argparse.ArgumentTypeError(f'must be > 0, got {value}')
         return number
+
     return parse
 
 
@@ -88,54 +90,97 @@ def parse_args(argv=None):
         description='RVOS demo: video + expressions -> masks, overlay video, results.json. '
         'An existing non-empty --out-dir is only replaced with --overwrite, after the new '
         'result is complete.')
-    p.add_argument('video', metavar='VIDEO',
-                   help='video file or folder of frames (--stream: also a camera index or a '
-                   'URL)')
-    p.add_argument('model', nargs='?', metavar='CONFIG',
-                   help='model config (.py) or metafile model name (or use --config)')
-    p.add_argument('--texts', dest='texts', action='extend', nargs='+', type=_expression,
-                   metavar='TEXT', help='referring expression(s)')
-    p.add_argument('--text', dest='texts', action='append', type=_expression,
-                   help='one referring expression (repeat for several)')
+    p.add_argument(
+        'video',
+        metavar='VIDEO',
+        help='video file or folder of frames (--stream: also a camera index or a '
+        'URL)')
+    p.add_argument(
+        'model',
+        nargs='?',
+        metavar='CONFIG',
+        help='model config (.py) or metafile model name (or use --config)')
+    p.add_argument(
+        '--texts',
+        dest='texts',
+        action='extend',
+        nargs='+',
+        type=_expression,
+        metavar='TEXT',
+        help='referring expression(s)')
+    p.add_argument(
+        '--text',
+        dest='texts',
+        action='append',
+        type=_expression,
+        help='one referring expression (repeat for several)')
     p.add_argument('--config', help='model config (.py), same as CONFIG')
-    p.add_argument('--weights', '--checkpoint', dest='weights',
-                   help='checkpoint (random initialisation when omitted)')
+    p.add_argument(
+        '--weights',
+        '--checkpoint',
+        dest='weights',
+        help='checkpoint (random initialisation when omitted)')
     p.add_argument('--out-dir', required=True)
     p.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N')
-    p.add_argument('--scale', type=_positive(int), nargs=2, metavar=('LONG', 'SHORT'),
-                   help="working resolution replacing the config's test resize: long side <= "
-                   'LONG, short side <= SHORT')
-    p.add_argument('--video-format', choices=['gif', 'mp4'],
-                   help='overlay format (default gif); a gif keeps at most 300 frames (mp4: '
-                   'all); --stream writes an overlay only with mp4')
-    p.add_argument('--fps', type=_positive(float),
-                   help="overlay frame rate (default: the video file's, else 6)")
-    p.add_argument('--overwrite', action='store_true',
-                   help='replace an existing --out-dir holding an earlier demo output')
+    p.add_argument(
+        '--scale',
+        type=_positive(int),
+        nargs=2,
+        metavar=('LONG', 'SHORT'),
+        help="working resolution replacing the config's test resize: long side <= "
+        'LONG, short side <= SHORT')
+    p.add_argument(
+        '--video-format',
+        choices=['gif', 'mp4'],
+        help='overlay format (default gif); a gif keeps at most 300 frames (mp4: '
+        'all); --stream writes an overlay only with mp4')
+    p.add_argument(
+        '--fps',
+        type=_positive(float),
+        help="overlay frame rate (default: the video file's, else 6)")
+    p.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace an existing --out-dir holding an earlier demo output')
     stream = p.add_argument_group('streaming (online, frame by frame)')
-    stream.add_argument('--stream', action='store_true',
-                        help='segment frame by frame as they are read (RVOSStream), writing '
-                        'masks as they come')
-    stream.add_argument('--window', type=_positive(int),
-                        help='frames the temporal decoder attends over (default: the '
-                        "config's test_cfg.stream_window, else 6)")
-    stream.add_argument('--delay', type=_non_negative_int,
-                        help='write frame t - DELAY when frame t is read: the DELAY frames after '
-                        "it are then seen (default: the config's test_cfg.stream_delay, else 0); "
-                        'must be < --window')
-    stream.add_argument('--max-frames', type=_positive(int),
-                        help='stop after this many frames (a camera runs until Ctrl-C '
-                        'otherwise)')
-    stream.add_argument('--skip-bad-frames', action='store_true',
-                        help='warn and skip a frame that cannot be read or has another size, '
-                        'instead of stopping')
-    stream.add_argument('--stall-timeout', type=_positive(float), metavar='SECONDS',
-                        help='a camera or URL that gives no frame for this long has stopped '
-                        '(default 2)')
+    stream.add_argument(
+        '--stream',
+        action='store_true',
+        help='segment frame by frame as they are read (RVOSStream), writing '
+        'masks as they come')
+    stream.add_argument(
+        '--window',
+        type=_positive(int),
+        help='frames the temporal decoder attends over (default: the '
+        "config's test_cfg.stream_window, else 6)")
+    stream.add_argument(
+        '--delay',
+        type=_non_negative_int,
+        help='write frame t - DELAY when frame t is read: the DELAY frames after '
+        "it are then seen (default: the config's test_cfg.stream_delay, else 0); "
+        'must be < --window')
+    stream.add_argument(
+        '--max-frames',
+        type=_positive(int),
+        help='stop after this many frames (a camera runs until Ctrl-C '
+        'otherwise)')
+    stream.add_argument(
+        '--skip-bad-frames',
+        action='store_true',
+        help='warn and skip a frame that cannot be read or has another size, '
+        'instead of stopping')
+    stream.add_argument(
+        '--stall-timeout',
+        type=_positive(float),
+        metavar='SECONDS',
+        help='a camera or URL that gives no frame for this long has stopped '
+        '(default 2)')
     args = p.parse_args(argv)
-    stream_only = [f'--{k.replace("_", "-")}' for k in ('window', 'delay', 'max_frames',
-                                                        'skip_bad_frames', 'stall_timeout')
-                   if getattr(args, k) not in (None, False)]
+    stream_only = [
+        f'--{k.replace("_", "-")}'
+        for k in ('window', 'delay', 'max_frames', 'skip_bad_frames', 'stall_timeout')
+        if getattr(args, k) not in (None, False)
+    ]
     if stream_only and not args.stream:
         p.error(f'{", ".join(stream_only)} only apply with --stream')
     if args.stream and args.video_format == 'gif':
@@ -163,10 +208,19 @@ def main(argv=None):
     StagedOutputDir(args.out_dir, args.overwrite, expected=INFERENCE_OUTPUTS).check()
     check_device(args.device)
     source = open_video(args.video)  # checks every frame's header and tail: fails early
-    inferencer = RVOSInferencer(args.config, weights=args.weights, device=args.device,
-                                scale=tuple(args.scale) if args.scale else None)
-    result = inferencer(source, args.texts, out_dir=args.out_dir, overwrite=args.overwrite,
-                        return_masks=False, video_format=args.video_format, fps=args.fps)
+    inferencer = RVOSInferencer(
+        args.config,
+        weights=args.weights,
+        device=args.device,
+        scale=tuple(args.scale) if args.scale else None)
+    result = inferencer(
+        source,
+        args.texts,
+        out_dir=args.out_dir,
+        overwrite=args.overwrite,
+        return_masks=False,
+        video_format=args.video_format,
+        fps=args.fps)
     summary = dict(result['summary'], video=args.video)
     seconds = summary['seconds']
     print(f'{len(source)} frames x {len(args.texts)} expressions in {seconds:.1f} s '
@@ -207,29 +261,42 @@ def run_stream(args) -> dict:
     check_device(args.device)
     # opens a camera / file now: fails early
     source = open_stream_source(args.video, args.stall_timeout or 2.0)
-    inferencer = RVOSInferencer(args.config, weights=args.weights, device=args.device,
-                                scale=tuple(args.scale) if args.scale else None,
-                                show_progress=False)
-    stream = RVOSStream(inferencer.model, args.texts, window=args.window, delay=args.delay,
-                        pipeline=inferencer.pipeline,
-                        video_id=osp.basename(osp.normpath(str(args.video))))
+    inferencer = RVOSInferencer(
+        args.config,
+        weights=args.weights,
+        device=args.device,
+        scale=tuple(args.scale) if args.scale else None,
+        show_progress=False)
+    stream = RVOSStream(
+        inferencer.model,
+        args.texts,
+        window=args.window,
+        delay=args.delay,
+        pipeline=inferencer.pipeline,
+        video_id=osp.basename(osp.normpath(str(args.video))))
     dest, staged = _stream_destination(args.out_dir, args.overwrite, INFERENCE_OUTPUTS)
     overlay = None
     if args.video_format == 'mp4':
-        overlay = OverlayVideoWriter(osp.join(dest, 'overlay.mp4'), 0, fps=args.fps or source.fps
-                                     or 6.0)
+        overlay = OverlayVideoWriter(
+            osp.join(dest, 'overlay.mp4'), 0, fps=args.fps or source.fps or 6.0)
     writer = StreamResultWriter(
         dest, args.texts, overlay,
         lambda frame, res: inferencer.visualize([frame], [res], texts=args.texts)[0])
     total = source.length if args.max_frames is None else min(source.length or args.max_frames,
                                                               args.max_frames)
-    print(f'streaming {source.description} ({total or "unknown number of"} frames) x '
-          f'{len(args.texts)} expressions, window {stream.window}, delay {stream.delay}; '
-          f'masks go to '
-          f'{osp.join(dest, "exp<i>")} as they come', flush=True)
-    summary = dict(video=str(args.video), config=inferencer.config_file,
-                   weights=args.weights, window=stream.window, delay=stream.delay,
-                   stream=True)
+    print(
+        f'streaming {source.description} ({total or "unknown number of"} frames) x '
+        f'{len(args.texts)} expressions, window {stream.window}, delay {stream.delay}; '
+        f'masks go to '
+        f'{osp.join(dest, "exp<i>")} as they come',
+        flush=True)
+    summary = dict(
+        video=str(args.video),
+        config=inferencer.config_file,
+        weights=args.weights,
+        window=stream.window,
+        delay=stream.delay,
+        stream=True)
     skipped, stopped, t0 = [], None, time.time()
     given, done = 0, 0
     frames = deque()  # the frames given and not written yet (at most delay + 1)
@@ -243,8 +310,10 @@ def run_stream(args) -> dict:
         done += 1
         if done == 1 or done % 10 == 0 or done == total:
             rate = done / max(time.time() - t0, 1e-6)
-            print(f'frame {name}: {done}{"/" + str(total) if total else ""} frames, '
-                  f'{rate:.2f} frames/s', flush=True)
+            print(
+                f'frame {name}: {done}{"/" + str(total) if total else ""} frames, '
+                f'{rate:.2f} frames/s',
+                flush=True)
 
     try:
         for name, frame in source:
@@ -272,20 +341,22 @@ def run_stream(args) -> dict:
         except Exception:  # noqa: B902 (the first error is the one to report)
             pass
         where = dest if not staged else f'{dest} ({args.out_dir} is untouched)'
-        print(f'stopped after {done} frames; their masks are kept in {where}', file=sys.stderr,
-              flush=True)
+        print(
+            f'stopped after {done} frames; their masks are kept in {where}',
+            file=sys.stderr,
+            flush=True)
         raise
     finally:
         source.close()
         seconds = max(time.time() - t0, 1e-6)
-        summary.update(frames=done, skipped=skipped, stopped=stopped, seconds=seconds,
-                       fps=done / seconds)
+        summary.update(
+            frames=done, skipped=skipped, stopped=stopped, seconds=seconds, fps=done / seconds)
         summary = writer.close(summary, final_dir=args.out_dir if stopped is None else dest)
     if staged:
         replace_dir(dest, args.out_dir)
     print(f'{done} frames x {len(args.texts)} expressions in {seconds:.1f} s '
-          f'({done / seconds:.2f} frames/s, writing included)'
-          + (f'; skipped {len(skipped)} bad frame(s): {", ".join(skipped)}' if skipped else ''))
+          f'({done / seconds:.2f} frames/s, writing included)' +
+          (f'; skipped {len(skipped)} bad frame(s): {", ".join(skipped)}' if skipped else ''))
     for i, text in enumerate(args.texts):
         print(f'  exp{i} "{text}": masks in {osp.join(args.out_dir, f"exp{i}")}')
     print(f'results: {osp.join(args.out_dir, "results.jsonl")}')

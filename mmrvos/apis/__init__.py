@@ -10,8 +10,9 @@ from .rvos_stream import RVOSStream
 from .video_pipeline import LazyVideoTensor, VideoTestPipeline
 from .video_reader import FrameOrderWarning, FrameSource, open_video
 
-__all__ = ['RVOSInferencer', 'RVOSStream', 'inference_rvos', 'init_rvos_model', 'segment_video',
-           'stream_video', 'load_video', 'open_video', 'build_video_pipeline',
-           'VideoTestPipeline', 'LazyVideoTensor', 'check_device', 'check_texts',
-           'FrameSource', 'FrameOrderWarning', 'RVOSResultWriter', 'INFERENCE_OUTPUTS',
-           'resolve_model', 'find_metafile_model']
+__all__ = [
+    'RVOSInferencer', 'RVOSStream', 'inference_rvos', 'init_rvos_model', 'segment_video',
+    'stream_video', 'load_video', 'open_video', 'build_video_pipeline', 'VideoTestPipeline',
+    'LazyVideoTensor', 'check_device', 'check_texts', 'FrameSource', 'FrameOrderWarning',
+    'RVOSResultWriter', 'INFERENCE_OUTPUTS', 'resolve_model', 'find_metafile_model'
+]

@@ -350,9 +350,14 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
                 encoded = self.encode_frames(clip, frame_samples[part],
                                              slice_text(text_dict, 0, size), feats)
                 decoded = self.decode_frames(encoded)
-                _store(pieces[e], s, num_frames, hidden=decoded['hidden_states'][-1],
-                       refs=decoded['references'][-1], text=encoded['memory_text'],
-                       tmask=encoded['text_token_mask'])
+                _store(
+                    pieces[e],
+                    s,
+                    num_frames,
+                    hidden=decoded['hidden_states'][-1],
+                    refs=decoded['references'][-1],
+                    text=encoded['memory_text'],
+                    tmask=encoded['text_token_mask'])
                 if single:
                     kept[e] = encoded
             del feats, clip, encoded, decoded
@@ -374,8 +379,7 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
                 encoded = kept[e] if single else self.encode_frames(
                     clip, frame_samples[part], slice_text(text_dicts[e], 0, size), feats)
                 frame_results = self.predict_frames(hidden[part], cls[part], boxes[part],
-                                                    mboxes[part], sel, encoded,
-                                                    frame_samples[part])
+                                                    mboxes[part], sel, encoded, frame_samples[part])
                 for i, result in enumerate(frame_results):  # one frame at a time
                     if on_result is None:
                         results[e].append(result)

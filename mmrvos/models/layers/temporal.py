@@ -347,8 +347,8 @@ class CrossModalTemporalDecoder(BaseModule):
             step = max(1, min(step, self.frames_per_pass // t))
             if step < n * q:
                 # with the trajectory embedding the inputs are a tensor of ours
-                return self._forward_in_passes(objects, sentence, step,
-                                               in_place=self.motion_mlp is not None)
+                return self._forward_in_passes(
+                    objects, sentence, step, in_place=self.motion_mlp is not None)
         inputs = objects
         tracks = objects.permute(0, 2, 1, 3).reshape(n * q, t, c)
         tgt = sentence[:, None].expand(n, q, t, c).reshape(n * q, t, c)
