@@ -1,6 +1,5 @@
 """Grounding DINO on a batch of frames, each with its referring expression: the per-frame
 stage of ReferDINO (and of its G-DINO baselines)."""
-import copy
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch
@@ -8,12 +7,12 @@ from mmdet.models.detectors import GroundingDINO
 from mmdet.registry import MODELS
 from torch import Tensor
 
-from ..layers.pruning_decoder import PruningGroundingDinoDecoder
+from ..layers.pruning_decoder import PruningDecoderMixin
 from ..utils import (TEXT_KEYS, mask_padding_and_ratio, referring_captions, split_levels,
                      warn_truncated_captions)
 
 
-class PerFrameGroundingDINO(GroundingDINO):
+class PerFrameGroundingDINO(PruningDecoderMixin, GroundingDINO):
     """The per-frame stage of ReferDINO: text encoding, backbone + neck, image-text encoder,
     pixel decoder (F_seg at stride 4), two-stage query selection without denoising queries and
     the confidence-aware :class:`PruningGroundingDinoDecoder`. Shapes: B frames (N clips x T
@@ -40,14 +39,6 @@ class PerFrameGroundingDINO(GroundingDINO):
         super().__init__(*args, **kwargs)
         del self.dn_query_generator
         self.pixel_decoder = MODELS.build(pixel_decoder)
-
-    def _init_layers(self) -> None:
-        cfg = copy.deepcopy(dict(self.decoder))
-        prune = dict(
-            drop_rate=cfg.pop('drop_rate', 0.5), prune_mode=cfg.pop('prune_mode', 'confidence'))
-        self.decoder = cfg
-        super()._init_layers()
-        self.decoder = PruningGroundingDinoDecoder(**cfg, **prune)
 
     # ------------------------------------------------------------------ text
     def encode_text(self, texts: Sequence[str]) -> Dict[str, Tensor]:

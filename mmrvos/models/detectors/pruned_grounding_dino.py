@@ -26,7 +26,7 @@ from mmdet.registry import MODELS
 from mmengine.logging import print_log
 from torch import Tensor
 
-from ..layers.pruning_decoder import PruningGroundingDinoDecoder
+from ..layers.pruning_decoder import PruningDecoderMixin
 
 _DUMMY_DN = dict(
     label_noise_scale=0.5, box_noise_scale=1.0, group_cfg=dict(dynamic=True, num_dn_queries=1))
@@ -99,7 +99,7 @@ class PrunedGroundingDINOHead(GroundingDINOHead):
 
 
 @MODELS.register_module()
-class PrunedGroundingDINO(GroundingDINO):
+class PrunedGroundingDINO(PruningDecoderMixin, GroundingDINO):
     """mmdet ``GroundingDINO`` with confidence-aware query pruning in the decoder.
 
     A drop-in for image configs: set ``type='PrunedGroundingDINO'`` and optionally
@@ -124,14 +124,6 @@ class PrunedGroundingDINO(GroundingDINO):
         if not isinstance(self.bbox_head, PrunedGroundingDINOHead):
             raise TypeError('PrunedGroundingDINO needs a PrunedGroundingDINOHead, got '
                             f'{type(self.bbox_head).__name__}')
-
-    def _init_layers(self) -> None:
-        cfg = copy.deepcopy(dict(self.decoder))
-        prune = dict(
-            drop_rate=cfg.pop('drop_rate', 0.5), prune_mode=cfg.pop('prune_mode', 'confidence'))
-        self.decoder = cfg
-        super()._init_layers()
-        self.decoder = PruningGroundingDinoDecoder(**cfg, **prune)
 
     def pre_decoder(self,
                     memory: Tensor,

@@ -24,6 +24,8 @@ import torch.nn as nn
 from mmdet.models.utils.vlfuse_helper import MAX_CLAMP_VALUE, BiMultiHeadAttention
 from torch import Tensor
 
+from .class_swap import swap_module_class
+
 PROJECTIONS = ('v_proj', 'l_proj', 'values_v_proj', 'values_l_proj', 'out_v_proj', 'out_l_proj')
 
 
@@ -122,9 +124,4 @@ def use_folded_vl_attention(model: nn.Module) -> int:
     Returns:
         int: the number of modules switched.
     """
-    count = 0
-    for module in model.modules():
-        if type(module) is BiMultiHeadAttention:
-            module.__class__ = FoldedBiMultiHeadAttention
-            count += 1
-    return count
+    return swap_module_class(model, BiMultiHeadAttention, FoldedBiMultiHeadAttention)

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from mmcv.ops import MultiScaleDeformableAttention
 from torch import Tensor
 
+from .class_swap import swap_module_class
+
 
 def multi_scale_deformable_attn_cpu(value: Tensor, spatial_shapes: Tensor,
                                     sampling_locations: Tensor,
@@ -139,9 +141,5 @@ def use_cpu_fast_msda(model: nn.Module) -> int:
     Returns:
         int: the number of modules switched.
     """
-    count = 0
-    for module in model.modules():
-        if type(module) is MultiScaleDeformableAttention:
-            module.__class__ = CPUFastMultiScaleDeformableAttention
-            count += 1
-    return count
+    return swap_module_class(model, MultiScaleDeformableAttention,
+                             CPUFastMultiScaleDeformableAttention)

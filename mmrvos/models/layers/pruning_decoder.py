@@ -1,4 +1,5 @@
 """Confidence-aware query pruning decoder (ReferDINO, Sec. "query pruning")."""
+import copy
 import math
 from typing import Callable, Dict, List, Optional
 
@@ -206,3 +207,18 @@ class PruningGroundingDinoDecoder(GroundingDinoTransformerDecoder):
 def _gather(x: Tensor, index: Tensor) -> Tensor:
     """Gather rows of ``x`` (B, Q, D) with ``index`` (B, K) -> (B, K, D)."""
     return torch.gather(x, 1, index[..., None].expand(-1, -1, x.shape[-1]))
+
+
+class PruningDecoderMixin:
+    """For a ``GroundingDINO`` subclass: builds the decoder as
+    :class:`PruningGroundingDinoDecoder` (mmdet's ``_init_layers`` hard-codes its decoder class).
+    The decoder config may hold ``drop_rate`` (default 0.5) and ``prune_mode`` (default
+    ``'confidence'``)."""
+
+    def _init_layers(self) -> None:
+        cfg = copy.deepcopy(dict(self.decoder))
+        prune = dict(
+            drop_rate=cfg.pop('drop_rate', 0.5), prune_mode=cfg.pop('prune_mode', 'confidence'))
+        self.decoder = cfg
+        super()._init_layers()
+        self.decoder = PruningGroundingDinoDecoder(**cfg, **prune)
