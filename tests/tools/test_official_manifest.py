@@ -162,9 +162,8 @@ def official_trainable(manifest):
 
 
 # ------------------------------------------------------------------ conversion + strict load
-# Each conversion runs the tool in a new process on a ~1 GB checkpoint, so Swin-B is
-# converted with LoRA kept only (the LoRA merge does not depend on the backbone).
-MODES = {'referdino_swin-t': ('keep', 'merge'), 'referdino_swin-b': ('keep', )}
+# Each conversion runs the tool in a new process on the checkpoint (~1 GB for Swin-B).
+MODES = {'referdino_swin-t': ('keep', 'merge'), 'referdino_swin-b': ('keep', 'merge')}
 
 
 @pytest.fixture(scope='module')
@@ -286,8 +285,8 @@ def test_lora_kept_loads_strictly_into_the_config(name, conversions, bert_base):
     torch.testing.assert_close(out.reshape(expected.shape), expected, rtol=1e-4, atol=1e-4)
 
 
-def test_lora_merged_loads_strictly_into_the_config_without_lora(conversions, bert_base):
-    name = 'referdino_swin-t'
+@pytest.mark.parametrize('name', sorted(MODES))
+def test_lora_merged_loads_strictly_into_the_config_without_lora(name, conversions, bert_base):
     src, outs = conversions(name)
     merge, out = outs['merge']
     assert 'LoRA: merged' in out

@@ -49,6 +49,21 @@ def test_queries_are_matched_by_identity_not_position(tool):
     assert tool.common_positions(torch.tensor([1]), torch.tensor([2])) == []
 
 
+def test_topk_inversion_measures_reordering_in_official_logits(tool):
+    o = torch.tensor([[5.0, 4.0, 3.0, 2.0, 1.0]])
+    # same ranking (other values): no inversion
+    assert tool.topk_inversion(o, o * 2 + 1, 3) == 0.0
+    # tokens 1 and 2 swapped inside the top 3: the official gap between them
+    swapped = torch.tensor([[5.0, 2.9, 3.0, 2.0, 1.0]])
+    assert tool.topk_inversion(o, swapped, 3) == pytest.approx(1.0)
+    # token 3 pushed into the top 2 over token 1: a boundary inversion of 4 - 2
+    boundary = torch.tensor([[5.0, 1.0, 0.0, 4.5, 0.5]])
+    assert tool.topk_inversion(o, boundary, 2) == pytest.approx(2.0)
+    # a swap below the top-k does not count
+    below = torch.tensor([[5.0, 4.0, 3.0, 0.5, 1.0]])
+    assert tool.topk_inversion(o, below, 3) == 0.0
+
+
 def test_max_abs_treats_matching_infinities_as_equal(tool):
     inf = float('-inf')
     # contrastive logits are -inf on padded token slots in both models

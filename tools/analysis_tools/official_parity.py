@@ -258,6 +258,25 @@ def forced_topk(model, indices):
 
 
 # ------------------------------------------------------------------ comparisons
+def topk_inversion(o_logits, m_logits, k: int) -> float:
+    """How far mmrvos' top-``k`` ranking of the encoder tokens is from the official one, in
+    official logits: walking along mmrvos' ranking (all tokens, so that the top-k boundary
+    counts too), the largest amount by which a token ranked later has a higher official logit
+    than one of the first ``k``. Zero when the rankings agree; a reordering caused by float
+    noise alone is at most about twice the largest logit difference of the two models.
+
+    Args:
+        o_logits, m_logits (Tensor): (T, N) per-token encoder class logits (max over text).
+    """
+    import torch
+    order = m_logits.float().argsort(dim=1, descending=True)
+    o_along = torch.gather(o_logits.float(), 1, order)  # (T, N) official logits, mmrvos order
+    # suffix maximum: the best official logit at or after each position
+    suffix = o_along.flip(1).cummax(1)[0].flip(1)
+    later_best = torch.cat([suffix[:, 1:], suffix.new_full((suffix.shape[0], 1), -1e30)], 1)
+    return float((later_best[:, :k] - o_along[:, :k]).clamp(min=0).max())
+
+
 def max_abs(a, b) -> float:
     import torch
     a, b = torch.as_tensor(a).float(), torch.as_tensor(b).float()
@@ -496,9 +515,18 @@ def run(args) -> dict:
         same_pos = float((o_topk == m_topk).float().mean())
         overlap = np.mean(
             [len(set(a.tolist()) & set(b.tolist())) / a.numel() for a, b in zip(o_topk, m_topk)])
-        stages['encoder top-k'] = dict(same_position=same_pos, same_set=float(overlap))
+        inversion = topk_inversion(o_enc, m_enc, ours.num_queries)
+        enc_diff = max_abs(o_enc, m_enc)
+        stages['encoder top-k'] = dict(
+            same_position=same_pos,
+            same_set=float(overlap),
+            largest_inversion=inversion,
+            near_tie=bool(inversion <= 2 * enc_diff))
         print(f'  {"encoder top-k proposals":<44} same position {same_pos:.4f}, '
               f'same set {overlap:.4f}')
+        print(f'  {"largest official-score inversion":<44} {inversion:.3g} along mmrvos\' '
+              f'ranking ({"a near-tie" if inversion <= 2 * enc_diff else "NOT a near-tie"}: '
+              f'logits differ by <= {enc_diff:.3g})')
 
         print('decoder (queries matched by their encoder token)')
         o_hs, o_refs, o_sel = o['decoder']
