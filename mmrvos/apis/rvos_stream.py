@@ -48,6 +48,7 @@ import torch
 from torch import Tensor
 
 from mmrvos.fileio import check_image_complete, image_size
+from mmrvos.models.utils.autocast import inference_autocast
 from .inference import build_video_pipeline, check_texts, memory_efficient_attention
 from .video_pipeline import VideoTestPipeline
 
@@ -226,7 +227,7 @@ class RVOSStream:
     # ------------------------------------------------------------------ model
     def _autocast(self):
         bf16 = (self.model.test_cfg or {}).get('autocast') == 'bf16'
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
+        return inference_autocast(self.model, self.device.type, enabled=bf16)
 
     def _advance(self, state: _ExpressionState, hidden: Tensor, ref: Tensor, text: Tensor,
                  tmask: Tensor, time: int) -> None:

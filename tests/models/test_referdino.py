@@ -522,8 +522,10 @@ def test_bf16_autocast_inference_is_opt_in_and_close_to_fp32():
     dtypes = []
     hook = model.backbone.register_forward_hook(lambda m, i, o: dtypes.append(o[0].dtype))
     model.test_cfg['autocast'] = 'bf16'
+    flags = [p.requires_grad for p in model.parameters()]
     bf16 = model.predict_video(video, clip.video_data_samples, text)[0]
     hook.remove()
+    assert [p.requires_grad for p in model.parameters()] == flags  # frozen stays frozen
     assert dtypes and dtypes[0] == torch.bfloat16  # the network really ran in bfloat16
     for a, b in zip(fp32, bf16):
         assert b.masks.dtype == torch.bool and b.scores.dtype == torch.float32

@@ -12,6 +12,7 @@ from ..layers.folded_vl_attention import use_folded_vl_attention
 from ..layers.lora import apply_trainable, inject_lora, merged_lora, reset_lora
 from ..layers.msda import use_cpu_fast_msda
 from ..utils import clip_text, frame_times, gather_queries, repeat_text, slice_text, to_clip_shape
+from ..utils.autocast import inference_autocast
 from ..utils.memory import trim_freed_memory
 from .base_rvos import BaseRVOSDetector
 from .per_frame_grounding_dino import PerFrameGroundingDINO
@@ -314,7 +315,7 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
         """
         bf16 = self.test_cfg.get('autocast') == 'bf16'
         device = self.query_embedding.weight.device
-        with merged_lora(self), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        with merged_lora(self), inference_autocast(self, device.type, enabled=bf16):
             return self._predict_video(video, frame_samples, text_dicts, on_result)
 
     def _predict_video(self,
