@@ -99,12 +99,23 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
                              f'{type(self.bbox_head.mask_decoder).__name__}')
         # the head's test_cfg (selection, post-processing) + the video inference keys
         self.test_cfg = {
-            **dict(chunk_size=36, mask_queries='all', autocast=None, single_frame_temporal=True),
+            **dict(
+                chunk_size=36,
+                mask_queries='all',
+                autocast=None,
+                single_frame_temporal=True,
+                refiner=None),
             **self.test_cfg
         }
         if self.test_cfg['autocast'] not in (None, 'bf16'):
             raise ValueError("test_cfg.autocast must be None or 'bf16', got "
                              f"{self.test_cfg['autocast']!r}")
+        refiner = self.test_cfg['refiner']
+        if refiner is not None and not (isinstance(refiner, torch.nn.Module) or
+                                        (isinstance(refiner, dict) and 'type' in refiner)):
+            raise ValueError('test_cfg.refiner must be None, a module or a config dict with '
+                             f"'type' (e.g. dict(type='SAM2VideoRefiner', sam2=...)), got "
+                             f'{refiner!r}')
         if self.test_cfg['mask_queries'] not in ('all', 'selected'):
             raise ValueError("test_cfg.mask_queries must be 'all' or 'selected', got "
                              f"{self.test_cfg['mask_queries']!r}")
@@ -315,8 +326,77 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
         """
         bf16 = self.test_cfg.get('autocast') == 'bf16'
         device = self.query_embedding.weight.device
+        refiner = self.refiner
         with merged_lora(self), inference_autocast(self, device.type, enabled=bf16):
-            return self._predict_video(video, frame_samples, text_dicts, on_result)
+            if refiner is None:
+                return self._predict_video(video, frame_samples, text_dicts, on_result)
+            # the refiner needs every frame's mask of an expression: all results kept
+            results = self._predict_video(video, frame_samples, text_dicts)
+        results = self.refine_video(video, frame_samples, results)
+        if on_result is None:
+            return results
+        for e, frame_results in enumerate(results):
+            for t, result in enumerate(frame_results):
+                on_result(e, t, result)
+        return [[] for _ in results]
+
+    @property
+    def refiner(self) -> Optional[torch.nn.Module]:
+        """``test_cfg.refiner`` (e.g. :class:`~mmrvos.models.refiners.SAM2VideoRefiner`),
+        built on first use and kept out of this model's modules: its weights are not part of
+        ReferDINO's state dict or checkpoints. None when not configured."""
+        cfg = self.test_cfg.get('refiner')
+        if cfg is None:
+            return None
+        built = self.__dict__.get('_built_refiner')
+        if built is None:
+            built = cfg if isinstance(cfg, torch.nn.Module) else MODELS.build(cfg)
+            self.__dict__['_built_refiner'] = built.eval()
+        return built
+
+    @torch.no_grad()
+    def refine_video(self, video: Union[Tensor, Sequence], frame_samples: list,
+                     results: List[List[InstanceData]]) -> List[List[InstanceData]]:
+        """Refine each expression's per-frame results with ``test_cfg.refiner`` (fp32).
+
+        Args:
+            video (Tensor | Sequence): the (T, 3, H, W) normalised frames of
+                :meth:`predict_video` (read again chunk by chunk when lazy).
+            frame_samples (list[DetDataSample]): T samples (``img_shape``: the frame without
+                its padding).
+            results (list[list[InstanceData]]): E lists of T results (one merged instance per
+                frame, or none).
+
+        Returns:
+            list[list[InstanceData]]: E lists of T results, one instance per frame (mask,
+            its enclosing box, the detector's score).
+        """
+        refiner = self.refiner
+        device = self.query_embedding.weight.device
+        refiner.to(device)
+        chunk = int(self.test_cfg['chunk_size'])
+        frames = []  # (1, 3, S, S) each: SAM 2's input size, so the video is not held twice
+        for s in range(0, len(video), chunk):
+            clip = video[s:s + chunk].to(device)
+            for i, sample in enumerate(frame_samples[s:s + chunk]):
+                h, w = sample.img_shape[:2]
+                frames.append(refiner.prepare_frames(clip[i:i + 1, :, :h, :w]))
+            del clip
+        frames = torch.cat(frames)
+        out = []
+        for frame_results in results:
+            ori_h, ori_w = frame_samples[0].ori_shape[:2]
+            masks = torch.stack([
+                r.masks.any(0) if len(r.masks) else torch.zeros(
+                    (ori_h, ori_w), dtype=torch.bool, device=device) for r in frame_results
+            ]).to(device)
+            scores = torch.stack([
+                r.scores.float().max() if len(r.scores) else torch.zeros((), device=device)
+                for r in frame_results
+            ]).to(device)
+            refined, _ = refiner.refine(frames, masks, scores)
+            out.append([_mask_instance(m, sc) for m, sc in zip(refined, scores)])
+        return out
 
     def _predict_video(self,
                        video: Union[Tensor, Sequence],
@@ -390,6 +470,20 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
             del feats, clip
             trim_freed_memory()
         return results
+
+
+def _mask_instance(mask: Tensor, score: Tensor) -> InstanceData:
+    """One frame's result from a (H, W) bool mask: the mask, its enclosing box (xyxy,
+    pixels; zeros when empty) and ``score``."""
+    ys, xs = torch.where(mask)
+    box = mask.new_zeros(4, dtype=torch.float32)
+    if len(xs):
+        box = torch.stack([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]).float()
+    return InstanceData(
+        masks=mask[None],
+        bboxes=box[None],
+        scores=score.reshape(1).float(),
+        labels=torch.zeros(1, dtype=torch.long, device=mask.device))
 
 
 def _store(buffers: Dict[str, Tensor], start: int, total: int, **parts: Tensor) -> None:
