@@ -142,6 +142,13 @@ def parse_args(argv=None):
         '--overwrite',
         action='store_true',
         help='replace an existing --out-dir holding an earlier demo output')
+    p.add_argument(
+        '--refine',
+        metavar='SAM2_DIR',
+        help='refine the masks with SAM 2 (SAM2VideoRefiner): a local transformers SAM 2 '
+        "checkpoint folder (e.g. a download of 'facebook/sam2.1-hiera-large'); the "
+        "best-scored frame's mask prompts SAM 2, propagated through the video, used where "
+        'SAM 2 is confident. Off by default')
     stream = p.add_argument_group('streaming (online, frame by frame)')
     stream.add_argument(
         '--stream',
@@ -188,6 +195,10 @@ def parse_args(argv=None):
                 'written in one go at the end)')
     if not args.stream:
         args.video_format = args.video_format or 'gif'
+    if args.refine and args.stream:
+        p.error('--refine needs the whole video (SAM 2 propagates both ways): not with --stream')
+    if args.refine and not os.path.isdir(args.refine):
+        p.error(f'--refine {args.refine}: not a folder (a local transformers SAM 2 checkpoint)')
 
     if args.model and args.config and args.model != args.config:
         p.error(f'two configs given: {args.model} and --config {args.config}')
@@ -212,7 +223,8 @@ def main(argv=None):
         args.config,
         weights=args.weights,
         device=args.device,
-        scale=tuple(args.scale) if args.scale else None)
+        scale=tuple(args.scale) if args.scale else None,
+        refiner=args.refine)
     result = inferencer(
         source,
         args.texts,

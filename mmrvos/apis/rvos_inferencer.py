@@ -204,6 +204,10 @@ class RVOSInferencer(BaseInferencer):
         scale (tuple[int, int], optional): (long, short) working resolution replacing the
             test pipeline's resize (``tools/demo.py --scale``). Defaults to the pipeline's.
         cfg_options (dict, optional): config overrides (keys must exist; ``+key`` adds one).
+        refiner (str | dict, optional): mask refinement through the video
+            (``model.test_cfg.refiner``): a local transformers SAM 2 checkpoint folder for
+            :class:`~mmrvos.models.refiners.SAM2VideoRefiner`, or a refiner config dict.
+            Defaults to the config's (none in the shipped configs).
     """
 
     preprocess_kwargs: set = set()
@@ -218,7 +222,8 @@ class RVOSInferencer(BaseInferencer):
                  scope: Optional[str] = None,
                  show_progress: bool = True,
                  scale: Optional[Tuple[int, int]] = None,
-                 cfg_options: Optional[dict] = None) -> None:
+                 cfg_options: Optional[dict] = None,
+                 refiner: Optional[Union[str, dict]] = None) -> None:
         cfg, metafile_weights = resolve_model(model)
         if weights is None and metafile_weights is not None:
             if not _loadable(metafile_weights):
@@ -232,6 +237,14 @@ class RVOSInferencer(BaseInferencer):
                                  f'{scale}')
         device = str(check_device(device or ('cuda' if torch.cuda.is_available() else 'cpu')))
         merge_cfg_options(cfg, cfg_options, source='cfg_options')
+        if refiner is not None:
+            if isinstance(refiner, str):
+                refiner = dict(type='SAM2VideoRefiner', sam2=refiner)
+            if not isinstance(refiner, dict):
+                raise TypeError(f'refiner must be a SAM 2 folder or a config dict, got '
+                                f'{type(refiner).__name__}')
+            test_cfg = cfg.model.get('test_cfg') or {}
+            cfg.model.test_cfg = dict(test_cfg, refiner=refiner)
         init_scope(cfg)
         self.scale, self.weights = scale, weights
         self.config_file = getattr(cfg, 'filename', None)

@@ -82,6 +82,28 @@ def test_bad_options_are_usage_errors(tmp_path, frames, extra, message):
     assert not out.exists()
 
 
+def test_refine_options(tmp_path, frames):
+    """--refine SAM2_DIR: a folder that is not there, or with --stream, is a usage error; a
+    local SAM 2 checkpoint (here a tiny random one, saved as safetensors) refines the run."""
+    out = tmp_path / 'out'
+    missing = tmp_path / 'no_sam2'
+    assert_usage_error(_demo(frames, '--refine', missing, out=out), 'no_sam2', 'not a folder')
+    assert_usage_error(
+        _demo(frames, '--refine', tmp_path, '--stream', '--video-format', 'mp4', out=out),
+        'not with --stream')
+    assert not out.exists()
+    from transformers import Sam2VideoConfig, Sam2VideoModel
+
+    from rvos_test_utils import TINY_SAM2
+    sam2_dir = tmp_path / 'sam2'
+    torch.manual_seed(0)
+    Sam2VideoModel(Sam2VideoConfig(**TINY_SAM2)).save_pretrained(str(sam2_dir))
+    assert not list(sam2_dir.glob('*.bin'))  # safetensors: loading runs no pickle
+    assert_ok(_demo(frames, '--refine', sam2_dir, out=out))
+    assert sorted(os.listdir(out / 'exp0')) == ['00000.png', '00001.png', '00002.png']
+    assert json.load(open(out / 'results.json'))['expressions'][0]['frames']
+
+
 def test_unavailable_device(tmp_path, frames):
     out = tmp_path / 'out'
     if not torch.cuda.is_available():
