@@ -24,12 +24,55 @@ from .video_reader import IMAGE_EXTS, FrameSource, open_video
 VideoLike = Union[str, Sequence[str], FrameSource]
 
 
-def _load_weights(model: torch.nn.Module, checkpoint: str) -> None:
+def _load_weights(model: torch.nn.Module, checkpoint: str, config: str = 'the config') -> None:
     """Load ``checkpoint`` into ``model``; every parameter must be covered (strict). Any
-    scheme (path, URL, ``torchvision://`` ...) is unpickled with ``weights_only=True``."""
+    scheme (path, URL, ``torchvision://`` ...) is unpickled with ``weights_only=True``.
+
+    Raises:
+        ValueError: the checkpoint's keys or shapes do not fit the model (a checkpoint of
+            another model or config), in a few lines (:func:`checkpoint_mismatch_message`)
+            instead of mmengine's list of every key.
+    """
     from mmrvos.engine.checkpoint import safe_checkpoint_loaders
-    with safe_checkpoint_loaders():
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    try:
+        with safe_checkpoint_loaders():
+            load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    except RuntimeError as err:
+        message = checkpoint_mismatch_message(str(err), checkpoint, config)
+        if message is None:
+            raise
+        raise ValueError(message) from None
+
+
+def checkpoint_mismatch_message(text: str, checkpoint: str, config: str) -> Optional[str]:
+    """A short message from mmengine's strict-loading error ``text`` (which lists every
+    missing and unexpected key and every shape mismatch: thousands of lines for a checkpoint
+    of another model): counts and the first names of each kind. None when ``text`` is not
+    a key/shape mismatch."""
+    lines = text.splitlines()
+
+    def keys(label):
+        for line in lines:
+            if line.startswith(label):
+                return [k.strip() for k in line[len(label):].split(',') if k.strip()]
+        return []
+
+    missing = keys('missing keys in source state_dict:')
+    unexpected = keys('unexpected key in source state_dict:')
+    shapes = [line.strip() for line in lines if line.strip().startswith('size mismatch for')]
+    if not (missing or unexpected or shapes):
+        return None
+    parts = []
+    if missing:
+        parts.append(f'{len(missing)} parameter(s) of the model are missing from it '
+                     f'(e.g. {", ".join(missing[:3])})')
+    if unexpected:
+        parts.append(f'{len(unexpected)} of its entries are not in the model '
+                     f'(e.g. {", ".join(unexpected[:3])})')
+    if shapes:
+        parts.append(f'{len(shapes)} shape mismatch(es) (e.g. {shapes[0]})')
+    return (f'checkpoint {checkpoint} does not fit the model of {config}: ' + '; '.join(parts) +
+            '. Is it a checkpoint of another model or config?')
 
 
 def check_device(device: Union[str, torch.device]) -> torch.device:
@@ -105,7 +148,7 @@ def init_rvos_model(config: Union[str, Config],
     with safe_checkpoint_loaders(), _quiet_init_log():
         model.init_weights()  # weights_only=True for init_cfg weights (Pretrained)
     if checkpoint is not None:
-        _load_weights(model, checkpoint)
+        _load_weights(model, checkpoint, getattr(cfg, 'filename', None) or 'the config')
     model.cfg = cfg
     return model.to(dev).eval()
 

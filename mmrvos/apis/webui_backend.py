@@ -225,26 +225,8 @@ def checkpoint_error(err: BaseException, checkpoint: Optional[str], config: str)
         return None
     if 'not a readable torch checkpoint' in text:
         return text
-    if 'do not match exactly' not in text:
-        return None
-
-    def keys(label):
-        for line in text.splitlines():
-            if line.startswith(label):
-                return [k.strip() for k in line[len(label):].split(',') if k.strip()]
-        return []
-
-    missing, unexpected = keys('missing keys in source state_dict:'), \
-        keys('unexpected key in source state_dict:')
-    parts = []
-    if missing:
-        parts.append(f'{len(missing)} parameter(s) of the model are missing from it '
-                     f'(e.g. {", ".join(missing[:3])})')
-    if unexpected:
-        parts.append(f'{len(unexpected)} of its entries are not in the model '
-                     f'(e.g. {", ".join(unexpected[:3])})')
-    return (f'checkpoint {checkpoint} does not fit the model of {config}: ' +
-            '; '.join(parts or ['its keys differ']))
+    from .inference import checkpoint_mismatch_message
+    return checkpoint_mismatch_message(text, checkpoint, config)
 
 
 # ---------------------------------------------------------------------------- running

@@ -104,6 +104,29 @@ def test_refine_options(tmp_path, frames):
     assert json.load(open(out / 'results.json'))['expressions'][0]['frames']
 
 
+def test_checkpoint_of_another_model_is_a_short_clear_error(tmp_path, frames):
+    """mmengine's strict loading lists every key (thousands of lines for another model's
+    checkpoint): the demo names the file, the config and what does not fit, in one line."""
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+    state = MODELS.build(Config.fromfile(osp.join(REPO_ROOT, TOY_CONFIG)).model).state_dict()
+    first = sorted(state)[0]
+    del state[first]
+    state['head.of.another.model'] = torch.zeros(3)
+    resized = sorted(k for k, v in state.items() if v.ndim == 2)[0]
+    state[resized] = torch.zeros(state[resized].shape[0] + 1, state[resized].shape[1])
+    ckpt = tmp_path / 'other.pth'
+    torch.save({'state_dict': state}, ckpt)
+    out = tmp_path / 'out'
+    proc = _demo(frames, '--weights', ckpt, out=out)
+    assert_clean_error(proc, f'checkpoint {ckpt} does not fit the model of', TOY_CONFIG,
+                       f'1 parameter(s) of the model are missing from it (e.g. {first})',
+                       '1 of its entries are not in the model (e.g. head.of.another.model)',
+                       f'1 shape mismatch(es) (e.g. size mismatch for {resized}')
+    assert len(proc.stderr.splitlines()) < 10 and len(proc.stderr) < 1500
+    assert not out.exists()
+
+
 def test_unavailable_device(tmp_path, frames):
     out = tmp_path / 'out'
     if not torch.cuda.is_available():
