@@ -338,6 +338,7 @@ def run_stream(args) -> dict:
                     raise
                 print(f'warning: skipped frame {name}: {err}', file=sys.stderr, flush=True)
                 skipped.append(name)
+                stream.skip()  # the frames after it keep their place in time
                 continue
             given += 1
             frames.append(frame if overlay is not None else None)

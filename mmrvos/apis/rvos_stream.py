@@ -382,6 +382,14 @@ class RVOSStream:
                 return None
             return self._output()
 
+    def skip(self) -> None:
+        """A frame of the video that cannot be used (a corrupt file, a frame of another
+        size, a frame a camera dropped): nothing is output for it, but the video's time moves
+        on, so the frames after it keep their true index (in the results and in the temporal
+        decoder's trajectory times, whose velocities would otherwise take the gap for one
+        frame)."""
+        self.frames_seen += 1
+
     def flush(self) -> List[List[dict]]:
         """Segment the frames still pending at the end of the video (the last D with
         ``delay`` D; none without), each knowing the frames after it. Returns one list per

@@ -228,6 +228,29 @@ def test_window_attends_over_the_last_w_tracked_frames(model, frames, monkeypatc
         assert got['score'] == pytest.approx(float(scores[t][track]), abs=1e-5)
 
 
+def test_a_skipped_frame_keeps_the_later_frames_in_their_place_in_time(model, frames):
+    """``skip()`` for an unusable frame: no output, but the next frame is at its true index,
+    in the result and in the times the temporal decoder sees."""
+    seen = []
+    original = model.temporal.refine
+
+    def refine(hs, sentences, refs, times, **kwargs):
+        seen.append(times[0].tolist())
+        return original(hs, sentences, refs, times, **kwargs)
+
+    model.temporal.refine = refine
+    try:
+        stream = _stream(model, [TEXTS[0]], window=4)
+        stream.step(frames[0])
+        stream.step(frames[1])
+        stream.skip()  # frame 2 unusable
+        got = stream.step(frames[3])[0]
+    finally:
+        del model.temporal.refine
+    assert got['index'] == 3 and got['frame'] == osp.splitext(osp.basename(frames[3]))[0]
+    assert seen[-1] == [0.0, 1.0, 3.0]
+
+
 def test_expressions_share_the_backbone_and_do_not_affect_each_other(model, frames):
     """Per frame the backbone runs once for all expressions and no text is encoded; each
     expression's results equal those of a stream of it alone."""
