@@ -162,9 +162,10 @@ def test_referdino_test_cfg_refiner_changes_masks_only_where_sam2_is_confident()
     keys = set(model.state_dict())
     for thr, confident in ((1.0, [False] * 3), (0.5, [True] * 3)):
         model.test_cfg['refiner'] = dict(type='SAM2VideoRefiner', sam2=TINY_SAM2, obj_score_thr=thr)
-        model.__dict__.pop('_built_refiner', None)
         torch.manual_seed(0)
         refined = model.predict_video(video, samples, text)[0]
+        assert model.refiner.obj_score_thr == thr  # rebuilt when test_cfg.refiner changes
+        assert model.refiner is model.refiner  # built once per setting
         assert set(model.state_dict()) == keys  # SAM 2 is not part of ReferDINO's weights
         masks = torch.stack([r.masks[0] for r in refined])
         assert all(len(r.masks) == 1 for r in refined)

@@ -348,11 +348,14 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
         cfg = self.test_cfg.get('refiner')
         if cfg is None:
             return None
-        built = self.__dict__.get('_built_refiner')
-        if built is None:
-            built = cfg if isinstance(cfg, torch.nn.Module) else MODELS.build(cfg)
-            self.__dict__['_built_refiner'] = built.eval()
-        return built
+        if isinstance(cfg, torch.nn.Module):
+            return cfg
+        key = repr(cfg)  # rebuilt when test_cfg.refiner is changed
+        cached = self.__dict__.get('_built_refiner')
+        if cached is None or cached[0] != key:
+            cached = (key, MODELS.build(cfg).eval())
+            self.__dict__['_built_refiner'] = cached
+        return cached[1]
 
     @torch.no_grad()
     def refine_video(self, video: Union[Tensor, Sequence], frame_samples: list,
