@@ -4,6 +4,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Un
 import torch
 from mmdet.registry import MODELS
 from mmdet.structures import TrackDataSample
+from mmdet.structures.mask import mask2bbox
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -478,13 +479,9 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
 def _mask_instance(mask: Tensor, score: Tensor) -> InstanceData:
     """One frame's result from a (H, W) bool mask: the mask, its enclosing box (xyxy,
     pixels; zeros when empty) and ``score``."""
-    ys, xs = torch.where(mask)
-    box = mask.new_zeros(4, dtype=torch.float32)
-    if len(xs):
-        box = torch.stack([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]).float()
     return InstanceData(
         masks=mask[None],
-        bboxes=box[None],
+        bboxes=mask2bbox(mask[None]),
         scores=score.reshape(1).float(),
         labels=torch.zeros(1, dtype=torch.long, device=mask.device))
 
