@@ -10,6 +10,21 @@ CONFIG_EXTS = ('.py', '.json', '.yml', '.yaml')
 NEW_KEY_PREFIX = '+'
 
 
+def add_projects_root(path: str) -> Optional[str]:
+    """Put the folder holding ``projects/`` on ``sys.path`` when the config lives under a
+    ``projects/<name>/`` folder, so its ``custom_imports`` (``'projects.<name>.<pkg>'``, as mmdet's
+    projects) import without ``PYTHONPATH=.``. Returns that folder, or None."""
+    import sys
+    parts = osp.abspath(path).split(osp.sep)
+    if 'projects' not in parts[:-2]:
+        return None
+    idx = len(parts) - 1 - parts[::-1].index('projects')
+    root = osp.sep.join(parts[:idx]) or osp.sep
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    return root
+
+
 def load_config(path: str, required: Sequence[str] = ('model', )) -> Config:
     """``Config.fromfile`` with clear errors.
 
@@ -23,6 +38,7 @@ def load_config(path: str, required: Sequence[str] = ('model', )) -> Config:
         raise FileNotFoundError(f'config not found: {path}')
     if not path.lower().endswith(CONFIG_EXTS):
         raise ValueError(f'{path}: not a config file (expected {", ".join(CONFIG_EXTS)})')
+    add_projects_root(path)
     try:
         cfg = Config.fromfile(path)
     except Exception as err:  # syntax errors, bad JSON/YAML, failing imports, bad _base_
