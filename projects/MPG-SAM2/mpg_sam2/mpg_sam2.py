@@ -51,7 +51,7 @@ class MPGSAM2(BaseRVOSDetector, BaseDetector):
             ``out_dims`` are set from the encoder and SAM 2).
         tracker (dict): :class:`MPGSam2Tracker` (SAM 2 config, aggregator, frozen encoder).
         bbox_head (dict): :class:`MPGSAM2Head` (losses, ``test_cfg``).
-        tokenizer (str): local tokenizer folder (:func:`load_tokenizer`).
+        tokenizer (str): local tokenizer folder (:func:`load_tokenizer`), read on first use.
         max_text_length (int): tokens kept per sentence (incl. ``<s>``/``</s>``); longer
             sentences are cut with a :class:`TextTruncatedWarning`.
         mask_unknown_tokens (bool): attention mask = ``ids != unk_id``: the official code
@@ -84,11 +84,20 @@ class MPGSAM2(BaseRVOSDetector, BaseDetector):
         self.text_proj = nn.Linear(d, c)
         self.sentence_score = nn.Linear(c, 1)
         self.bbox_head = MODELS.build(dict(bbox_head, test_cfg=test_cfg))
-        self.tokenizer = load_tokenizer(tokenizer)
+        self.tokenizer_path = tokenizer
+        self._tokenizer = None
         self.max_text_length = max_text_length
         self.mask_unknown_tokens = mask_unknown_tokens
 
     # ------------------------------------------------------------------ text
+    @property
+    def tokenizer(self):
+        """Loaded on first use (building the model, e.g. to convert or check a checkpoint,
+        does not need the tokenizer folder)."""
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.tokenizer_path)
+        return self._tokenizer
+
     def tokenize(self, text: str, device) -> Dict[str, Tensor]:
         """``input_ids`` (1, L) and ``padding`` (1, L) bool of one sentence."""
         if not isinstance(text, str) or not text.strip():

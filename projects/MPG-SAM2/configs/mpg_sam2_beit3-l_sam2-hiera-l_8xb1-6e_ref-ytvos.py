@@ -1,0 +1,47 @@
+# MPG-SAM 2 (BEiT-3-L + SAM 2 Hiera-L) on Ref-YouTube-VOS (paper: J&F 73.9 valid, with
+# RefCOCO/+/g pre-training). Official recipe (pre_fine.sh, datasets/ytvos.py): 5-frame clips,
+# batch 1 per GPU on 8 GPUs, horizontal flip + photometric distortion, every frame resized to
+# 1024x1024 without keeping the aspect ratio (BEiT-3 reads it at 224x224); test: the whole
+# video in one pass. Start from a converted release (load_from) or from the converted public
+# SAM 2 + BEiT-3 weights (projects/MPG-SAM2/tools/mpg_sam2_to_mmrvos.py).
+_base_ = [
+    './_base_/mpg_sam2_beit3-l_sam2-hiera-l.py', '../../../configs/_base_/datasets/ref_youtube_vos.py',
+    './_base_/schedule_mpg_sam2_6e.py', '../../../configs/_base_/default_runtime.py'
+]
+custom_imports = dict(imports=['mmrvos', 'projects.MPG-SAM2.mpg_sam2'], allow_failed_imports=False)
+sam2_size = 1024
+train_pipeline = [
+    dict(type='ClipSample', num_frames=5, local_range=3, reverse_prob=0.0),
+    dict(
+        type='TransformBroadcaster',
+        share_random_params=True,
+        transforms=[
+            dict(type='LoadRVOSFrame'),
+            dict(type='LoadRVOSAnnotations'),
+            dict(type='RVOSRandomFlip', prob=0.5),
+            dict(
+                type='RVOSPhotoMetricDistortion',
+                brightness_delta=32,
+                contrast_range=(0.8, 1.2),
+                saturation_range=(0.8, 1.2),
+                hue_delta=0),
+            dict(type='Resize', scale=(sam2_size, sam2_size), keep_ratio=False),
+        ]),
+    dict(type='FilterClipWithoutTarget'),
+    dict(type='PackRVOSInputs'),
+]
+test_pipeline = [
+    dict(type='ClipSample', test_mode=True),
+    dict(
+        type='TransformBroadcaster',
+        share_random_params=True,
+        transforms=[
+            dict(type='LoadRVOSFrame'),
+            dict(type='Resize', scale=(sam2_size, sam2_size), keep_ratio=False),
+            dict(type='LoadRVOSAnnotations'),
+        ]),
+    dict(type='PackRVOSInputs'),
+]
+train_dataloader = dict(batch_size=1, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
