@@ -1,7 +1,7 @@
-"""Compare ReferDINO with its baselines and ReferFormer on the synthetic toy benchmark.
+"""Compare ReferDINO with its baselines, ReferFormer and MPG-SAM 2 on the synthetic benchmark.
 
-Trains ReferDINO, G-DINO+SH, G-DINO+DH and ReferFormer (tiny toy configs) with the *same*
-budget (iterations, batch, optimiser, lr schedule, seed), evaluates each on the toy valid
+Trains ReferDINO, G-DINO+SH, G-DINO+DH, ReferFormer and MPG-SAM 2 (tiny toy configs) with the
+*same* budget (iterations, batch, optimiser, lr schedule, seed), evaluates each on the toy valid
 split (J&F overall and by expression type, :class:`RVOSMetric`), measures the peak memory of
 the deformable mask decoder vs the dynamic (CondInst) head at 900 queries and 360p, and
 rewrites the block between ``<!-- comparison:start -->`` and ``<!-- comparison:end -->`` of
@@ -28,6 +28,7 @@ SYSTEMS = {
     'G-DINO+SH': 'configs/referdino/gdino-sh_tiny_1xb2_toy-rvos.py',
     'G-DINO+DH': 'configs/referdino/gdino-dh_tiny_1xb2_toy-rvos.py',
     'ReferFormer': 'projects/ReferFormer/configs/referformer_tiny_toy-rvos.py',
+    'MPG-SAM 2': 'projects/MPG-SAM2/configs/mpg_sam2_tiny_toy-rvos.py',
 }
 START, END = '<!-- comparison:start -->', '<!-- comparison:end -->'
 HEADING = '## Comparison systems'
