@@ -48,7 +48,7 @@ def build(config=TINY, **overrides):
     return model
 
 
-def make_clip(t=3, size=64, text='a red circle on the left', ori=(48, 80)):
+def make_clip(t=3, size=128, text='a red circle on the left', ori=(48, 80)):
     """A clip resized (no aspect kept) to ``size``; the target square moves right."""
     clip = TrackDataSample()
     frames = []
@@ -61,9 +61,9 @@ def make_clip(t=3, size=64, text='a red circle on the left', ori=(48, 80)):
                 batch_input_shape=(size, size),
                 frame_index=i))
         mask = np.zeros((1, size, size), np.uint8)
-        mask[0, 20:40, 5 + 4 * i:25 + 4 * i] = 1
+        mask[0, 40:80, 10 + 8 * i:50 + 8 * i] = 1
         s.gt_instances = InstanceData(
-            bboxes=torch.tensor([[5. + 4 * i, 20., 25. + 4 * i, 40.]]),
+            bboxes=torch.tensor([[10. + 8 * i, 40., 50. + 8 * i, 80.]]),
             masks=BitmapMasks(mask, size, size),
             labels=torch.zeros(1, dtype=torch.long),
             valid=torch.tensor([True]),
@@ -100,16 +100,19 @@ def direct_beit3(state, images, ids, padding, heads, eps=1e-5):
     nv = vis.shape[1]
     vis = vis + state['encoder.embed_positions.A.weight'][2:2 + nv]
     txt = state['text_embed.weight'][ids] + state['encoder.embed_positions.B.weight'][2:2 +
-                                                                                        ids.shape[1]]
+                                                                                      ids.shape[1]]
     txt = txt * (~padding)[..., None]
     layers = sorted({int(k.split('.')[2]) for k in state if k.startswith('encoder.layers.')})
     for i in layers:
         pre = f'encoder.layers.{i}.'
         parts = [(vis, 'A'), (txt, 'B')]
         normed = [ln(x, pre + f'self_attn_layer_norm.{e}') for x, e in parts]
-        q = torch.cat([lin(x, pre + f'self_attn.q_proj.{e}') for x, (_, e) in zip(normed, parts)], 1)
-        k = torch.cat([lin(x, pre + f'self_attn.k_proj.{e}') for x, (_, e) in zip(normed, parts)], 1)
-        v = torch.cat([lin(x, pre + f'self_attn.v_proj.{e}') for x, (_, e) in zip(normed, parts)], 1)
+        q = torch.cat([lin(x, pre + f'self_attn.q_proj.{e}') for x, (_, e) in zip(normed, parts)],
+                      1)
+        k = torch.cat([lin(x, pre + f'self_attn.k_proj.{e}') for x, (_, e) in zip(normed, parts)],
+                      1)
+        v = torch.cat([lin(x, pre + f'self_attn.v_proj.{e}') for x, (_, e) in zip(normed, parts)],
+                      1)
         d = q.shape[-1] // heads
         out = []
         for h in range(heads):
@@ -133,8 +136,14 @@ def direct_beit3(state, images, ids, padding, heads, eps=1e-5):
 def test_beit3_matches_the_direct_formula_and_ignores_padding():
     torch.manual_seed(0)
     enc = mpg().BEiT3(
-        embed_dims=32, num_heads=2, num_layers=2, ffn_dims=64, img_size=32, patch_size=8,
-        vocab_size=50, max_text_positions=20).eval()
+        embed_dims=32,
+        num_heads=2,
+        num_layers=2,
+        ffn_dims=64,
+        img_size=32,
+        patch_size=8,
+        vocab_size=50,
+        max_text_positions=20).eval()
     for p in enc.parameters():  # LayerNorms and class token away from their trivial init
         torch.nn.init.normal_(p, std=0.3)
     images = torch.randn(2, 3, 32, 32)
@@ -169,8 +178,8 @@ def test_global_tokens_merge_2x2_patches_channel_major():
         for r in range(2):
             for col in range(2):
                 tok = tokens[ti * 4 + r * 2 + col, 0]
-                expect = torch.stack([grid[ti, 2 * r + dy, 2 * col + dx, 0]
-                                      for dy in range(2) for dx in range(2)])
+                expect = torch.stack(
+                    [grid[ti, 2 * r + dy, 2 * col + dx, 0] for dy in range(2) for dx in range(2)])
                 torch.testing.assert_close(tok, expect)
     assert torch.all(tokens[-3:] == -1)
 
@@ -190,8 +199,8 @@ def test_similarity_loss_is_the_closed_form_and_ignores_the_score_scale():
 
 
 def test_mask_prior_generator_shapes_and_frame_encoding():
-    gen = mpg().MaskPriorGenerator(embed_dims=16, out_dims=8, num_heads=2, ffn_dims=32,
-                                   dropout=0.0).eval()
+    gen = mpg().MaskPriorGenerator(
+        embed_dims=16, out_dims=8, num_heads=2, ffn_dims=32, dropout=0.0).eval()
     torch.manual_seed(0)
     patches, cls = torch.randn(1, 3, 16, 16), torch.randn(1, 3, 16)
     out = gen(patches, cls, 4)
@@ -211,7 +220,7 @@ def test_mask_prior_generator_shapes_and_frame_encoding():
 def test_tracking_is_causal_and_uses_memory(tiny):
     tiny.eval()
     torch.manual_seed(1)
-    frames = torch.randn(3, 3, 64, 64)
+    frames = torch.randn(3, 3, 128, 128)
     with torch.no_grad():
         feats = tiny.extract_feat(frames, 'a red circle')
         full = tiny.sam2.track(frames, feats['sparse'], feats['mask_prior'], feats['global_feat'],
@@ -219,15 +228,15 @@ def test_tracking_is_causal_and_uses_memory(tiny):
         # frame 0 sees no memory: the same output when frame 2 (a later frame) changes, given
         # the same prompts
         frames2 = frames.clone()
-        frames2[2] = torch.randn(3, 64, 64)
-        other = tiny.sam2.track(frames2, feats['sparse'], feats['mask_prior'],
-                                feats['global_feat'], feats['text_feats'])
+        frames2[2] = torch.randn(3, 128, 128)
+        other = tiny.sam2.track(frames2, feats['sparse'], feats['mask_prior'], feats['global_feat'],
+                                feats['text_feats'])
         # frame 1 reads frame 0's memory: changing frame 0's image changes frame 1
         frames3 = frames.clone()
-        frames3[0] = torch.randn(3, 64, 64)
-        moved = tiny.sam2.track(frames3, feats['sparse'], feats['mask_prior'],
-                                feats['global_feat'], feats['text_feats'])
-    assert full['masks'].shape == (3, 16, 16) and full['object_scores'].shape == (3, )
+        frames3[0] = torch.randn(3, 128, 128)
+        moved = tiny.sam2.track(frames3, feats['sparse'], feats['mask_prior'], feats['global_feat'],
+                                feats['text_feats'])
+    assert full['masks'].shape == (3, 32, 32) and full['object_scores'].shape == (3, )
     # (random weights: the masks may all be SAM 2's "no object" constant; the object scores
     # and IoU predictions are always computed)
     for key in ('masks', 'object_scores', 'iou'):
@@ -239,17 +248,19 @@ def test_tracking_is_causal_and_uses_memory(tiny):
 def test_losses_and_gradients(tiny):
     tiny.train()
     clips = [make_clip(), make_clip(text='the blue square')]
-    inputs = torch.randn(2, 3, 3, 64, 64)
+    inputs = torch.randn(2, 3, 3, 128, 128)
     losses = tiny.loss(inputs, clips)
     assert set(losses) == {'loss_focal', 'loss_dice', 'loss_sim', 'loss_object'}
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
-    trained = {n.split('.')[0] + '.' + n.split('.')[1] for n, p in tiny.named_parameters()
-               if p.grad is not None and p.grad.abs().sum() > 0}
+    trained = {
+        n.split('.')[0] + '.' + n.split('.')[1]
+        for n, p in tiny.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0
+    }
     for part in ('multimodal_encoder.encoder', 'mask_prior_generator.video_self_attn',
-                 'mask_prior_generator.class_proj', 'sam2.memory_attention',
-                 'sam2.memory_encoder', 'sam2.mask_decoder', 'sam2.vision_encoder',
-                 'sparse_prompt_mlp.0', 'text_proj.weight'):
+                 'mask_prior_generator.class_proj', 'sam2.memory_attention', 'sam2.memory_encoder',
+                 'sam2.mask_decoder', 'sam2.vision_encoder', 'sparse_prompt_mlp.0',
+                 'text_proj.weight'):
         assert part in trained, part
     grads = {n for n, p in tiny.named_parameters() if p.grad is not None}
     assert any('aggregator.object_history_fusion' in n for n in grads)
@@ -259,7 +270,7 @@ def test_losses_and_gradients(tiny):
 
 def test_frozen_image_encoder_gets_no_gradient():
     model = build(**{'tracker.freeze_image_encoder': True}).train()
-    losses = model.loss(torch.randn(1, 2, 3, 64, 64), [make_clip(t=2)])
+    losses = model.loss(torch.randn(1, 2, 3, 128, 128), [make_clip(t=2)])
     sum(losses.values()).backward()
     assert all(p.grad is None for p in model.sam2.vision_encoder.parameters())
     assert model.sam2.mask_decoder.conv_s0.weight.grad is not None
@@ -269,20 +280,22 @@ def test_frozen_image_encoder_gets_no_gradient():
 def test_predict_chunks_are_independent_videos(tiny):
     tiny.eval()
     torch.manual_seed(2)
-    frames = torch.randn(4, 3, 64, 64)
+    frames = torch.randn(4, 3, 128, 128)
     clip = make_clip(t=4)
     whole = tiny.predict(frames[None], [clip])[0].video_data_samples
     assert [tuple(f.pred_instances.masks.shape) for f in whole] == [(1, 48, 80)] * 4
     tiny.test_cfg = dict(chunk_size=2)
     try:
-        chunked = [f.pred_instances for f in tiny.predict(frames[None], [make_clip(t=4)])[0]
-                   .video_data_samples]
+        chunked = [
+            f.pred_instances
+            for f in tiny.predict(frames[None], [make_clip(t=4)])[0].video_data_samples
+        ]
     finally:
         tiny.test_cfg = dict(chunk_size=None)
     with torch.no_grad():
         second = tiny.forward_clip(frames[2:], 'a red circle on the left')
-    expect = F.interpolate(second['masks'][:, None], size=(64, 64), mode='bilinear',
-                           align_corners=False)
+    expect = F.interpolate(
+        second['masks'][:, None], size=(128, 128), mode='bilinear', align_corners=False)
     expect = F.interpolate(expect, size=(48, 80), mode='bilinear', align_corners=False)[:, 0] > 0
     assert torch.equal(chunked[2].masks[0], expect[0])
     assert torch.equal(chunked[3].masks[0], expect[1])
@@ -332,8 +345,12 @@ def test_full_size_config_forward_at_reduced_input():
 def run(args, timeout=900):
     env = dict(os.environ, HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1', OMP_NUM_THREADS='2')
     env.pop('PYTHONPATH', None)
-    return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run([sys.executable, *args],
+                          cwd=REPO_ROOT,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=timeout)
 
 
 def test_train_and_evaluate_with_tools_train(tmp_path):
@@ -349,10 +366,10 @@ def test_train_and_evaluate_with_tools_train(tmp_path):
     proc = run([
         'tools/train.py', TINY, '--work-dir', work, '--cfg-options', 'train_cfg.max_iters=3',
         'train_cfg.val_interval=3', 'default_hooks.logger.interval=1',
-        f'train_dataloader.dataset.data_root={root}',
-        f'val_dataloader.dataset.data_root={root}', f'val_evaluator.data_root={root}',
-        'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-        'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False'
+        f'train_dataloader.dataset.data_root={root}', f'val_dataloader.dataset.data_root={root}',
+        f'val_evaluator.data_root={root}', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0',
+        'val_dataloader.persistent_workers=False'
     ])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'loss_focal' in proc.stdout + proc.stderr

@@ -57,8 +57,9 @@ def test_manifest_is_the_official_model(manifest):
     keys = manifest['keys']
     assert manifest['num_keys'] == len(keys) == 1939
     assert manifest['official_commit'] == '54291e049362db976c8d9441927728261032cbac'
-    prefixes = Counter(k.split('.')[0] if not k.startswith('visual_model.') else
-                       '.'.join(k.split('.')[:2]) for k in keys)
+    prefixes = Counter(
+        k.split('.')[0] if not k.startswith('visual_model.') else '.'.join(k.split('.')[:2])
+        for k in keys)
     assert prefixes['mm_extractor'] == 24 * 40 + 11  # BEiT-3 large
     assert prefixes['visual_model.image_encoder'] == 594  # Hiera-L + FPN
     assert prefixes['visual_model.sam_mask_decoder'] == 169
@@ -66,8 +67,9 @@ def test_manifest_is_the_official_model(manifest):
     assert total == manifest['num_elements'] == 919_446_836
     # the image encoder is the only frozen part (plus SAM's random-feature buffer)
     frozen = {k for k, v in keys.items() if not v[2]}
-    assert all(k.startswith('visual_model.image_encoder.') for k in frozen
-               if 'positional_encoding_gaussian_matrix' not in k)
+    assert all(
+        k.startswith('visual_model.image_encoder.') for k in frozen
+        if 'positional_encoding_gaussian_matrix' not in k)
 
 
 def test_conversion_loads_strictly_into_the_full_config(official, model_state):
@@ -87,16 +89,16 @@ def test_every_official_tensor_lands_once(official, manifest):
     for key, value in converted.items():
         if key == 'sam2.prompt_encoder.point_embed.weight':  # 4 official rows concatenated
             rows = [names[int(v)] for v in value[:, 0]]
-            assert rows == [f'visual_model.sam_prompt_encoder.point_embeddings.{i}.weight'
-                            for i in range(4)]
+            assert rows == [
+                f'visual_model.sam_prompt_encoder.point_embeddings.{i}.weight' for i in range(4)
+            ]
             sources.update(rows)
             continue
         sources[names[int(value.reshape(-1)[0])]] += 1
     # every official key used; only the tied SAM positional buffer feeds two of ours
     assert set(sources) == set(names)
-    assert [k for k, n in sources.items() if n > 1] == [
-        'visual_model.sam_prompt_encoder.pe_layer.positional_encoding_gaussian_matrix'
-    ]
+    assert [k for k, n in sources.items() if n > 1
+            ] == ['visual_model.sam_prompt_encoder.pe_layer.positional_encoding_gaussian_matrix']
 
 
 @pytest.mark.parametrize('official_key,ours', [
@@ -123,7 +125,8 @@ def test_every_official_tensor_lands_once(official, manifest):
      'sam2.mask_decoder.aggregator.global_patch_proj.weight'),
     ('visual_ifi.self_attn.in_proj_weight',
      'mask_prior_generator.video_self_attn.self_attn.in_proj_weight'),
-    ('vmtoken.multihead_attn.in_proj_bias', 'mask_prior_generator.class_token_attn.attn.in_proj_bias'),
+    ('vmtoken.multihead_attn.in_proj_bias',
+     'mask_prior_generator.class_token_attn.attn.in_proj_bias'),
     ('mask_product.weight', 'mask_prior_generator.prior_head.weight'),
     ('text_hidden_fcs.0.2.weight', 'sparse_prompt_mlp.2.weight'),
     ('text2one_linear.bias', 'sentence_score.bias'),
@@ -139,8 +142,12 @@ def test_known_key_mappings(official, manifest, official_key, ours):
 def run(args, timeout=600):
     env = dict(os.environ, HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1', OMP_NUM_THREADS='2')
     env.pop('PYTHONPATH', None)
-    return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run([sys.executable, *args],
+                          cwd=REPO_ROOT,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=timeout)
 
 
 def test_cli_converts_a_release_folder(official, model_state, tmp_path):
@@ -148,8 +155,9 @@ def test_cli_converts_a_release_folder(official, model_state, tmp_path):
     prefix, ``pytorch_model.bin``), converted as a user runs the tool."""
     release = tmp_path / 'MPG-SAM2'
     release.mkdir()
-    torch.save(OrderedDict(('module.evf_model.' + k, v) for k, v in official.items()),
-               release / 'pytorch_model.bin')
+    torch.save(
+        OrderedDict(('module.evf_model.' + k, v) for k, v in official.items()),
+        release / 'pytorch_model.bin')
     (release / 'config.json').write_text('{"model_type": "evf"}')
     dst = tmp_path / 'converted.pth'
     proc = run([TOOL, str(release), str(dst), '--config', FULL])
@@ -172,8 +180,10 @@ def test_cli_initialisation_from_sam2_and_beit3(official, tmp_path):
         for k, v in official.items()
         if k.startswith('visual_model.') and not any(e in k for e in MPG_EXTRAS)
     }
-    beit3 = {'beit3.' + k[len('mm_extractor.beit3.'):]: v for k, v in official.items()
-             if k.startswith('mm_extractor.beit3.')}
+    beit3 = {
+        'beit3.' + k[len('mm_extractor.beit3.'):]: v
+        for k, v in official.items() if k.startswith('mm_extractor.beit3.')
+    }
     torch.save({'model': sam2}, tmp_path / 'sam2_hiera_large.pt')
     torch.save({'model': beit3}, tmp_path / 'beit3_large_patch16_224.pth')
     dst = tmp_path / 'init.pth'
@@ -195,6 +205,7 @@ def test_cli_initialisation_from_sam2_and_beit3(official, tmp_path):
 
 
 def test_cli_refuses_pickled_code_and_foreign_files(tmp_path):
+
     class Payload:
 
         def __reduce__(self):

@@ -22,7 +22,6 @@ import os.path as osp
 import random
 import sys
 import time
-from types import SimpleNamespace
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -121,8 +120,7 @@ def build_dataset(args):
         dict(type='PackRVOSInputs'),
     ]
     dataset = DATASETS.build(ds_cfg)
-    return DataLoader(dataset, batch_size=1, shuffle=True, collate_fn=pseudo_collate,
-                      num_workers=0)
+    return DataLoader(dataset, batch_size=1, shuffle=True, collate_fn=pseudo_collate, num_workers=0)
 
 
 def clip_tensors(batch, size):
@@ -147,29 +145,20 @@ def clip_tensors(batch, size):
 
 def track_losses(model, frames, masks, valid):
     """SAM 2's losses of one clip tracked from its first visible frame."""
-    import torch
     import torch.nn.functional as F
+
+    from mmrvos.models.utils import frame_slice, new_track_state, remember, sam2_frame_features
     first = int(valid.float().argmax())
     frames, masks, valid = frames[first:], masks[first:], valid[first:]
     num = len(frames)
-    out = model.vision_encoder(frames)
-    feats = list(out.fpn_hidden_states)
-    feats[0] = model.mask_decoder.conv_s0(feats[0])
-    feats[1] = model.mask_decoder.conv_s1(feats[1])
-    feats = [f.flatten(2).permute(2, 0, 1) for f in feats]
-    pos = [p.flatten(2).permute(2, 0, 1) for p in out.fpn_position_encoding]
-    sizes = model.backbone_feature_sizes
-    state = SimpleNamespace(
-        output_dict_per_obj={0: dict(cond_frame_outputs={}, non_cond_frame_outputs={})})
+    feats, pos = sam2_frame_features(model, frames)
+    state = new_track_state()
     loss_mask = frames.new_zeros(())
     loss_obj = frames.new_zeros(())
     for t in range(num):
-        cur = [f[:, t:t + 1] for f in feats]
-        high_res = [
-            f.permute(1, 2, 0).reshape(1, f.shape[-1], *s) for f, s in zip(cur[:-1], sizes[:-1])
-        ]
-        if t == 0:
-            pix = cur[-1].permute(1, 2, 0).reshape(1, -1, *sizes[-1])
+        cur, high_res = frame_slice(model, feats, t)
+        if t == 0:  # the prompt: its mask is the frame's output (as SAM 2 does at inference)
+            pix = cur[-1].permute(1, 2, 0).reshape(1, -1, *model.backbone_feature_sizes[-1])
             res = model._use_mask_as_output(pix, high_res, masks[0][None, None])
         else:
             pix = model._prepare_memory_conditioned_features(state, t, 0, False, cur[-1],
@@ -189,9 +178,7 @@ def track_losses(model, frames, masks, valid):
                 loss_mask = loss_mask + 20 * focal + dice
         mem, mem_pos = model._encode_new_memory(cur[-1], res.high_res_masks,
                                                 res.object_score_logits, t == 0)
-        bank = 'cond_frame_outputs' if t == 0 else 'non_cond_frame_outputs'
-        state.output_dict_per_obj[0][bank][t] = dict(
-            object_pointer=res.object_pointer, maskmem_features=mem, maskmem_pos_enc=mem_pos)
+        remember(state, t, t == 0, res.object_pointer, mem, mem_pos)
     steps = max(num - 1, 1)
     return loss_mask / steps, loss_obj / steps
 
@@ -226,8 +213,10 @@ def main(argv=None):
             it += 1
             if it % 50 == 0 or it == args.iters:
                 recent = np.mean(log[-50:], axis=0)
-                print(f'iter {it}/{args.iters}  loss_mask {recent[0]:.4f}  loss_object '
-                      f'{recent[1]:.4f}  lr {lr:.2e}  {time.time() - start:.0f}s', flush=True)
+                print(
+                    f'iter {it}/{args.iters}  loss_mask {recent[0]:.4f}  loss_object '
+                    f'{recent[1]:.4f}  lr {lr:.2e}  {time.time() - start:.0f}s',
+                    flush=True)
             if it >= args.iters:
                 break
     model.eval()

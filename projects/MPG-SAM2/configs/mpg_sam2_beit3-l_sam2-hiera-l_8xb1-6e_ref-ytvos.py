@@ -5,8 +5,9 @@
 # video in one pass. Start from a converted release (load_from) or from the converted public
 # SAM 2 + BEiT-3 weights (projects/MPG-SAM2/tools/mpg_sam2_to_mmrvos.py).
 _base_ = [
-    './_base_/mpg_sam2_beit3-l_sam2-hiera-l.py', '../../../configs/_base_/datasets/ref_youtube_vos.py',
-    './_base_/schedule_mpg_sam2_6e.py', '../../../configs/_base_/default_runtime.py'
+    './_base_/mpg_sam2_beit3-l_sam2-hiera-l.py',
+    '../../../configs/_base_/datasets/ref_youtube_vos.py', './_base_/schedule_mpg_sam2_6e.py',
+    '../../../configs/_base_/default_runtime.py'
 ]
 custom_imports = dict(imports=['mmrvos', 'projects.MPG-SAM2.mpg_sam2'], allow_failed_imports=False)
 sam2_size = 1024

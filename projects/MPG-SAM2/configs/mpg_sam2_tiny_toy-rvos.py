@@ -1,7 +1,7 @@
 # Tiny MPG-SAM 2 for tests, CPU demos and tools/analysis_tools/compare_systems.py on the
 # synthetic toy benchmark (python tools/make_toy_dataset.py data/toy_rvos), trained from
 # scratch: BEiT-3 of width 64 (2 layers, 32x32 input), SAM 2 with a 4-stage Hiera of width 16
-# at 64x64, C=64, 1 memory-attention layer, 3 memories; the image encoder trains (random
+# at 128x128, C=64, 1 memory-attention layer, 3 memories; the image encoder trains (random
 # weights cannot stay frozen). The tokenizer is ReferFormer's offline tiny RoBERTa one (same
 # special ids as BEiT-3's XLM-R tokenizer: <s>=0, <pad>=1, </s>=2, <unk>=3).
 _base_ = [
@@ -9,7 +9,7 @@ _base_ = [
     '../../../configs/_base_/default_runtime.py'
 ]
 custom_imports = dict(imports=['mmrvos', 'projects.MPG-SAM2.mpg_sam2'], allow_failed_imports=False)
-sam2_size = 64
+sam2_size = 128
 c = 64
 model = dict(
     tokenizer='{{fileDirname}}/../../ReferFormer/tests/data/tiny_roberta',
@@ -41,7 +41,8 @@ model = dict(
                     global_attention_blocks=[3],
                     window_positional_embedding_background_size=[2, 2]),
                 backbone_channel_list=[128, 64, 32, 16],
-                backbone_feature_sizes=[[16, 16], [8, 8], [4, 4]],
+                backbone_feature_sizes=[[sam2_size // 4] * 2, [sam2_size // 8] * 2,
+                                        [sam2_size // 16] * 2],
                 fpn_hidden_size=c),
             prompt_encoder_config=dict(
                 hidden_size=c, image_size=sam2_size, patch_size=16, mask_input_channels=8),
@@ -54,7 +55,7 @@ model = dict(
             memory_attention_hidden_size=c,
             memory_attention_num_layers=1,
             memory_attention_feed_forward_hidden_size=128,
-            memory_attention_rope_feat_sizes=[4, 4],
+            memory_attention_rope_feat_sizes=[sam2_size // 16] * 2,
             memory_encoder_hidden_size=c,
             memory_encoder_output_channels=64,
             mask_downsampler_embed_dim=c,
@@ -65,8 +66,7 @@ model = dict(
             enable_temporal_pos_encoding_for_object_pointers=False,
             enable_occlusion_spatial_embedding=False)),
     # from scratch, SAM 2's object score must learn "visible" (official: a trained SAM 2)
-    bbox_head=dict(
-        loss_object=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)))
+    bbox_head=dict(loss_object=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)))
 
 # frames resized to SAM 2's square input without keeping the aspect ratio (official)
 train_pipeline = [

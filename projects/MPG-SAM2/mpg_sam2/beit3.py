@@ -123,9 +123,8 @@ class MultiwayEncoder(nn.Module):
         self.embed_positions = nn.Module()
         self.embed_positions.A = nn.Embedding(num_vision_positions + 2, embed_dims)
         self.embed_positions.B = nn.Embedding(max_text_positions, embed_dims)
-        self.layers = nn.ModuleList([
-            MultiwayEncoderLayer(embed_dims, num_heads, ffn_dims, eps) for _ in range(num_layers)
-        ])
+        self.layers = nn.ModuleList(
+            [MultiwayEncoderLayer(embed_dims, num_heads, ffn_dims, eps) for _ in range(num_layers)])
         self.layer_norm = multiway_norm(embed_dims, eps)
 
 

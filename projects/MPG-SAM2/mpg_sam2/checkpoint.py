@@ -119,8 +119,8 @@ def sam2_key_to_hf(key: str) -> str:
     m = re.match(r'^memory_encoder\.mask_downsampler\.encoder\.(\d+)\.', key)
     if m:
         n = int(m.group(1))
-        new = 'final_conv' if n == 12 else f'layers.{n // 3}.' + ('conv' if n % 3 == 0 else
-                                                                  'layer_norm')
+        new = 'final_conv' if n == 12 else f'layers.{n // 3}.' + ('conv' if n %
+                                                                  3 == 0 else 'layer_norm')
         key = key.replace(f'encoder.{n}.', f'{new}.', 1)
     return key
 
@@ -139,8 +139,7 @@ def sam2_state_to_hf(state: Dict[str, Tensor], prefix: str = '') -> Dict[str, Te
         out[prefix + new] = value
     if points:
         if sorted(points) != list(range(len(points))):
-            raise CheckpointConversionError(
-                f'SAM 2 point embeddings incomplete: {sorted(points)}')
+            raise CheckpointConversionError(f'SAM 2 point embeddings incomplete: {sorted(points)}')
         out[prefix + POINT_EMBED] = torch.cat([points[i] for i in sorted(points)])
     if prefix + TIED_PE[0] in out:
         out[prefix + TIED_PE[1]] = out[prefix + TIED_PE[0]]
@@ -202,8 +201,8 @@ def convert_any(state: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], str]:
     if kind == 'sam2':
         return sam2_state_to_hf(state, prefix='sam2.'), kind
     if kind == 'beit3':
-        return OrderedDict(('multimodal_encoder.' + k[len('beit3.'):], v)
-                           for k, v in state.items() if k.startswith('beit3.')), kind
+        return OrderedDict(('multimodal_encoder.' + k[len('beit3.'):], v) for k, v in state.items()
+                           if k.startswith('beit3.')), kind
     return OrderedDict(state), kind
 
 

@@ -133,9 +133,8 @@ class MPGSAM2Head(BaseModule):
             loss_sim=self.loss_sim(
                 logits.flatten(0, 1), gt.flatten(0, 1), outputs['sentence_scores'].reshape(-1)))
         if self.loss_object is not None:
-            losses['loss_object'] = self.loss_object(
-                outputs['object_scores'].reshape(-1, 1),
-                targets['valid'].float().reshape(-1, 1))
+            losses['loss_object'] = self.loss_object(outputs['object_scores'].reshape(-1, 1),
+                                                     targets['valid'].float().reshape(-1, 1))
         return losses
 
     # ------------------------------------------------------------------ prediction
@@ -161,7 +160,9 @@ class MPGSAM2Head(BaseModule):
                 img_h, img_w = frame.img_shape
                 ori_h, ori_w = frame.ori_shape
                 up = F.interpolate(
-                    logits[None, None].float(), size=(pad_h, pad_w), mode='bilinear',
+                    logits[None, None].float(),
+                    size=(pad_h, pad_w),
+                    mode='bilinear',
                     align_corners=False)[..., :img_h, :img_w]
                 up = F.interpolate(up, size=(ori_h, ori_w), mode='bilinear', align_corners=False)
                 mask = up[0].sigmoid() > self.test_cfg['mask_thr']

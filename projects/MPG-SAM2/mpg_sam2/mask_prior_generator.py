@@ -77,7 +77,8 @@ class MaskPriorGenerator(BaseModule):
         self.prior_head = nn.Linear(embed_dims, 1)
         self.global_proj = nn.Linear(embed_dims, out_dims)
 
-    def forward(self, patch_tokens: Tensor, cls_tokens: Tensor, grid_size: int) -> Dict[str, Tensor]:
+    def forward(self, patch_tokens: Tensor, cls_tokens: Tensor,
+                grid_size: int) -> Dict[str, Tensor]:
         """Priors of B clips.
 
         Args:

@@ -146,8 +146,8 @@ class MPGSAM2(BaseRVOSDetector, BaseDetector):
         """One clip (T, 3, S, S) -> ``masks`` (T, S/4, S/4) logits, ``object_scores`` (T,),
         ``sentence_scores`` (T,)."""
         feats = self.extract_feat(frames, text)
-        out = self.sam2.track(frames, feats['sparse'], feats['mask_prior'],
-                              feats['global_feat'], feats['text_feats'])
+        out = self.sam2.track(frames, feats['sparse'], feats['mask_prior'], feats['global_feat'],
+                              feats['text_feats'])
         out['sentence_scores'] = feats['sentence_scores']
         return out
 

@@ -2,7 +2,6 @@
 dense prompt, the sentence as sparse prompt, and the global-historical aggregator inside the
 mask decoder. Trainable: its own per-frame loop (``Sam2VideoModel.forward`` runs in inference
 mode) over SAM 2's memory attention, memory encoder and object pointers."""
-from types import SimpleNamespace
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -10,10 +9,10 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import Tensor
 from transformers import Sam2VideoConfig, Sam2VideoModel
-from transformers.models.sam2_video.modeling_sam2_video import (NO_OBJ_SCORE,
-                                                                Sam2VideoMaskDecoder,
+from transformers.models.sam2_video.modeling_sam2_video import (NO_OBJ_SCORE, Sam2VideoMaskDecoder,
                                                                 get_1d_sine_pe)
 
+from mmrvos.models.utils import frame_slice, new_track_state, remember, sam2_frame_features
 from .aggregator import GlobalHistoricalAggregator
 
 
@@ -63,9 +62,8 @@ class MPGSam2MaskDecoder(Sam2VideoMaskDecoder):
         batch_size, num_channels, height, width = image_embeddings.shape
         image_embeddings = agg.fuse_pixels(image_embeddings, image_positional_embeddings,
                                            global_tokens)
-        mask_tokens = agg.fuse_mask_tokens(
-            self.mask_tokens.weight[None].expand(batch_size, -1, -1), global_feat, pointers,
-            pointer_pos)
+        mask_tokens = agg.fuse_mask_tokens(self.mask_tokens.weight[None].expand(batch_size, -1, -1),
+                                           global_feat, pointers, pointer_pos)
         fixed = torch.cat([self.obj_score_token.weight, self.iou_token.weight])
         tokens = torch.cat([fixed[None].expand(batch_size, -1, -1), mask_tokens], dim=1)[:, None]
         tokens = torch.cat([tokens, sparse_prompt_embeddings.to(tokens.dtype)], dim=2)
@@ -88,8 +86,8 @@ class MPGSam2MaskDecoder(Sam2VideoMaskDecoder):
         iou_pred = self.iou_prediction_head(iou_token_out)
         object_score_logits = self.pred_obj_score_head(point_out[:, :, 0])
         keep = slice(1, None) if multimask_output else slice(0, 1)
-        return (masks[:, :, keep], iou_pred[:, :, keep], mask_tokens_out[:, :, keep],
-                object_score_logits)
+        return (masks[:, :, keep], iou_pred[:, :, keep], mask_tokens_out[:, :,
+                                                                         keep], object_score_logits)
 
 
 @MODELS.register_module()
@@ -129,15 +127,9 @@ class MPGSam2Tracker(Sam2VideoModel):
 
     # ------------------------------------------------------------------ features
     def encode_frames(self, frames: Tensor) -> Tuple[List[Tensor], List[Tensor]]:
-        """(T, 3, S, S) -> per frame-batch FPN levels flattened (HW, T, C_l) (the two fine
-        levels through ``conv_s0/conv_s1``) and their positions (HW, T, C)."""
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_image_encoder):
-            out = self.vision_encoder(frames)
-        feats = list(out.fpn_hidden_states)
-        feats[0] = self.mask_decoder.conv_s0(feats[0])
-        feats[1] = self.mask_decoder.conv_s1(feats[1])
-        return ([f.flatten(2).permute(2, 0, 1) for f in feats],
-                [p.flatten(2).permute(2, 0, 1) for p in out.fpn_position_encoding])
+        """(T, 3, S, S) -> FPN levels (h*w, T, C_l) and positions (h*w, T, C); no gradient
+        to the image encoder when it is frozen."""
+        return sam2_frame_features(self, frames, not self.freeze_image_encoder)
 
     def _pointer_history(self, state, t: int,
                          num_frames: int) -> Tuple[Optional[Tensor], Optional[Tensor]]:
@@ -155,8 +147,8 @@ class MPGSam2Tracker(Sam2VideoModel):
         return pointers, pos[:, None].to(pointers.dtype)
 
     # ------------------------------------------------------------------ tracking
-    def track(self, frames: Tensor, sparse_tokens: Tensor, mask_prior: Tensor,
-              global_feat: Tensor, text_feats: Tensor) -> Dict[str, Tensor]:
+    def track(self, frames: Tensor, sparse_tokens: Tensor, mask_prior: Tensor, global_feat: Tensor,
+              text_feats: Tensor) -> Dict[str, Tensor]:
         """Segment one object through a clip, frame by frame (frame 0 is the conditioning
         frame; the others read SAM 2's memory of the earlier frames).
 
@@ -174,9 +166,7 @@ class MPGSam2Tracker(Sam2VideoModel):
         """
         num = len(frames)
         feats, pos = self.encode_frames(frames)
-        sizes = self.backbone_feature_sizes
-        state = SimpleNamespace(
-            output_dict_per_obj={0: dict(cond_frame_outputs={}, non_cond_frame_outputs={})})
+        state = new_track_state()
         image_pe = self.get_image_wide_positional_embeddings()
         prior = F.interpolate(
             mask_prior.float(),
@@ -190,10 +180,7 @@ class MPGSam2Tracker(Sam2VideoModel):
         global_flat = global_feat.flatten(1, 2)
         masks, scores, ious = [], [], []
         for t in range(num):
-            cur = [f[:, t:t + 1] for f in feats]
-            high_res = [
-                f.permute(1, 2, 0).reshape(1, f.shape[-1], *s) for f, s in zip(cur[:-1], sizes[:-1])
-            ]
+            cur, high_res = frame_slice(self, feats, t)
             pix = self._prepare_memory_conditioned_features(state, t, 0, t == 0, cur[-1],
                                                             pos[-1][:, t:t + 1], num)
             sparse, dense = self.prompt_encoder(points, labels, None, prior[t:t + 1])
@@ -220,14 +207,14 @@ class MPGSam2Tracker(Sam2VideoModel):
             present = (obj[:, 0] > 0).to(pointer.dtype)
             pointer = present * pointer + (1 - present) * self.no_object_pointer
             high = F.interpolate(
-                low_best[:, None].float(), size=(self.image_size, ) * 2, mode='bilinear',
+                low_best[:, None].float(),
+                size=(self.image_size, ) * 2,
+                mode='bilinear',
                 align_corners=False)
             mem, mem_pos = self._encode_new_memory(cur[-1], high, obj, False)
-            bank = 'cond_frame_outputs' if t == 0 else 'non_cond_frame_outputs'
-            state.output_dict_per_obj[0][bank][t] = dict(
-                object_pointer=pointer, maskmem_features=mem, maskmem_pos_enc=mem_pos)
+            remember(state, t, t == 0, pointer, mem, mem_pos)
             masks.append(low_best[0])
             scores.append(obj.reshape(()))
             ious.append(iou[0, 0, best])
-        return dict(masks=torch.stack(masks), object_scores=torch.stack(scores),
-                    iou=torch.stack(ious))
+        return dict(
+            masks=torch.stack(masks), object_scores=torch.stack(scores), iou=torch.stack(ious))

@@ -90,10 +90,10 @@ def main(argv=None):
     left = check(state, kinds, args.config) if args.config else None
     save_checkpoint(
         dict(
-            state_dict=OrderedDict((k, v.float() if v.is_floating_point() else v)
-                                   for k, v in state.items()),
-            meta=dict(converted_from=[osp.abspath(s) for s in args.src], kinds=kinds)),
-        args.dst, args.overwrite)
+            state_dict=OrderedDict(
+                (k, v.float() if v.is_floating_point() else v) for k, v in state.items()),
+            meta=dict(converted_from=[osp.abspath(s) for s in args.src], kinds=kinds)), args.dst,
+        args.overwrite)
     print(f'converted {", ".join(kinds)}: {len(state)} keys, '
           f'{sum(v.numel() for v in state.values()):,} values')
     if left is None:

@@ -65,21 +65,32 @@ def official_import_env(repo: str):
         return x
 
     mods = {
-        'hydra': _module('hydra', compose=None, initialize_config_module=lambda *a, **k: None),
-        'hydra.utils': _module('hydra.utils', instantiate=None),
-        'omegaconf': _module('omegaconf', OmegaConf=None),
-        'fairscale': _module('fairscale'),
-        'fairscale.nn': _module('fairscale.nn', checkpoint_wrapper=lambda m: m, wrap=lambda m: m),
-        'timm': _module('timm'),
-        'timm.models': _module('timm.models'),
-        'timm.models.layers': _module(
+        'hydra':
+        _module('hydra', compose=None, initialize_config_module=lambda *a, **k: None),
+        'hydra.utils':
+        _module('hydra.utils', instantiate=None),
+        'omegaconf':
+        _module('omegaconf', OmegaConf=None),
+        'fairscale':
+        _module('fairscale'),
+        'fairscale.nn':
+        _module('fairscale.nn', checkpoint_wrapper=lambda m: m, wrap=lambda m: m),
+        'timm':
+        _module('timm'),
+        'timm.models':
+        _module('timm.models'),
+        'timm.models.layers':
+        _module(
             'timm.models.layers',
             drop_path=drop_path,
             trunc_normal_=lambda t, mean=0., std=1., a=-2., b=2.: nn.init.trunc_normal_(
                 t, mean, std, a, b)),
-        'models': _package('models', osp.join(repo, 'models')),
-        'models.sam2': _package('models.sam2', osp.join(repo, 'models', 'sam2')),
-        'models.segment_anything': _module('models.segment_anything', build_sam_vit_h=None),
+        'models':
+        _package('models', osp.join(repo, 'models')),
+        'models.sam2':
+        _package('models.sam2', osp.join(repo, 'models', 'sam2')),
+        'models.segment_anything':
+        _module('models.segment_anything', build_sam_vit_h=None),
     }
     saved = {k: sys.modules.get(k) for k in mods}
     paths = [repo, osp.join(repo, 'models', 'unilm')]
@@ -148,7 +159,9 @@ def main(argv=None):
         model = build_official_model(repo, args.scale)
     try:
         commit = subprocess.run(['git', '-C', repo, 'rev-parse', 'HEAD'],
-                                capture_output=True, text=True, check=True).stdout.strip()
+                                capture_output=True,
+                                text=True,
+                                check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = 'unknown'
     manifest = manifest_of(
