@@ -226,3 +226,22 @@ def test_cli_refuses_pickled_code_and_foreign_files(tmp_path):
 def test_project_tools_answer_help(tool):
     proc = run([osp.join(PROJECT, 'tools', tool), '--help'])
     assert proc.returncode == 0 and proc.stdout.startswith('usage:'), proc.stderr
+
+
+@pytest.mark.parametrize('name,frames,chunk', [
+    ('mpg_sam2_beit3-l_sam2-hiera-l_8xb1-6e_ref-ytvos.py', 5, None),
+    ('mpg_sam2_beit3-l_sam2-hiera-l_8xb1-6e_mevis.py', 8, 24),
+])
+def test_full_size_configs(name, frames, chunk, model_state):
+    """The official recipe's numbers are in the configs, and each builds the same model."""
+    from mmrvos.apis.config import load_config
+    cfg = load_config(osp.join(PROJECT, 'configs', name))
+    assert cfg.train_dataloader.dataset.pipeline[0].num_frames == frames
+    assert cfg.train_dataloader.batch_size == 1
+    assert cfg.model.test_cfg.chunk_size == chunk
+    assert cfg.optim_wrapper.optimizer.lr == 2e-6
+    assert cfg.optim_wrapper.clip_grad.max_norm == 0.1
+    resize = [t for t in cfg.test_dataloader.dataset.pipeline[1].transforms if t.type == 'Resize']
+    assert resize[0].scale == (1024, 1024) and resize[0].keep_ratio is False
+    state = ckpt().build_on_meta(cfg.model).state_dict()
+    assert {k: v.shape for k, v in state.items()} == {k: v.shape for k, v in model_state.items()}
