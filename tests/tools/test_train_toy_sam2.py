@@ -16,8 +16,12 @@ TOOL = osp.join('tools', 'misc', 'train_toy_sam2.py')
 def run(args, timeout=600):
     env = dict(os.environ, HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1', OMP_NUM_THREADS='2')
     env.pop('PYTHONPATH', None)
-    return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run([sys.executable, *args],
+                          cwd=REPO_ROOT,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=timeout)
 
 
 def test_trains_saves_and_loads_in_the_refiner(tmp_path):
@@ -48,8 +52,10 @@ def test_trains_saves_and_loads_in_the_refiner(tmp_path):
     proc = run([TOOL, out, '--data-root', root, '--iters', '1', '--image-size', '64'])
     assert proc.returncode == 2 and '--overwrite' in proc.stderr
     assert open(osp.join(out, 'model.safetensors'), 'rb').read() == before
-    proc = run([TOOL, out, '--data-root', root, '--iters', '1', '--image-size', '64',
-                '--overwrite', '--seed', '5'])
+    proc = run([
+        TOOL, out, '--data-root', root, '--iters', '1', '--image-size', '64', '--overwrite',
+        '--seed', '5'
+    ])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert open(osp.join(out, 'model.safetensors'), 'rb').read() != before
     assert sorted(os.listdir(tmp_path)) == ['sam2', 'toy']
