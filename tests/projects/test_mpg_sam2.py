@@ -381,3 +381,36 @@ def test_train_and_evaluate_with_tools_train(tmp_path):
         for line in open(osp.join(work, d, f))
     ]
     assert any('rvos/J&F' in s for s in scalars)
+
+
+def test_ref_davis_config_on_the_real_judo_video(judo_root):
+    """The Ref-DAVIS17 config (the Ref-YouTube-VOS model tested per annotator) reads a real DAVIS
+    video: 1024x1024 model input without keeping the aspect ratio, ground truth and scoring at
+    the original 854x480, one sample per annotator's expression."""
+    from mmdet.registry import DATASETS
+    from mmengine.registry import init_default_scope
+
+    from mmrvos.apis.config import load_config
+    from mmrvos.datasets import DatasetRepairWarning
+    from mmrvos.datasets.transforms import AnnotationRepairWarning
+    cfg = load_config(
+        osp.join(PROJECT, 'configs', 'mpg_sam2_beit3-l_sam2-hiera-l_8xb1-6e_ref-davis.py'))
+    assert cfg.test_evaluator.use_annotators is True and cfg.model.test_cfg.chunk_size is None
+    data = cfg.test_dataloader.dataset
+    assert data.type == 'RefDAVISDataset'
+    data.update(
+        data_root=judo_root,
+        ann_file='meta_expressions.json',
+        meta_file=None,
+        data_prefix=dict(img='JPEGImages', ann='Annotations'))
+    init_default_scope('mmdet')
+    with pytest.warns(DatasetRepairWarning, match='annotator'):
+        dataset = DATASETS.build(data)
+    assert [dataset.get_data_info(i)['annotator'] for i in range(len(dataset))] == [0, 1, 2, 3]
+    with pytest.warns(AnnotationRepairWarning, match=r'00005\.png'):
+        sample = dataset[1]
+    inputs, clip = sample['inputs'], sample['data_samples']
+    assert inputs.shape == (len(clip), 3, 1024, 1024) and clip.annotator == 1
+    frame = clip.video_data_samples[5]
+    assert frame.ori_shape == (480, 854) and frame.img_shape == (1024, 1024)
+    assert frame.gt_instances.masks.masks.shape[-2:] == (480, 854)

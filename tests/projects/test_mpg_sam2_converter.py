@@ -231,6 +231,7 @@ def test_project_tools_answer_help(tool):
 @pytest.mark.parametrize('name,frames,chunk', [
     ('mpg_sam2_beit3-l_sam2-hiera-l_8xb1-6e_ref-ytvos.py', 5, None),
     ('mpg_sam2_beit3-l_sam2-hiera-l_8xb1-6e_mevis.py', 8, 24),
+    ('mpg_sam2_beit3-l_sam2-hiera-l_8xb1-6e_ref-davis.py', 5, None),
 ])
 def test_full_size_configs(name, frames, chunk, model_state):
     """The official recipe's numbers are in the configs, and each builds the same model."""

@@ -5,40 +5,14 @@ _base_ = [
     './_base_/schedule_mpg_sam2_6e.py', '../../../configs/_base_/default_runtime.py'
 ]
 custom_imports = dict(imports=['mmrvos', 'projects.MPG-SAM2.mpg_sam2'], allow_failed_imports=False)
-sam2_size = 1024
 model = dict(test_cfg=dict(chunk_size=24))
 train_pipeline = [
     dict(type='ClipSample', num_frames=8, local_range=3, reverse_prob=0.0),
-    dict(
-        type='TransformBroadcaster',
-        share_random_params=True,
-        transforms=[
-            dict(type='LoadRVOSFrame'),
-            dict(type='LoadRVOSAnnotations'),
-            dict(type='RVOSRandomFlip', prob=0.5),
-            dict(
-                type='RVOSPhotoMetricDistortion',
-                brightness_delta=32,
-                contrast_range=(0.8, 1.2),
-                saturation_range=(0.8, 1.2),
-                hue_delta=0),
-            dict(type='Resize', scale=(sam2_size, sam2_size), keep_ratio=False),
-        ]),
+    {{_base_.mpg_sam2_train_transforms}},
     dict(type='FilterClipWithoutTarget'),
     dict(type='PackRVOSInputs'),
 ]
-test_pipeline = [
-    dict(type='ClipSample', test_mode=True),
-    dict(
-        type='TransformBroadcaster',
-        share_random_params=True,
-        transforms=[
-            dict(type='LoadRVOSFrame'),
-            dict(type='Resize', scale=(sam2_size, sam2_size), keep_ratio=False),
-            dict(type='LoadRVOSAnnotations'),
-        ]),
-    dict(type='PackRVOSInputs'),
-]
+test_pipeline = {{_base_.mpg_sam2_test_pipeline}}
 train_dataloader = dict(batch_size=1, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

@@ -58,3 +58,35 @@ model = dict(
             enable_occlusion_spatial_embedding=False)),
     bbox_head=dict(type='MPGSAM2Head'),
     test_cfg=dict(mask_thr=0.5, chunk_size=None))
+
+# The model's input (official datasets/ytvos.py, mevis.py): every frame resized to SAM 2's
+# square input without keeping the aspect ratio; training adds a shared flip and photometric
+# distortion. Dataset configs wrap these in their own clip sampling
+# ({{_base_.mpg_sam2_train_transforms}}); the whole test pipeline is the same for every dataset.
+mpg_sam2_train_transforms = dict(
+    type='TransformBroadcaster',
+    share_random_params=True,
+    transforms=[
+        dict(type='LoadRVOSFrame'),
+        dict(type='LoadRVOSAnnotations'),
+        dict(type='RVOSRandomFlip', prob=0.5),
+        dict(
+            type='RVOSPhotoMetricDistortion',
+            brightness_delta=32,
+            contrast_range=(0.8, 1.2),
+            saturation_range=(0.8, 1.2),
+            hue_delta=0),
+        dict(type='Resize', scale=(sam2_size, sam2_size), keep_ratio=False),
+    ])
+mpg_sam2_test_pipeline = [
+    dict(type='ClipSample', test_mode=True),
+    dict(
+        type='TransformBroadcaster',
+        share_random_params=True,
+        transforms=[
+            dict(type='LoadRVOSFrame'),
+            dict(type='Resize', scale=(sam2_size, sam2_size), keep_ratio=False),
+            dict(type='LoadRVOSAnnotations'),
+        ]),
+    dict(type='PackRVOSInputs'),
+]
