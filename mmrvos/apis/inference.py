@@ -226,11 +226,54 @@ def check_texts(texts: Union[str, Sequence[str]]) -> List[str]:
     return texts
 
 
+def is_streaming_model(model) -> bool:
+    """Whether ``model`` segments a video chunk by chunk (ReferDINO's ``encode_text`` +
+    ``predict_video``) rather than as one clip (``predict_clip``)."""
+    return all(callable(getattr(model, n, None)) for n in ('encode_text', 'predict_video'))
+
+
+def predict_whole_video(model, video: LazyVideoTensor, texts: Sequence[str],
+                        on_result: Callable[[int, int, object], None]) -> None:
+    """Whole-clip inference for the detectors that see a video at once (``predict_clip``:
+    ReferFormer, MPG-SAM 2 and the other :class:`~mmrvos.models.BaseRVOSDetector` s), as
+    their own test loops do: the (T, 3, H, W) video is read once for all expressions (so it is
+    held in memory, unlike ReferDINO's chunked path); each expression's T per-frame results go
+    to ``on_result(e, t, result)``, after ``test_cfg.refiner`` when the model has one.
+
+    Raises:
+        TypeError: the model has neither ``predict_video`` nor ``predict_clip``.
+    """
+    if not callable(getattr(model, 'predict_clip', None)):
+        raise TypeError(f'{type(model).__name__} cannot segment a video: it has neither '
+                        'predict_video (ReferDINO) nor predict_clip (BaseRVOSDetector)')
+    frames = video[0:len(video)]
+    refiner = getattr(model, 'refiner', None)
+    refine = refiner is not None and not getattr(model, 'refines_in_predict_clip', False)
+    results = []  # kept only for the refiner, which needs every expression's masks
+    for e, text in enumerate(texts):
+        samples = [s.clone() for s in video.frame_samples]
+        frame_results = model.predict_clip(frames, samples, text)
+        if len(frame_results) != len(video):
+            raise RuntimeError(f'{type(model).__name__}.predict_clip gave '
+                               f'{len(frame_results)} results for {len(video)} frames')
+        if refine:
+            results.append(frame_results)
+            continue
+        for t, result in enumerate(frame_results):
+            on_result(e, t, result)
+    if refine:
+        results = model.refine_video(frames, video.frame_samples, results)
+        for e, frame_results in enumerate(results):
+            for t, result in enumerate(frame_results):
+                on_result(e, t, result)
+
+
 def stream_video(model, video: LazyVideoTensor, texts: Sequence[str],
                  on_frame: Callable[[Dict], None]) -> int:
-    """Run ``model.predict_video`` on a lazy video for every expression and hand each frame's
-    results to ``on_frame`` as soon as every expression has it, in frame order (see
-    :func:`segment_video` for the dict). Returns the number of frames handed over.
+    """Run ``model.predict_video`` on a lazy video for every expression (or, for a model that
+    sees the whole clip at once, :func:`predict_whole_video`) and hand each frame's results to
+    ``on_frame`` as soon as every expression has it, in frame order (see :func:`segment_video`
+    for the dict). Returns the number of frames handed over.
 
     Raises:
         RuntimeError: the model gave results for fewer frames than the video has.
@@ -255,8 +298,11 @@ def stream_video(model, video: LazyVideoTensor, texts: Sequence[str],
             done[0] += 1
 
     with torch.no_grad(), memory_efficient_attention():
-        text_dicts = [model.encode_text([t]) for t in texts]
-        model.predict_video(video, video.frame_samples, text_dicts, on_result=on_result)
+        if is_streaming_model(model):
+            text_dicts = [model.encode_text([t]) for t in texts]
+            model.predict_video(video, video.frame_samples, text_dicts, on_result=on_result)
+        else:
+            predict_whole_video(model, video, texts, on_result)
     if done[0] != len(video):
         raise RuntimeError(f'the model gave results for {done[0]} of {len(video)} frames')
     return done[0]

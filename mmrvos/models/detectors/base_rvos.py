@@ -1,12 +1,34 @@
 """What the RVOS detectors share: clips in, one result per frame out; the head
 (:class:`BaseRVOSHead`) owns the targets, losses, selection and post-processing."""
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Union
 
+import torch
+from mmdet.registry import MODELS
 from mmdet.structures import TrackDataSample
+from mmdet.structures.mask import mask2bbox
 from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..utils import clip_text
+
+
+def check_refiner_cfg(refiner) -> None:
+    """``test_cfg.refiner`` must be None, a module or a config dict with ``type``."""
+    if refiner is not None and not (isinstance(refiner, torch.nn.Module) or
+                                    (isinstance(refiner, dict) and 'type' in refiner)):
+        raise ValueError('test_cfg.refiner must be None, a module or a config dict with '
+                         f"'type' (e.g. dict(type='SAM2VideoRefiner', sam2=...)), got "
+                         f'{refiner!r}')
+
+
+def mask_instance(mask: Tensor, score: Tensor) -> InstanceData:
+    """One frame's result from a (H, W) bool mask: the mask, its enclosing box (xyxy,
+    pixels; zeros when empty) and ``score``."""
+    return InstanceData(
+        masks=mask[None],
+        bboxes=mask2bbox(mask[None]),
+        scores=score.reshape(1).float(),
+        labels=torch.zeros(1, dtype=torch.long, device=mask.device))
 
 
 class BaseRVOSDetector:
@@ -26,8 +48,13 @@ class BaseRVOSDetector:
 
     ``test_cfg`` is the head's dict (:class:`BaseRVOSHead`: selection, mask threshold and
     rescale), extended with the detector's own keys: reading, changing or replacing
-    ``model.test_cfg`` acts on ``model.bbox_head.test_cfg``.
+    ``model.test_cfg`` acts on ``model.bbox_head.test_cfg``. ``test_cfg.refiner`` (e.g.
+    :class:`~mmrvos.models.refiners.SAM2VideoRefiner`) post-processes every clip's masks.
     """
+
+    #: True when ``predict_clip`` applies ``test_cfg.refiner`` itself (ReferDINO refines
+    #: inside ``predict_video``); otherwise :meth:`predict` refines its results.
+    refines_in_predict_clip = False
 
     @property
     def test_cfg(self) -> Optional[dict]:
@@ -61,9 +88,74 @@ class BaseRVOSDetector:
         """
         for n, clip in enumerate(batch_data_samples):
             results = self.predict_clip(batch_inputs[n], clip.video_data_samples, clip_text(clip))
+            if self.refiner is not None and not self.refines_in_predict_clip:
+                results = self.refine_video(batch_inputs[n], clip.video_data_samples, [results])[0]
             for frame, res in zip(clip.video_data_samples, results):
                 frame.pred_instances = res
         return batch_data_samples
+
+    @property
+    def refiner(self) -> Optional[torch.nn.Module]:
+        """``test_cfg.refiner`` (e.g. :class:`~mmrvos.models.refiners.SAM2VideoRefiner`),
+        built on first use and kept out of this model's modules: its weights are not part of
+        the detector's state dict or checkpoints. None when not configured."""
+        cfg = (self.test_cfg or {}).get('refiner')
+        if cfg is None:
+            return None
+        check_refiner_cfg(cfg)
+        if isinstance(cfg, torch.nn.Module):
+            return cfg
+        key = repr(cfg)  # rebuilt when test_cfg.refiner is changed
+        cached = self.__dict__.get('_built_refiner')
+        if cached is None or cached[0] != key:
+            cached = (key, MODELS.build(cfg).eval())
+            self.__dict__['_built_refiner'] = cached
+        return cached[1]
+
+    @torch.no_grad()
+    def refine_video(self, video: Union[Tensor, Sequence], frame_samples: list,
+                     results: List[List[InstanceData]]) -> List[List[InstanceData]]:
+        """Refine each expression's per-frame results with ``test_cfg.refiner`` (fp32).
+
+        Args:
+            video (Tensor | Sequence): the (T, 3, H, W) normalised frames the results were
+                predicted from (a lazy reader is read again ``test_cfg.chunk_size`` frames at a
+                time; default: all at once).
+            frame_samples (list[DetDataSample]): T samples (``img_shape``: the frame without
+                its padding; ``ori_shape``: the size of the masks).
+            results (list[list[InstanceData]]): E lists of T results (the instances of a frame
+                are merged into one mask; a frame may have none).
+
+        Returns:
+            list[list[InstanceData]]: E lists of T results, one instance per frame (mask,
+            its enclosing box, the detector's best score of the frame).
+        """
+        refiner = self.refiner
+        device = next(self.parameters()).device
+        refiner.to(device)
+        chunk = int(self.test_cfg.get('chunk_size') or len(video))
+        frames = []  # (1, 3, S, S) each: SAM 2's input size, so the video is not held twice
+        for s in range(0, len(video), chunk):
+            clip = video[s:s + chunk].to(device)
+            for i, sample in enumerate(frame_samples[s:s + chunk]):
+                h, w = sample.img_shape[:2]
+                frames.append(refiner.prepare_frames(clip[i:i + 1, :, :h, :w]))
+            del clip
+        frames = torch.cat(frames)
+        out = []
+        for frame_results in results:
+            ori_h, ori_w = frame_samples[0].ori_shape[:2]
+            masks = torch.stack([
+                r.masks.any(0) if len(r.masks) else torch.zeros(
+                    (ori_h, ori_w), dtype=torch.bool, device=device) for r in frame_results
+            ]).to(device)
+            scores = torch.stack([
+                r.scores.float().max() if len(r.scores) else torch.zeros((), device=device)
+                for r in frame_results
+            ]).to(device)
+            refined, _ = refiner.refine(frames, masks, scores)
+            out.append([mask_instance(m, sc) for m, sc in zip(refined, scores)])
+        return out
 
     def predict_clip(self, frames: Tensor, frame_samples: list, text: str) -> List[InstanceData]:
         """Results of one clip: ``frames`` (T, 3, H, W), T frame samples, its expression."""

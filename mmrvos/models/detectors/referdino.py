@@ -4,7 +4,6 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Un
 import torch
 from mmdet.registry import MODELS
 from mmdet.structures import TrackDataSample
-from mmdet.structures.mask import mask2bbox
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -15,7 +14,7 @@ from ..layers.msda import use_cpu_fast_msda
 from ..utils import clip_text, frame_times, gather_queries, repeat_text, slice_text, to_clip_shape
 from ..utils.autocast import inference_autocast
 from ..utils.memory import trim_freed_memory
-from .base_rvos import BaseRVOSDetector
+from .base_rvos import BaseRVOSDetector, check_refiner_cfg
 from .per_frame_grounding_dino import PerFrameGroundingDINO
 
 
@@ -74,6 +73,8 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
             Defaults to True.
     """
 
+    refines_in_predict_clip = True  # predict_video applies test_cfg.refiner
+
     def __init__(self,
                  *args,
                  temporal_enhancer: Optional[dict] = dict(type='TemporalEnhancer'),
@@ -111,12 +112,7 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
         if self.test_cfg['autocast'] not in (None, 'bf16'):
             raise ValueError("test_cfg.autocast must be None or 'bf16', got "
                              f"{self.test_cfg['autocast']!r}")
-        refiner = self.test_cfg['refiner']
-        if refiner is not None and not (isinstance(refiner, torch.nn.Module) or
-                                        (isinstance(refiner, dict) and 'type' in refiner)):
-            raise ValueError('test_cfg.refiner must be None, a module or a config dict with '
-                             f"'type' (e.g. dict(type='SAM2VideoRefiner', sam2=...)), got "
-                             f'{refiner!r}')
+        check_refiner_cfg(self.test_cfg['refiner'])
         if self.test_cfg['mask_queries'] not in ('all', 'selected'):
             raise ValueError("test_cfg.mask_queries must be 'all' or 'selected', got "
                              f"{self.test_cfg['mask_queries']!r}")
@@ -341,67 +337,6 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
                 on_result(e, t, result)
         return [[] for _ in results]
 
-    @property
-    def refiner(self) -> Optional[torch.nn.Module]:
-        """``test_cfg.refiner`` (e.g. :class:`~mmrvos.models.refiners.SAM2VideoRefiner`),
-        built on first use and kept out of this model's modules: its weights are not part of
-        ReferDINO's state dict or checkpoints. None when not configured."""
-        cfg = self.test_cfg.get('refiner')
-        if cfg is None:
-            return None
-        if isinstance(cfg, torch.nn.Module):
-            return cfg
-        key = repr(cfg)  # rebuilt when test_cfg.refiner is changed
-        cached = self.__dict__.get('_built_refiner')
-        if cached is None or cached[0] != key:
-            cached = (key, MODELS.build(cfg).eval())
-            self.__dict__['_built_refiner'] = cached
-        return cached[1]
-
-    @torch.no_grad()
-    def refine_video(self, video: Union[Tensor, Sequence], frame_samples: list,
-                     results: List[List[InstanceData]]) -> List[List[InstanceData]]:
-        """Refine each expression's per-frame results with ``test_cfg.refiner`` (fp32).
-
-        Args:
-            video (Tensor | Sequence): the (T, 3, H, W) normalised frames of
-                :meth:`predict_video` (read again chunk by chunk when lazy).
-            frame_samples (list[DetDataSample]): T samples (``img_shape``: the frame without
-                its padding).
-            results (list[list[InstanceData]]): E lists of T results (one merged instance per
-                frame, or none).
-
-        Returns:
-            list[list[InstanceData]]: E lists of T results, one instance per frame (mask,
-            its enclosing box, the detector's score).
-        """
-        refiner = self.refiner
-        device = self.query_embedding.weight.device
-        refiner.to(device)
-        chunk = int(self.test_cfg['chunk_size'])
-        frames = []  # (1, 3, S, S) each: SAM 2's input size, so the video is not held twice
-        for s in range(0, len(video), chunk):
-            clip = video[s:s + chunk].to(device)
-            for i, sample in enumerate(frame_samples[s:s + chunk]):
-                h, w = sample.img_shape[:2]
-                frames.append(refiner.prepare_frames(clip[i:i + 1, :, :h, :w]))
-            del clip
-        frames = torch.cat(frames)
-        out = []
-        for frame_results in results:
-            ori_h, ori_w = frame_samples[0].ori_shape[:2]
-            masks = torch.stack([
-                r.masks.any(0) if len(r.masks) else torch.zeros(
-                    (ori_h, ori_w), dtype=torch.bool, device=device) for r in frame_results
-            ]).to(device)
-            scores = torch.stack([
-                r.scores.float().max() if len(r.scores) else torch.zeros((), device=device)
-                for r in frame_results
-            ]).to(device)
-            refined, _ = refiner.refine(frames, masks, scores)
-            out.append([_mask_instance(m, sc) for m, sc in zip(refined, scores)])
-        return out
-
     def _predict_video(self,
                        video: Union[Tensor, Sequence],
                        frame_samples: list,
@@ -474,16 +409,6 @@ class ReferDINO(BaseRVOSDetector, PerFrameGroundingDINO):
             del feats, clip
             trim_freed_memory()
         return results
-
-
-def _mask_instance(mask: Tensor, score: Tensor) -> InstanceData:
-    """One frame's result from a (H, W) bool mask: the mask, its enclosing box (xyxy,
-    pixels; zeros when empty) and ``score``."""
-    return InstanceData(
-        masks=mask[None],
-        bboxes=mask2bbox(mask[None]),
-        scores=score.reshape(1).float(),
-        labels=torch.zeros(1, dtype=torch.long, device=mask.device))
 
 
 def _store(buffers: Dict[str, Tensor], start: int, total: int, **parts: Tensor) -> None:
