@@ -112,10 +112,14 @@ def default_model(root: str) -> Tuple[str, Optional[str]]:
 
 
 def config_choices(root: str) -> List[str]:
-    """The configs of ``configs/referdino/`` (relative to ``root``), tiny ones first."""
-    names = sorted(
-        osp.relpath(p, root) for p in glob.glob(osp.join(root, 'configs', 'referdino', '*.py')))
-    return sorted(names, key=lambda n: ('tiny' not in osp.basename(n), n))
+    """The configs of ``configs/referdino/`` and of the projects (``projects/*/configs/``;
+    relative to ``root``): ReferDINO's first, tiny ones first within each."""
+    patterns = [('configs', 'referdino', '*.py'), ('projects', '*', 'configs', '*.py')]
+    names = [
+        osp.relpath(p, root) for pattern in patterns for p in glob.glob(osp.join(root, *pattern))
+    ]
+    return sorted(
+        names, key=lambda n: (not n.startswith('configs'), 'tiny' not in osp.basename(n), n))
 
 
 def judo_frames(root: str) -> Optional[str]:

@@ -272,3 +272,28 @@ def test_command_port_in_use(tmp_path):
                         env=dict(TMPDIR=str(tmp_path)))
     assert_clean_error(proc, f'cannot listen on 127.0.0.1:{port}', '--port')
     assert [n for n in listing(str(tmp_path)) if n.startswith('mmrvos-webui-')] == []
+
+
+def test_project_configs_are_offered_and_run(backend, video):
+    """The projects' configs are in the config choice (each parses as the web demo loads it),
+    and a run with one (MPG-SAM 2 tiny, no checkpoint) gives a mask per expression and frame."""
+    from mmrvos.apis.config import load_config
+    from mmrvos.apis.webui_backend import config_choices
+    choices = config_choices(REPO_ROOT)
+    project = [c for c in choices if c.startswith('projects')]
+    assert {c.split(os.sep)[1] for c in project} == {'MPG-SAM2', 'ReferFormer'}
+    assert choices.index(TINY_CONFIG) < choices.index(project[0])  # ReferDINO's first
+    for config in choices:
+        assert load_config(osp.join(REPO_ROOT, config)).model.type
+    seen = []
+    result = backend.run(
+        video,
+        'the red square\nthe background',
+        'projects/MPG-SAM2/configs/mpg_sam2_tiny_toy-rvos.py',
+        '',
+        progress=lambda f, d: seen.append(f))
+    masks = read_masks_zip(result.zip_path)
+    assert sorted(masks) == ['exp0', 'exp1']
+    assert all(sorted(m) == ['00000', '00001', '00002'] for m in masks.values())
+    assert masks['exp0']['00000'].shape == (48, 64)
+    assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen), seen
