@@ -155,3 +155,28 @@ def test_demo_runs_project_models_from_a_shell(tmp_path, judo_root):
         assert np.array(Image.open(out / 'exp0' / pngs[0])).shape == (480, 854)
         summary = json.load(open(out / 'results.json'))
         assert len(summary['expressions'][0]['frames']) == len(names)
+
+
+def run_from_elsewhere(tmp_path, *args):
+    """``python <repo>/tools/...`` from another folder, offline, as a user's shell runs it."""
+    return subprocess.run([sys.executable, *map(str, args)],
+                          cwd=str(tmp_path),
+                          env=dict(os.environ, HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1'),
+                          capture_output=True,
+                          text=True,
+                          timeout=600)
+
+
+def test_analysis_tools_take_project_configs(tmp_path):
+    """param_table counts a project model's parameters (the count of the built model);
+    benchmark.py, ReferDINO's, refuses one with a one-line error instead of a traceback."""
+    config = osp.join(REPO_ROOT, CONFIGS['MPG-SAM 2'])
+    proc = run_from_elsewhere(tmp_path, osp.join(REPO_ROOT, 'tools/analysis_tools/param_table.py'),
+                              config)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    total = int(proc.stdout.split('total')[-1].split()[0].replace(',', ''))
+    assert total == sum(p.numel() for p in build('MPG-SAM 2').parameters())
+    proc = run_from_elsewhere(tmp_path, osp.join(REPO_ROOT, 'tools/analysis_tools/benchmark.py'),
+                              '--config', config, '--frames', '2')
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert proc.stderr.startswith('error: ') and 'MPGSAM2 is not one' in proc.stderr

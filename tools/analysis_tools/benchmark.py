@@ -106,14 +106,24 @@ def bert_base_dir() -> str:
     return out
 
 
+def referdino_config(config):
+    """The config, loaded as the entry points do; refused unless its model is ReferDINO's."""
+    from mmrvos.apis.config import load_config
+    cfg = load_config(config)
+    if 'decoder' not in cfg.model or 'language_model' not in cfg.model:
+        raise ValueError(f'{config}: benchmark.py times ReferDINO (query pruning, '
+                         f'predict_video); {cfg.model.type} is not one (time the projects with '
+                         'tools/test.py or tools/analysis_tools/compare_systems.py)')
+    return cfg
+
+
 def build(config, drop_rate, bert, device, mask_queries='all', chunk_size=None):
     import torch
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
-    from mmengine.config import Config
     register_all_modules()
     import mmrvos  # noqa: F401
-    cfg = Config.fromfile(config)
+    cfg = referdino_config(config)
     cfg.model.decoder.drop_rate = drop_rate
     cfg.model.test_cfg['mask_queries'] = mask_queries
     if chunk_size:
@@ -265,6 +275,7 @@ def main(argv=None):
         return
     if args.out and osp.exists(args.out):
         raise FileExistsError(f'{args.out} exists; choose another --out')
+    referdino_config(args.config)  # before any subprocess: a clear error here
     if args.compare_official:
         sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
         from _official_speed import compare
@@ -320,4 +331,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from mmrvos.apis.cli import run_cli
+    sys.exit(run_cli(main))

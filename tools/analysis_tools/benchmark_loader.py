@@ -14,7 +14,7 @@ import os.path as osp
 import tempfile
 import time
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
@@ -52,7 +52,8 @@ def synthetic_dataset(root: str, width: int, height: int) -> dict:
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
+    from mmrvos.apis.config import load_config
+    cfg = load_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmdet'))

@@ -20,16 +20,18 @@ def main():
     from benchmark import bert_base_dir
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
-    from mmengine.config import Config
     register_all_modules()
     import mmrvos  # noqa: F401
+    from mmrvos.apis.config import load_config
     from mmrvos.models.layers.lora import parameter_table
-    cfg = Config.fromfile(args.config)
-    if not osp.isdir(cfg.model.language_model.name):
-        cfg.model.language_model.name = bert_base_dir()
+    cfg = load_config(args.config)
+    text_model = cfg.model.get('language_model')
+    if text_model is not None and not osp.isdir(text_model.name):
+        text_model.name = bert_base_dir()
     model = MODELS.build(cfg.model)
     print(parameter_table(model, args.depth))
 
 
 if __name__ == '__main__':
-    main()
+    from mmrvos.apis.cli import run_cli
+    sys.exit(run_cli(main))
