@@ -222,10 +222,24 @@ def test_cli_refuses_pickled_code_and_foreign_files(tmp_path):
     assert proc.returncode != 0 and 'missing' in proc.stderr and 'Traceback' not in proc.stderr
 
 
-@pytest.mark.parametrize('tool', ['mpg_sam2_to_mmrvos.py', 'official_manifest.py'])
+@pytest.mark.parametrize('tool',
+                         ['mpg_sam2_to_mmrvos.py', 'official_manifest.py', 'official_parity.py'])
 def test_project_tools_answer_help(tool):
     proc = run([osp.join(PROJECT, 'tools', tool), '--help'])
     assert proc.returncode == 0 and proc.stdout.startswith('usage:'), proc.stderr
+
+
+def test_official_parity_refuses_bad_arguments(tmp_path):
+    """Without a checkout of the official repository (the comparison itself needs one and
+    ~12 GB; its numbers are in the project README) the tool says what is wrong, no traceback."""
+    tool = osp.join(PROJECT, 'tools', 'official_parity.py')
+    proc = run([tool, '--official-repo', str(tmp_path), '--frames', str(tmp_path)])
+    assert proc.returncode == 2 and 'not a checkout of rongfu-dsb/MPG-SAM2' in proc.stderr
+    assert 'Traceback' not in proc.stderr
+    (tmp_path / 'models').mkdir()
+    (tmp_path / 'models' / 'evf_sam.py').write_text('')
+    proc = run([tool, '--official-repo', str(tmp_path), '--frames', str(tmp_path / 'none')])
+    assert proc.returncode == 2 and 'none: not a folder' in proc.stderr
 
 
 @pytest.mark.parametrize('name,frames,chunk', [

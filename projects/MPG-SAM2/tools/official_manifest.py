@@ -123,8 +123,9 @@ def _instantiate(node):
     return node
 
 
-def build_official_model(repo: str, scale: str):
-    """The official ``EvfSamModel`` on the meta device."""
+def build_official_model(repo: str, scale: str, device: str = 'meta'):
+    """The official ``EvfSamModel`` (on the meta device: no memory, no weights; on ``'cpu'``:
+    its own random initialisation). Call inside :func:`official_import_env`."""
     import torch
     import yaml
 
@@ -141,7 +142,7 @@ def build_official_model(repo: str, scale: str):
     # Hiera reads drop-path rates with .item(): keep linspace on the CPU
     torch.linspace = lambda *a, **k: linspace(*a, **{**k, 'device': 'cpu'})
     try:
-        with torch.device('meta'):
+        with torch.device(device):
             return evf.EvfSamModel(config.EvfConfig(hidden_size=1024, mm_extractor_scale=scale))
     finally:
         torch.linspace = linspace
