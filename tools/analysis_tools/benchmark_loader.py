@@ -53,7 +53,7 @@ def synthetic_dataset(root: str, width: int, height: int) -> dict:
 def main():
     args = parse_args()
     from mmrvos.apis.config import load_config
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, required=())
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
