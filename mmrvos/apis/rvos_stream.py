@@ -131,7 +131,8 @@ class RVOSStream:
         missing = [n for n in needed if not callable(getattr(model, n, None))]
         if missing:
             raise ValueError(f'RVOSStream needs a ReferDINO-family model; '
-                             f'{type(model).__name__} lacks {", ".join(missing)}')
+                             f'{type(model).__name__} lacks {", ".join(missing)} (it segments '
+                             'a whole video at once: run it without --stream / RVOSStream)')
         self.texts = check_texts(texts)
         self.model = model
         cfg = model.test_cfg or {}

@@ -176,3 +176,12 @@ def test_analysis_tools_take_project_configs(tmp_path):
     assert tool.referdino_config(
         osp.join(REPO_ROOT, 'configs/referdino/'
                  'referdino_tiny_1xb2_toy-rvos.py')).model.type
+
+
+@pytest.mark.parametrize('name', sorted(CONFIGS))
+def test_streaming_is_refused_with_the_way_out(name):
+    """Online streaming keeps ReferDINO's per-frame state; a whole-clip model is refused with
+    what to do instead."""
+    from mmrvos.apis import RVOSStream
+    with pytest.raises(ValueError, match='run it without --stream'):
+        RVOSStream(build(name), TEXT)
