@@ -189,11 +189,14 @@ def main(argv=None):
     import numpy as np
     import torch
     from transformers import Sam2VideoConfig, Sam2VideoModel
+
+    from mmrvos.models.utils.sam2_attention import use_lean_sam2_attention
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     loader = build_dataset(args)
     model = Sam2VideoModel(Sam2VideoConfig(**toy_sam2_config(args.image_size))).train()
+    use_lean_sam2_attention(model)  # same outputs, less work
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     decay_at = int(args.iters * 0.8)
     it, start, log = 0, time.time(), []

@@ -8,18 +8,23 @@ from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from ..utils.sam2_attention import use_lean_sam2_attention
+
 FUSIONS = ('sam2', 'union')
 
 
 def build_sam2_video_model(sam2: Union[str, dict, torch.nn.Module]) -> torch.nn.Module:
     """A ``transformers`` ``Sam2VideoModel``: a local checkpoint folder (``from_pretrained``,
     never downloaded), a ``Sam2VideoConfig`` keyword dict (random weights: tests, tiny
-    configs) or a model already built."""
+    configs) or a model already built (used as it is). The models it builds use
+    :func:`~mmrvos.models.utils.sam2_attention.use_lean_sam2_attention` (same outputs)."""
     from transformers import Sam2VideoConfig, Sam2VideoModel
     if isinstance(sam2, torch.nn.Module):
         return sam2
     if isinstance(sam2, dict):
-        return Sam2VideoModel(Sam2VideoConfig(**sam2))
+        model = Sam2VideoModel(Sam2VideoConfig(**sam2))
+        use_lean_sam2_attention(model)
+        return model
     if isinstance(sam2, str):
         import os.path as osp
         if not osp.isdir(sam2):
@@ -27,7 +32,9 @@ def build_sam2_video_model(sam2: Union[str, dict, torch.nn.Module]) -> torch.nn.
                 f'SAM 2 refiner: {sam2} is not a folder; give a local transformers SAM 2 '
                 "checkpoint (e.g. a download of 'facebook/sam2.1-hiera-large') or a "
                 'Sam2VideoConfig dict')
-        return Sam2VideoModel.from_pretrained(sam2, local_files_only=True, use_safetensors=True)
+        model = Sam2VideoModel.from_pretrained(sam2, local_files_only=True, use_safetensors=True)
+        use_lean_sam2_attention(model)
+        return model
     raise TypeError(f'SAM 2 refiner: sam2 must be a folder, a config dict or a module, '
                     f'got {type(sam2).__name__}')
 

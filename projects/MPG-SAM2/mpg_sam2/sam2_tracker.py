@@ -13,6 +13,7 @@ from transformers.models.sam2_video.modeling_sam2_video import (NO_OBJ_SCORE, Sa
                                                                 get_1d_sine_pe)
 
 from mmrvos.models.utils import frame_slice, new_track_state, remember, sam2_frame_features
+from mmrvos.models.utils.sam2_attention import use_lean_sam2_attention
 from .aggregator import GlobalHistoricalAggregator
 
 
@@ -111,6 +112,7 @@ class MPGSam2Tracker(Sam2VideoModel):
         config.mask_decoder_config._attn_implementation = config._attn_implementation
         self.mask_decoder = MPGSam2MaskDecoder(config.mask_decoder_config, aggregator or {})
         self.mask_decoder.apply(self._init_weights)
+        use_lean_sam2_attention(self)  # Hiera without transformers' discarded attention map
         self.freeze_image_encoder = freeze_image_encoder
         if freeze_image_encoder:
             self.vision_encoder.requires_grad_(False)
