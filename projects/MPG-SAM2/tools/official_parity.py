@@ -230,7 +230,8 @@ def main(argv=None):
                 mask_iou=inter / union if union else 1.0))
 
     print(f'official MPG-SAM 2 ({official["seconds"]:.1f} s) vs mmrvos ({ours["seconds"]:.1f} s)'
-          f', {len(names)} frames, random weights (seed {args.seed})')
+          f', {len(names)} frames, random weights (seed {args.seed}); times from one process, '
+          'mmrvos second: not a speed benchmark')
     print(f'BEiT-3 tokens        max |d| {report["beit3_tokens"]:.3g} '
           f'(mean |x| {report["beit3_tokens_scale"]:.3g})')
     print(f'mask priors          max |d| {report["mask_prior"]:.3g}')
