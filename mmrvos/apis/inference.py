@@ -236,9 +236,11 @@ def predict_whole_video(model, video: LazyVideoTensor, texts: Sequence[str],
                         on_result: Callable[[int, int, object], None]) -> None:
     """Whole-clip inference for the detectors that see a video at once (``predict_clip``:
     ReferFormer, MPG-SAM 2 and the other :class:`~mmrvos.models.BaseRVOSDetector` s), as
-    their own test loops do: the (T, 3, H, W) video is read once for all expressions (so it is
-    held in memory, unlike ReferDINO's chunked path); each expression's T per-frame results go
-    to ``on_result(e, t, result)``, after ``test_cfg.refiner`` when the model has one.
+    their own test loops do: the (T, 3, H, W) video is read once for all expressions and held
+    in memory (unlike ReferDINO's chunked path), except for a model with
+    ``reads_clips_lazily = True``, which slices the lazy reader itself (chunk by chunk); each
+    expression's T per-frame results go to ``on_result(e, t, result)``, after
+    ``test_cfg.refiner`` when the model has one.
 
     Raises:
         TypeError: the model has neither ``predict_video`` nor ``predict_clip``.
@@ -246,7 +248,10 @@ def predict_whole_video(model, video: LazyVideoTensor, texts: Sequence[str],
     if not callable(getattr(model, 'predict_clip', None)):
         raise TypeError(f'{type(model).__name__} cannot segment a video: it has neither '
                         'predict_video (ReferDINO) nor predict_clip (BaseRVOSDetector)')
-    frames = video[0:len(video)]
+    # a model that reads its clip chunk by chunk (MPG-SAM 2 with test_cfg.chunk_size) takes the
+    # lazy reader itself; the others the whole (T, 3, H, W) video, read once
+    lazy = getattr(model, 'reads_clips_lazily', False)
+    frames = video if lazy else video[0:len(video)]
     refiner = getattr(model, 'refiner', None)
     refine = refiner is not None and not getattr(model, 'refines_in_predict_clip', False)
     results = []  # kept only for the refiner, which needs every expression's masks

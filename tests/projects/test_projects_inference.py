@@ -185,3 +185,23 @@ def test_streaming_is_refused_with_the_way_out(name):
     from mmrvos.apis import RVOSStream
     with pytest.raises(ValueError, match='run it without --stream'):
         RVOSStream(build(name), TEXT)
+
+
+def test_chunked_mpg_sam2_reads_one_chunk_at_a_time(judo_root):
+    """MPG-SAM 2 with ``test_cfg.chunk_size`` (the MeViS inference) gets the lazy reader: at
+    most one chunk of preprocessed frames is read at a time, and the masks are the test
+    loop's, which sees the whole clip tensor."""
+    from mmrvos.apis.inference import build_video_pipeline, stream_video
+    from mmrvos.apis.video_pipeline import LazyVideoTensor
+    from mmrvos.apis.video_reader import open_video
+    model = build('MPG-SAM 2')
+    model.test_cfg['chunk_size'] = 4
+    expected = masks_of_the_test_loop(model, judo_root)
+    assert expected.any() and not expected.all()
+    video = LazyVideoTensor(
+        open_video(osp.join(judo_root, 'JPEGImages', 'judo')), build_video_pipeline(model.cfg),
+        model.data_preprocessor, 'cpu')
+    got = []
+    assert stream_video(model, video, [TEXT], lambda res: got.append(res['masks'][0])) == 16
+    assert video.reads == [(s, s + 4) for s in range(0, 16, 4)]
+    assert np.array_equal(np.stack(got), expected)

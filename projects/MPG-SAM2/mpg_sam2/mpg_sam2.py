@@ -168,10 +168,15 @@ class MPGSAM2(BaseRVOSDetector, BaseDetector):
         return self.bbox_head.loss_by_feat(out, batch_data_samples, batch_inputs.shape[-2:])
 
     # ------------------------------------------------------------------ inference
+    #: ``predict_clip`` only slices ``frames``: the inferencer may pass its lazy reader, so that
+    #: with ``test_cfg.chunk_size`` one chunk of frames is in memory at a time
+    reads_clips_lazily = True
+
     @torch.no_grad()
     def predict_clip(self, frames: Tensor, frame_samples: list, text: str) -> List[InstanceData]:
         """The whole video in one pass, or independent chunks of ``test_cfg.chunk_size``
-        frames (each chunk starts SAM 2's memory afresh, as the official MeViS inference)."""
+        frames (each chunk starts SAM 2's memory afresh, as the official MeViS inference).
+        ``frames``: (T, 3, S, S), or a lazy reader whose slices are such tensors."""
         chunk = self.test_cfg['chunk_size'] or len(frames)
         results = []
         for start in range(0, len(frames), chunk):
