@@ -234,43 +234,26 @@ def is_streaming_model(model) -> bool:
 
 def predict_whole_video(model, video: LazyVideoTensor, texts: Sequence[str],
                         on_result: Callable[[int, int, object], None]) -> None:
-    """Whole-clip inference for the detectors that see a video at once (``predict_clip``:
-    ReferFormer, MPG-SAM 2 and the other :class:`~mmrvos.models.BaseRVOSDetector` s), as
-    their own test loops do: the (T, 3, H, W) video is read once for all expressions and held
-    in memory (unlike ReferDINO's chunked path), except for a model with
-    ``reads_clips_lazily = True``, which slices the lazy reader itself (chunk by chunk); each
-    expression's T per-frame results go to ``on_result(e, t, result)``, after
-    ``test_cfg.refiner`` when the model has one.
+    """Whole-clip inference for the detectors that see a video at once
+    (:meth:`~mmrvos.models.BaseRVOSDetector.predict_texts`: ReferFormer, MPG-SAM 2), as their
+    own test loops do: the (T, 3, H, W) video is read once for all expressions and held in
+    memory (unlike ReferDINO's chunked path), except for a model with ``reads_clips_lazily``,
+    which slices the lazy reader itself (chunk by chunk); each expression's T per-frame results
+    go to ``on_result(e, t, result)``.
 
     Raises:
-        TypeError: the model has neither ``predict_video`` nor ``predict_clip``.
+        TypeError: the model has neither ``predict_video`` nor ``predict_texts``.
     """
-    if not callable(getattr(model, 'predict_clip', None)):
+    if not callable(getattr(model, 'predict_texts', None)):
         raise TypeError(f'{type(model).__name__} cannot segment a video: it has neither '
-                        'predict_video (ReferDINO) nor predict_clip (BaseRVOSDetector)')
-    # a model that reads its clip chunk by chunk (MPG-SAM 2 with test_cfg.chunk_size) takes the
-    # lazy reader itself; the others the whole (T, 3, H, W) video, read once
-    lazy = getattr(model, 'reads_clips_lazily', False)
-    frames = video if lazy else video[0:len(video)]
-    refiner = getattr(model, 'refiner', None)
-    refine = refiner is not None and not getattr(model, 'refines_in_predict_clip', False)
-    results = []  # kept only for the refiner, which needs every expression's masks
-    for e, text in enumerate(texts):
-        samples = [s.clone() for s in video.frame_samples]
-        frame_results = model.predict_clip(frames, samples, text)
+                        'predict_video (ReferDINO) nor predict_texts (BaseRVOSDetector)')
+    frames = video if model.reads_clips_lazily else video[0:len(video)]
+    for e, frame_results in enumerate(model.predict_texts(frames, video.frame_samples, texts)):
         if len(frame_results) != len(video):
-            raise RuntimeError(f'{type(model).__name__}.predict_clip gave '
-                               f'{len(frame_results)} results for {len(video)} frames')
-        if refine:
-            results.append(frame_results)
-            continue
+            raise RuntimeError(f'{type(model).__name__} gave {len(frame_results)} results for '
+                               f'{len(video)} frames')
         for t, result in enumerate(frame_results):
             on_result(e, t, result)
-    if refine:
-        results = model.refine_video(frames, video.frame_samples, results)
-        for e, frame_results in enumerate(results):
-            for t, result in enumerate(frame_results):
-                on_result(e, t, result)
 
 
 def stream_video(model, video: LazyVideoTensor, texts: Sequence[str],

@@ -53,8 +53,10 @@ class BaseRVOSDetector:
     """
 
     #: True when ``predict_clip`` applies ``test_cfg.refiner`` itself (ReferDINO refines
-    #: inside ``predict_video``); otherwise :meth:`predict` refines its results.
+    #: inside ``predict_video``); otherwise :meth:`predict_texts` refines its results.
     refines_in_predict_clip = False
+    #: True when ``predict_clip`` only slices ``frames`` (then a lazy reader may be given)
+    reads_clips_lazily = False
 
     @property
     def test_cfg(self) -> Optional[dict]:
@@ -87,12 +89,26 @@ class BaseRVOSDetector:
         :meth:`BaseRVOSHead.predict_by_feat`).
         """
         for n, clip in enumerate(batch_data_samples):
-            results = self.predict_clip(batch_inputs[n], clip.video_data_samples, clip_text(clip))
-            if self.refiner is not None and not self.refines_in_predict_clip:
-                results = self.refine_video(batch_inputs[n], clip.video_data_samples, [results])[0]
+            results = self.predict_texts(batch_inputs[n], clip.video_data_samples,
+                                         [clip_text(clip)])[0]
             for frame, res in zip(clip.video_data_samples, results):
                 frame.pred_instances = res
         return batch_data_samples
+
+    def predict_texts(self, frames: Union[Tensor, Sequence], frame_samples: list,
+                      texts: Sequence[str]) -> List[List[InstanceData]]:
+        """E lists of T per-frame results of one clip, one per expression of ``texts``
+        (:meth:`predict_clip`), refined by ``test_cfg.refiner`` when set (all expressions at
+        once: SAM 2's input frames are prepared once).
+
+        Args:
+            frames (Tensor | Sequence): (T, 3, H, W), or a lazy reader of such slices when
+                ``reads_clips_lazily``. frame_samples (list): T ``DetDataSample`` s.
+        """
+        results = [self.predict_clip(frames, frame_samples, text) for text in texts]
+        if self.refiner is not None and not self.refines_in_predict_clip:
+            results = self.refine_video(frames, frame_samples, results)
+        return results
 
     @property
     def refiner(self) -> Optional[torch.nn.Module]:

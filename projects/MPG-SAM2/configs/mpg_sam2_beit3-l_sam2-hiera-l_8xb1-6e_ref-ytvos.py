@@ -10,12 +10,7 @@ _base_ = [
     '../../../configs/_base_/default_runtime.py'
 ]
 custom_imports = dict(imports=['mmrvos', 'projects.MPG-SAM2.mpg_sam2'], allow_failed_imports=False)
-train_pipeline = [
-    dict(type='ClipSample', num_frames=5, local_range=3, reverse_prob=0.0),
-    {{_base_.mpg_sam2_train_transforms}},
-    dict(type='FilterClipWithoutTarget'),
-    dict(type='PackRVOSInputs'),
-]
+train_pipeline = {{_base_.mpg_sam2_train_pipeline}}
 test_pipeline = {{_base_.mpg_sam2_test_pipeline}}
 train_dataloader = dict(batch_size=1, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))

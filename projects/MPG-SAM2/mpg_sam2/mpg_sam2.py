@@ -168,8 +168,8 @@ class MPGSAM2(BaseRVOSDetector, BaseDetector):
         return self.bbox_head.loss_by_feat(out, batch_data_samples, batch_inputs.shape[-2:])
 
     # ------------------------------------------------------------------ inference
-    #: ``predict_clip`` only slices ``frames``: the inferencer may pass its lazy reader, so that
-    #: with ``test_cfg.chunk_size`` one chunk of frames is in memory at a time
+    # predict_clip only slices ``frames``: the inferencer may pass its lazy reader, so that with
+    # test_cfg.chunk_size one chunk of frames is in memory at a time
     reads_clips_lazily = True
 
     @torch.no_grad()

@@ -61,8 +61,8 @@ model = dict(
 
 # The model's input (official datasets/ytvos.py, mevis.py): every frame resized to SAM 2's
 # square input without keeping the aspect ratio; training adds a shared flip and photometric
-# distortion. Dataset configs wrap these in their own clip sampling
-# ({{_base_.mpg_sam2_train_transforms}}); the whole test pipeline is the same for every dataset.
+# distortion. Dataset configs take the whole pipelines (mpg_sam2_train_pipeline, 5 frames) or
+# wrap the transforms in their own clip sampling; the test pipeline is the same for every dataset.
 mpg_sam2_train_transforms = dict(
     type='TransformBroadcaster',
     share_random_params=True,
@@ -78,6 +78,13 @@ mpg_sam2_train_transforms = dict(
             hue_delta=0),
         dict(type='Resize', scale=(sam2_size, sam2_size), keep_ratio=False),
     ])
+# the Ref-YouTube-VOS recipe (5-frame clips; Ref-DAVIS17 uses the same); MeViS samples 8
+mpg_sam2_train_pipeline = [
+    dict(type='ClipSample', num_frames=5, local_range=3, reverse_prob=0.0),
+    mpg_sam2_train_transforms,
+    dict(type='FilterClipWithoutTarget'),
+    dict(type='PackRVOSInputs'),
+]
 mpg_sam2_test_pipeline = [
     dict(type='ClipSample', test_mode=True),
     dict(
