@@ -187,6 +187,8 @@ def test_benchmark_loader(toy_config, toy_root):
     ])
     assert_ok(proc)
     assert 'clips/s' in proc.stdout
+    proc = run_tool(['tools/analysis_tools/benchmark_loader.py', '--config', 'configs/nope.py'])
+    assert_clean_error(proc, 'config not found: configs/nope.py')
 
 
 def test_benchmark(tmp_path):

@@ -11,6 +11,7 @@ flip/resize/crop/photometric + packing) through a PyTorch DataLoader with 2 work
 """
 import argparse
 import os.path as osp
+import sys
 import tempfile
 import time
 
@@ -97,4 +98,5 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    from mmrvos.apis.cli import run_cli
+    sys.exit(run_cli(main))
